@@ -1,0 +1,69 @@
+//! The audit event: one per `/token` request, allow or deny.
+//!
+//! Security invariant: no field ever holds a subject token, a credential or a key. The subject
+//! token appears only as its SHA-256 and its `jti`; the credential only as its id.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Allow,
+    Deny,
+    /// The broker could not complete the exchange (store or key source unavailable).
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheUse {
+    Hit,
+    Miss,
+}
+
+/// One exchange, as recorded. Optional fields are absent when the exchange stopped before they
+/// were known (a malformed request has no issuer; a denial has no credential).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// RFC 3339 UTC with milliseconds.
+    pub time: String,
+    pub exchange_id: String,
+    pub request_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_addr: Option<String>,
+    pub decision: Option<Outcome>,
+    /// `granted`, or the stable code of the denial or error.
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_set_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_jti: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes_requested: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes_granted: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_expires_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheUse>,
+    /// The decision trace of a denial (candidate policies and the condition that failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<serde_json::Value>,
+    /// `mode: audit` policies' would-be outcomes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observations: Option<serde_json::Value>,
+}

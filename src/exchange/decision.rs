@@ -1,0 +1,109 @@
+//! What `decide` returns: a grant, or a denial with the trace that explains it.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::domain::{Audience, PolicyName, ScopeSet};
+
+/// Inputs to `decide` that come from the broker's configuration rather than the request.
+#[derive(Debug, Clone)]
+pub struct DecideContext {
+    /// The audience a policy without `audience:` requires in the subject token.
+    pub broker_audience: Audience,
+}
+
+#[derive(Debug, Clone)]
+pub enum Decision {
+    Allow(Grant),
+    Deny(Denial),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grant {
+    pub policy: PolicyName,
+    /// The file the policy came from, relative to the policy directory.
+    pub policy_file: String,
+    pub audience: Audience,
+    pub scopes: ScopeSet,
+    /// Lifetime of the credential: the smallest of request, policy and token bounds; >= 1.
+    pub ttl_seconds: u64,
+    /// Claims copied into the credential (`grant.claims`: name -> value of the source claim).
+    pub claims: Map<String, Value>,
+    /// Policies in `mode: audit` that were evaluated on the way, with what they would have done.
+    pub observations: Vec<Observation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Denial {
+    pub reason: DenyReason,
+    /// The policy the denial is about, when there is exactly one (named, or the last candidate).
+    pub policy: Option<PolicyName>,
+    /// One entry per candidate policy that was evaluated, in order.
+    pub trace: Vec<PolicyTrace>,
+    pub observations: Vec<Observation>,
+}
+
+/// Why a request was denied. Codes are stable: policy tests (`expect: { deny: CODE }`), audit
+/// events and metrics use them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DenyReason {
+    /// No policy is written for the token's issuer.
+    NoPolicy,
+    /// The request named a policy that does not exist or is for another issuer.
+    UnknownPolicy,
+    /// No policy for this issuer grants the requested audience (`invalid_target`).
+    AudienceNotServed,
+    /// Policies grant the audience, but none covers the requested scopes (`invalid_scope`).
+    ScopeNotAllowed,
+    /// Candidate policies exist, but the token's claims satisfy none of them.
+    ClaimMismatch,
+    /// The only policies whose conditions held are in `mode: audit`.
+    AuditOnly,
+    /// The computed lifetime is under one second (e.g. bound to an almost-expired token).
+    LifetimeExhausted,
+}
+
+impl DenyReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::NoPolicy => "no_policy",
+            Self::UnknownPolicy => "unknown_policy",
+            Self::AudienceNotServed => "audience_not_served",
+            Self::ScopeNotAllowed => "scope_not_allowed",
+            Self::ClaimMismatch => "claim_mismatch",
+            Self::AuditOnly => "audit_only",
+            Self::LifetimeExhausted => "lifetime_exhausted",
+        }
+    }
+}
+
+/// How one candidate policy fared.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyTrace {
+    pub policy: PolicyName,
+    pub file: String,
+    /// `None` when every condition held.
+    pub failed: Option<ConditionFailure>,
+}
+
+/// The first condition of a policy that did not hold, pointing at its line in the policy file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConditionFailure {
+    /// Where in the policy, e.g. `subject`, `audience`, `claims.ref`, `any_of[1].claims.environment`.
+    pub path: String,
+    pub line: u64,
+    pub column: u64,
+    /// The expected value or pattern, rendered for people (e.g. `glob "repo:acme/*"`).
+    pub expected: String,
+    /// The token's value at that path; `None` when the claim is missing.
+    pub actual: Option<Value>,
+}
+
+/// A `mode: audit` policy's would-be outcome: recorded, never granted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Observation {
+    pub policy: PolicyName,
+    pub would: &'static str,
+    pub failed: Option<ConditionFailure>,
+}
