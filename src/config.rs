@@ -176,18 +176,33 @@ const SECTIONS: [&str; 9] = [
 
 impl Settings {
     /// Layers defaults, the optional file, the environment and the flags.
-    pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> Result<Settings, ConfigError> {
+    pub fn load(
+        config_file: Option<&Path>,
+        overrides: &Overrides,
+    ) -> Result<Settings, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(file) = config_file {
             if !file.is_file() {
-                return Err(ConfigError(format!("config file {} not found", file.display())));
+                return Err(ConfigError(format!(
+                    "config file {} not found",
+                    file.display()
+                )));
             }
             figment = figment.merge(Toml::file(file));
         }
-        let env = Env::prefixed("FERRY_")
-            .split("__")
-            .filter(|key| SECTIONS.contains(&key.as_str().split('.').next().unwrap_or("")));
-        figment = figment.merge(env).merge(Serialized::defaults(flag_layer(overrides)));
+        let env = Env::prefixed("FERRY_").split("__").filter(|key| {
+            // Keys arrive here upper-case, with `__` already turned into `.`.
+            let section = key
+                .as_str()
+                .split('.')
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            SECTIONS.contains(&section.as_str())
+        });
+        figment = figment
+            .merge(env)
+            .merge(Serialized::defaults(flag_layer(overrides)));
         figment.extract().map_err(|e| ConfigError(e.to_string()))
     }
 
@@ -204,11 +219,17 @@ impl Settings {
     }
 
     pub fn audit_file(&self) -> PathBuf {
-        self.audit.file.clone().unwrap_or_else(|| self.data_dir.join("audit.jsonl"))
+        self.audit
+            .file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit.jsonl"))
     }
 
     pub fn signing_key_file(&self) -> PathBuf {
-        self.credential.key_file.clone().unwrap_or_else(|| self.data_dir.join("signing-key.pem"))
+        self.credential
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("signing-key.pem"))
     }
 
     /// The public URL: configured, or derived from the bound address.
@@ -216,7 +237,11 @@ impl Settings {
         match &self.server.public_url {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => {
-                let scheme = if self.server.tls.is_some() { "https" } else { "http" };
+                let scheme = if self.server.tls.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
                 format!("{scheme}://{bound}")
             }
         }
@@ -293,7 +318,9 @@ impl Default for ServerSettings {
 
 impl Default for PolicySettings {
     fn default() -> Self {
-        Self { dir: PathBuf::from("trust-policies") }
+        Self {
+            dir: PathBuf::from("trust-policies"),
+        }
     }
 }
 
@@ -324,24 +351,111 @@ impl Default for KeyFetchConfig {
 
 impl Default for CredentialSettings {
     fn default() -> Self {
-        Self { algorithm: SigningAlgorithm::ES256, key_file: None, audience: None }
+        Self {
+            algorithm: SigningAlgorithm::ES256,
+            key_file: None,
+            audience: None,
+        }
     }
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
-        Self { backend: StoreBackend::Memory, cache_credentials: true }
+        Self {
+            backend: StoreBackend::Memory,
+            cache_credentials: true,
+        }
     }
 }
 
 impl Default for AuditSettings {
     fn default() -> Self {
-        Self { file: None, fsync: FsyncPolicy::Always }
+        Self {
+            file: None,
+            fsync: FsyncPolicy::Always,
+        }
     }
 }
 
 impl Default for LogSettings {
     fn default() -> Self {
-        Self { format: LogFormat::Human, level: "info".into() }
+        Self {
+            format: LogFormat::Human,
+            level: "info".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail API returns its own large error type
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn flags_beat_environment_beat_file_beat_defaults() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "ferry.toml",
+                "data_dir = \"/from-file\"\n[server]\nlisten = \"127.0.0.1:1111\"\npublic_url = \"https://file\"\n[audit]\nfsync = \"never\"\n",
+            )?;
+            jail.set_env("FERRY_SERVER__LISTEN", "127.0.0.1:2222");
+            jail.set_env("FERRY_DATA_DIR", "/from-env");
+            jail.set_env("FERRY_TEST_REDIS_URL", "redis://ignored");
+            let flags = Overrides {
+                data_dir: Some("/from-flag".into()),
+                ..Overrides::default()
+            };
+            let s =
+                Settings::load(Some(Path::new("ferry.toml")), &flags).map_err(|e| e.to_string())?;
+            assert_eq!(s.data_dir, PathBuf::from("/from-flag"), "flag wins");
+            assert_eq!(s.server.listen, "127.0.0.1:2222", "environment beats file");
+            assert_eq!(
+                s.server.public_url.as_deref(),
+                Some("https://file"),
+                "file beats default"
+            );
+            assert_eq!(s.audit.fsync, FsyncPolicy::Never);
+            assert_eq!(s.policies.dir, PathBuf::from("trust-policies"), "default");
+            assert_eq!(s.verify.leeway, Duration::from_secs(60));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_in_file_or_environment_are_errors() {
+        Jail::expect_with(|jail| {
+            jail.create_file("typo.toml", "[server]\nlisen = \"x\"\n")?;
+            let err =
+                Settings::load(Some(Path::new("typo.toml")), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("lisen"), "{err}");
+            jail.set_env("FERRY_AUDIT__FSINC", "never");
+            assert!(Settings::load(None, &Overrides::default()).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn durations_are_human_readable() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "d.toml",
+                "[verify]\nleeway = \"30s\"\n[keys]\nrefresh_cooldown = \"2m\"\n",
+            )?;
+            let s = Settings::load(Some(Path::new("d.toml")), &Overrides::default())
+                .map_err(|e| e.to_string())?;
+            assert_eq!(s.verify.leeway, Duration::from_secs(30));
+            assert_eq!(s.keys.refresh_cooldown, Duration::from_secs(120));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error_not_a_silent_default() {
+        assert!(Settings::load(
+            Some(Path::new("/nonexistent/ferry.toml")),
+            &Overrides::default()
+        )
+        .is_err());
     }
 }

@@ -18,7 +18,9 @@ pub fn init(settings: &LogSettings) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match settings.format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -39,31 +41,39 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let exchanges = IntCounterVec::new(
-            Opts::new("ferry_exchanges_total", "Token exchanges by decision and reason code"),
+            Opts::new(
+                "ferry_exchanges_total",
+                "Token exchanges by decision and reason code",
+            ),
             &["decision", "reason"],
         )
         .expect("valid metric");
         let exchange_seconds = HistogramVec::new(
-            HistogramOpts::new("ferry_exchange_duration_seconds", "Time to answer /token")
-                .buckets(vec![
+            HistogramOpts::new("ferry_exchange_duration_seconds", "Time to answer /token").buckets(
+                vec![
                     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
                     0.25, 0.5, 1.0, 2.5,
-                ]),
+                ],
+            ),
             &["decision"],
         )
         .expect("valid metric");
         let policies_loaded =
-            IntGauge::new("ferry_policies_loaded", "Trust policies in the active set").expect("valid metric");
+            IntGauge::new("ferry_policies_loaded", "Trust policies in the active set")
+                .expect("valid metric");
         let audit_failures = IntCounter::new(
             "ferry_audit_failures_total",
             "Audit appends that failed (the exchange was answered 503)",
         )
         .expect("valid metric");
-        let store_errors = IntCounter::new("ferry_store_errors_total", "Store operations that failed")
-            .expect("valid metric");
-        let cache_hits =
-            IntCounter::new("ferry_credential_cache_hits_total", "Exchanges answered from the credential cache")
+        let store_errors =
+            IntCounter::new("ferry_store_errors_total", "Store operations that failed")
                 .expect("valid metric");
+        let cache_hits = IntCounter::new(
+            "ferry_credential_cache_hits_total",
+            "Exchanges answered from the credential cache",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(exchanges.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(exchange_seconds.clone()),
@@ -74,7 +84,15 @@ impl Metrics {
         ] {
             registry.register(c).expect("metric registered once");
         }
-        Self { registry, exchanges, exchange_seconds, policies_loaded, audit_failures, store_errors, cache_hits }
+        Self {
+            registry,
+            exchanges,
+            exchange_seconds,
+            policies_loaded,
+            audit_failures,
+            store_errors,
+            cache_hits,
+        }
     }
 
     /// Prometheus text: the registry, then per-issuer key state (owned by the key cache, so it
@@ -98,7 +116,10 @@ impl Metrics {
         out.push_str("# HELP ferry_issuer_keys Usable verification keys per issuer\n");
         out.push_str("# TYPE ferry_issuer_keys gauge\n");
         for k in keys {
-            out.push_str(&format!("ferry_issuer_keys{{issuer=\"{}\"}} {}\n", k.issuer, k.keys));
+            out.push_str(&format!(
+                "ferry_issuer_keys{{issuer=\"{}\"}} {}\n",
+                k.issuer, k.keys
+            ));
         }
         out
     }

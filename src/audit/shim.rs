@@ -54,5 +54,8 @@ impl std::fmt::Display for ChainBreak {
     }
 }
 pub fn verify_chain(_: &Path) -> Result<ChainReport, ChainBreak> {
-    Ok(ChainReport { events: 0, last_hash: String::new() })
+    Ok(ChainReport {
+        events: 0,
+        last_hash: String::new(),
+    })
 }

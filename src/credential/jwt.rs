@@ -23,7 +23,12 @@ impl JwtMinter {
         let header = json!({ "alg": key.algorithm(), "typ": "at+jwt", "kid": key.kid() });
         let header_b64 = URL_SAFE_NO_PAD.encode(header.to_string());
         let jwks = json!({ "keys": [key.public_jwk()] });
-        Self { key, issuer: issuer.into(), header_b64, jwks }
+        Self {
+            key,
+            issuer: issuer.into(),
+            header_b64,
+            jwks,
+        }
     }
 
     pub fn key_id(&self) -> &str {
@@ -69,7 +74,11 @@ impl Minter for JwtMinter {
             iat: r.now,
             nbf: r.now,
             exp: expires_at,
-            ferry: FerryClaims { exchange_id: r.exchange_id, issuer: r.source_issuer, policy: r.policy },
+            ferry: FerryClaims {
+                exchange_id: r.exchange_id,
+                issuer: r.source_issuer,
+                policy: r.policy,
+            },
             copied: r.claims,
         };
         let payload = serde_json::to_vec(&claims).map_err(|_| MintError::Encode)?;
@@ -77,10 +86,18 @@ impl Minter for JwtMinter {
         token.push_str(&self.header_b64);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
-        let signature = self.key.sign(token.as_bytes()).map_err(|_: KeyError| MintError::Key(KeyError::Sign))?;
+        let signature = self
+            .key
+            .sign(token.as_bytes())
+            .map_err(|_: KeyError| MintError::Key(KeyError::Sign))?;
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);
-        Ok(Minted { token: Secret::new(token), id, issued_at: r.now, expires_at })
+        Ok(Minted {
+            token: Secret::new(token),
+            id,
+            issued_at: r.now,
+            expires_at,
+        })
     }
 
     fn jwks(&self) -> &Value {
@@ -102,7 +119,10 @@ mod tests {
 
     fn minter(alg: SigningAlgorithm) -> JwtMinter {
         let der = generate_pkcs8(alg).unwrap();
-        JwtMinter::new(SigningKey::from_pkcs8(&der, alg).unwrap(), "https://ferry.test")
+        JwtMinter::new(
+            SigningKey::from_pkcs8(&der, alg).unwrap(),
+            "https://ferry.test",
+        )
     }
 
     fn mint(m: &JwtMinter, now: i64) -> Minted {
@@ -131,7 +151,9 @@ mod tests {
         let mut v = Validation::new(alg);
         v.set_audience(&["https://deploy.acme.internal"]);
         v.set_issuer(&["https://ferry.test"]);
-        decode::<Value>(token, &DecodingKey::from_jwk(&jwk).unwrap(), &v).unwrap().claims
+        decode::<Value>(token, &DecodingKey::from_jwk(&jwk).unwrap(), &v)
+            .unwrap()
+            .claims
     }
 
     #[test]

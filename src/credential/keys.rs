@@ -25,10 +25,15 @@ use crate::config::SigningAlgorithm;
 pub enum KeyError {
     #[error("signing key {path}: {reason}")]
     File { path: String, reason: String },
-    #[error("signing key {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`")]
+    #[error(
+        "signing key {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`"
+    )]
     Permissions { path: String, mode: u32 },
     #[error("signing key {path} is not a PKCS#8 {expected} private key")]
-    WrongKind { path: String, expected: &'static str },
+    WrongKind {
+        path: String,
+        expected: &'static str,
+    },
     #[error("signing failed")]
     Sign,
 }
@@ -101,7 +106,12 @@ impl SigningKey {
         obj.insert("kid".into(), kid.clone().into());
         obj.insert("use".into(), "sig".into());
         obj.insert("alg".into(), jws_alg(alg).into());
-        Self { pair, rng: SystemRandom::new(), kid, jwk }
+        Self {
+            pair,
+            rng: SystemRandom::new(),
+            kid,
+            jwk,
+        }
     }
 
     pub fn kid(&self) -> &str {
@@ -140,17 +150,23 @@ pub fn jws_alg(alg: SigningAlgorithm) -> &'static str {
 }
 
 fn file_err(path: &Path, reason: String) -> KeyError {
-    KeyError::File { path: path.display().to_string(), reason }
+    KeyError::File {
+        path: path.display().to_string(),
+        reason,
+    }
 }
 
 /// A fresh PKCS#8 document for `alg`.
 pub fn generate_pkcs8(alg: SigningAlgorithm) -> Result<Vec<u8>, String> {
     let rng = SystemRandom::new();
     let doc = match alg {
-        SigningAlgorithm::ES256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng),
+        SigningAlgorithm::ES256 => {
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        }
         SigningAlgorithm::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng),
     };
-    doc.map(|d| d.as_ref().to_vec()).map_err(|_| "key generation failed".to_string())
+    doc.map(|d| d.as_ref().to_vec())
+        .map_err(|_| "key generation failed".to_string())
 }
 
 /// PEM-encodes PKCS#8 DER as a `PRIVATE KEY` block.
@@ -174,7 +190,9 @@ pub fn write_new_key_file(path: &Path, pkcs8: &[u8]) -> Result<(), String> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(|e| format!("cannot create: {e}"))?;
+    let mut file = options
+        .open(path)
+        .map_err(|e| format!("cannot create: {e}"))?;
     file.write_all(pkcs8_pem(pkcs8).as_bytes())
         .and_then(|_| file.sync_all())
         .map_err(|e| format!("cannot write: {e}"))
@@ -186,7 +204,10 @@ fn check_permissions(path: &Path) -> Result<(), KeyError> {
     let meta = fs::metadata(path).map_err(|e| file_err(path, e.to_string()))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(KeyError::Permissions { path: path.display().to_string(), mode });
+        return Err(KeyError::Permissions {
+            path: path.display().to_string(),
+            mode,
+        });
     }
     Ok(())
 }

@@ -4,6 +4,17 @@ use crate::domain::UnixSeconds;
 use crate::policy::PolicySet;
 use crate::verify::VerifiedToken;
 
-pub fn decide(_: &Requested, _: &VerifiedToken, _: &PolicySet, _: &DecideContext, _: UnixSeconds) -> Decision {
-    Decision::Deny(Denial { reason: DenyReason::NoPolicy, policy: None, trace: vec![], observations: vec![] })
+pub fn decide(
+    _: &Requested,
+    _: &VerifiedToken,
+    _: &PolicySet,
+    _: &DecideContext,
+    _: UnixSeconds,
+) -> Decision {
+    Decision::Deny(Denial {
+        reason: DenyReason::NoPolicy,
+        policy: None,
+        trace: vec![],
+        observations: vec![],
+    })
 }

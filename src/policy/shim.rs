@@ -37,7 +37,14 @@ pub struct LoadErrors(pub Vec<LoadError>);
 impl fmt::Display for LoadErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for e in &self.0 {
-            writeln!(f, "{}:{}:{}: {}", e.file.display(), e.line, e.column, e.message)?;
+            writeln!(
+                f,
+                "{}:{}:{}: {}",
+                e.file.display(),
+                e.line,
+                e.column,
+                e.message
+            )?;
         }
         Ok(())
     }
@@ -53,6 +60,14 @@ pub struct Lint {
 }
 impl fmt::Display for Lint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: warning[{}]: {}", self.file.display(), self.line, self.column, self.code, self.message)
+        write!(
+            f,
+            "{}:{}:{}: warning[{}]: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.code,
+            self.message
+        )
     }
 }

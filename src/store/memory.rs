@@ -97,7 +97,10 @@ impl Default for MemoryStore {
 
 impl MemoryStore {
     pub fn new() -> Self {
-        Self { jtis: Map::new(), cache: Map::new() }
+        Self {
+            jtis: Map::new(),
+            cache: Map::new(),
+        }
     }
 
     /// Live replay records (for tests and metrics).
@@ -142,33 +145,62 @@ mod tests {
     use crate::domain::Secret;
 
     fn claim(key: &str, secs: u64) -> JtiClaim {
-        JtiClaim { key: key.into(), ttl: Duration::from_secs(secs) }
+        JtiClaim {
+            key: key.into(),
+            ttl: Duration::from_secs(secs),
+        }
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_jti_is_single_use_until_its_record_expires() {
         let store = MemoryStore::new();
         let c = claim("iss|abc", 120);
-        assert_eq!(store.claim_and_lookup(Some(&c), None).await.unwrap().0, ClaimOutcome::Fresh);
-        assert_eq!(store.claim_and_lookup(Some(&c), None).await.unwrap().0, ClaimOutcome::Replayed);
+        assert_eq!(
+            store.claim_and_lookup(Some(&c), None).await.unwrap().0,
+            ClaimOutcome::Fresh
+        );
+        assert_eq!(
+            store.claim_and_lookup(Some(&c), None).await.unwrap().0,
+            ClaimOutcome::Replayed
+        );
         tokio::time::advance(Duration::from_secs(119)).await;
-        assert_eq!(store.claim_and_lookup(Some(&c), None).await.unwrap().0, ClaimOutcome::Replayed);
+        assert_eq!(
+            store.claim_and_lookup(Some(&c), None).await.unwrap().0,
+            ClaimOutcome::Replayed
+        );
         tokio::time::advance(Duration::from_secs(2)).await;
-        assert_eq!(store.claim_and_lookup(Some(&c), None).await.unwrap().0, ClaimOutcome::Fresh);
+        assert_eq!(
+            store.claim_and_lookup(Some(&c), None).await.unwrap().0,
+            ClaimOutcome::Fresh
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn expired_records_are_swept_so_memory_stays_bounded() {
         let store = MemoryStore::new();
         for i in 0..1000 {
-            store.claim_and_lookup(Some(&claim(&format!("k{i}"), 10)), None).await.unwrap();
+            store
+                .claim_and_lookup(Some(&claim(&format!("k{i}"), 10)), None)
+                .await
+                .unwrap();
         }
         tokio::time::advance(Duration::from_secs(11)).await;
         for i in 0..(SHARDS * 2) {
-            store.claim_and_lookup(Some(&claim(&format!("n{i}"), 10)), None).await.unwrap();
+            store
+                .claim_and_lookup(Some(&claim(&format!("n{i}"), 10)), None)
+                .await
+                .unwrap();
         }
-        let stored: usize = store.jtis.shards.iter().map(|s| s.lock().unwrap().len()).sum();
-        assert!(stored <= SHARDS * 2, "expired records were not swept: {stored}");
+        let stored: usize = store
+            .jtis
+            .shards
+            .iter()
+            .map(|s| s.lock().unwrap().len())
+            .sum();
+        assert!(
+            stored <= SHARDS * 2,
+            "expired records were not swept: {stored}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -181,10 +213,18 @@ mod tests {
             issued_at: 0,
             expires_at: 60,
         };
-        store.cache_put(&key, &cred, Duration::from_secs(60)).await.unwrap();
+        store
+            .cache_put(&key, &cred, Duration::from_secs(60))
+            .await
+            .unwrap();
         let (_, hit) = store.claim_and_lookup(None, Some(&key)).await.unwrap();
         assert_eq!(hit.unwrap().credential_id, "c1");
         tokio::time::advance(Duration::from_secs(61)).await;
-        assert!(store.claim_and_lookup(None, Some(&key)).await.unwrap().1.is_none());
+        assert!(store
+            .claim_and_lookup(None, Some(&key))
+            .await
+            .unwrap()
+            .1
+            .is_none());
     }
 }

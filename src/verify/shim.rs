@@ -12,7 +12,10 @@ pub struct VerifySettings {
 }
 impl Default for VerifySettings {
     fn default() -> Self {
-        Self { leeway: Duration::from_secs(60), max_token_bytes: 16 * 1024 }
+        Self {
+            leeway: Duration::from_secs(60),
+            max_token_bytes: 16 * 1024,
+        }
     }
 }
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +36,11 @@ impl VerifyError {
 pub struct KeySetupError;
 pub struct Verifier;
 impl Verifier {
-    pub fn new(_: &[IssuerSpec], _: VerifySettings, _: FetchSettings) -> Result<Verifier, KeySetupError> {
+    pub fn new(
+        _: &[IssuerSpec],
+        _: VerifySettings,
+        _: FetchSettings,
+    ) -> Result<Verifier, KeySetupError> {
         Ok(Verifier)
     }
     pub async fn verify(&self, _: &str, _: UnixSeconds) -> Result<VerifiedToken, VerifyError> {
