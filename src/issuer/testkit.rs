@@ -172,13 +172,16 @@ pub(crate) fn verifier(
     fetch: FetchSettings,
 ) -> (Verifier, Arc<MemoryFetcher>) {
     let fetcher = Arc::new(MemoryFetcher::new(jwks));
-    let v = Verifier::with_fetchers(
-        vec![(spec, fetcher.clone())],
-        VerifySettings::default(),
-        fetch,
-    )
-    .unwrap();
-    (v, fetcher)
+    (verifier_over(spec, fetcher.clone(), fetch), fetcher)
+}
+
+/// A verifier for one issuer over the given fetcher (e.g. a slowed-down one).
+pub(crate) fn verifier_over(
+    spec: IssuerSpec,
+    fetcher: Arc<MemoryFetcher>,
+    fetch: FetchSettings,
+) -> Verifier {
+    Verifier::with_fetchers(vec![(spec, fetcher)], VerifySettings::default(), fetch).unwrap()
 }
 
 /// One canned HTTP answer.
@@ -205,8 +208,16 @@ impl Reply {
 /// Serves fixed replies on `127.0.0.1:0` (Connection: close, no Content-Length, so the body
 /// length is never announced). Returns the address and a request counter.
 pub(crate) async fn serve(replies: Vec<Reply>) -> (SocketAddr, Arc<AtomicUsize>) {
+    serve_with(|_| replies).await
+}
+
+/// Like [`serve`], with replies built from the bound address.
+pub(crate) async fn serve_with(
+    replies: impl FnOnce(SocketAddr) -> Vec<Reply>,
+) -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let replies = replies(addr);
     let hits = Arc::new(AtomicUsize::new(0));
     let counter = hits.clone();
     tokio::spawn(async move {
