@@ -134,3 +134,12 @@ async fn es256_signature_with_r_and_s_zero_is_refused() {
     let forged = format!("{input}.{}", testkit::b64(&[order.clone(), order].concat()));
     assert_eq!(code(&v, &forged).await, "bad_signature");
 }
+
+#[test]
+fn verifier_is_send_and_sync_and_verify_future_is_send() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+    let (v, _) = rsa_setup();
+    send_sync(&v);
+    send(v.verify("x", NOW));
+}
