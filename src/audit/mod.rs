@@ -46,6 +46,9 @@ mod record;
 mod verify;
 mod writer;
 
+#[cfg(test)]
+mod tests;
+
 use serde::{Deserialize, Serialize};
 
 pub use error::AuditError;
