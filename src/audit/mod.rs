@@ -1,10 +1,10 @@
 //! The audit trail: one [`AuditEvent`] per `/token` request, appended to an [`AuditSink`] before
 //! any credential leaves the broker. If the append fails, no credential is issued.
 //!
-//! Layout: [`event`] (the event, the contract with the exchange service), [`record`] (the line
-//! format below, the only code that knows it), [`writer`] (the group-commit thread),
-//! [`jsonl`] ([`JsonlAuditSink`]: open, lock, tail), [`verify`] ([`verify_chain`]),
-//! [`memory`] ([`MemoryAuditSink`] for tests).
+//! Layout: `event` (the event, the contract with the exchange service), `record` (the line
+//! format below, the only code that knows it), `writer` (the group-commit thread), `jsonl`
+//! ([`JsonlAuditSink`]: open, lock, tail), `verify` ([`verify_chain`]), `memory`
+//! ([`MemoryAuditSink`] for tests).
 //!
 //! # File format (for operators and SIEMs verifying the trail independently)
 //!
@@ -35,8 +35,8 @@
 //!
 //! With [`FsyncPolicy::Always`] an append returns only after its record is synced to disk
 //! (`fdatasync`), shared by every append in the same batch. A failed write or sync poisons the
-//! sink until restart; see [`writer`] for why it does not retry. An append that was sent and then
-//! cancelled by its caller is still written.
+//! sink until restart; the `writer` module doc says why it does not retry. An append that was
+//! sent and then cancelled by its caller is still written.
 
 mod error;
 mod event;
