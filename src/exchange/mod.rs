@@ -5,6 +5,8 @@ mod decision;
 pub mod form;
 mod request;
 mod service;
+#[cfg(test)]
+mod service_tests;
 
 pub use decide_shim::decide;
 pub use decision::{

@@ -1,0 +1,172 @@
+//! The service's own promises, with in-memory edges: one audit event per exchange, no
+//! credential without a written audit record or a store answer, replay and cache behaviour, and
+//! no secret in any audit event.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use serde_json::json;
+
+use super::*;
+use crate::audit::{AuditSink, MemoryAuditSink, Outcome};
+use crate::config::SigningAlgorithm;
+use crate::credential::{generate_pkcs8, JwtMinter, SigningKey};
+use crate::domain::{unix_now, Algorithm};
+use crate::exchange::form;
+use crate::issuer::testkit::{self, TestKey, ISS};
+use crate::issuer::FetchSettings;
+use crate::policy::PolicySet;
+use crate::store::{CacheKey, CachedCredential, ClaimOutcome, JtiClaim, MemoryStore, Store, StoreError};
+use crate::telemetry::Metrics;
+
+const POLICY: &str = "issuer: test\naudience: https://ferry.test\nsubject: { glob: \"repo:acme/api:*\" }\n\
+    grant:\n  audience: https://deploy.acme.internal\n  scopes: [deploy:api, read:artifacts]\n  ttl: 15m\n";
+
+struct Harness {
+    service: ExchangeService,
+    audit: Arc<MemoryAuditSink>,
+    key: TestKey,
+}
+
+fn harness(store: Arc<dyn Store>) -> Harness {
+    let key = TestKey::rsa("k1");
+    let issuers = format!("issuers:\n  test:\n    kind: oidc\n    url: {ISS}\n    jwks_url: {ISS}/jwks\n    algorithms: [RS256]\n");
+    let policies =
+        PolicySet::from_sources(&issuers, &[("deploy.yaml".into(), POLICY.into())], std::path::Path::new("."))
+            .unwrap();
+    let (verifier, _) = testkit::verifier(testkit::spec(&[Algorithm::RS256]), vec![key.jwk()], FetchSettings::default());
+    let audit = Arc::new(MemoryAuditSink::new());
+    let der = generate_pkcs8(SigningAlgorithm::ES256).unwrap();
+    let service = ExchangeService {
+        active: ArcSwap::from_pointee(Active { policies, verifier }),
+        store,
+        audit: audit.clone() as Arc<dyn AuditSink>,
+        minter: Arc::new(JwtMinter::new(SigningKey::from_pkcs8(&der, SigningAlgorithm::ES256).unwrap(), "https://ferry.test")),
+        metrics: Arc::new(Metrics::new()),
+        context: DecideContext { broker_audience: "https://ferry.test".parse().unwrap() },
+        settings: ExchangeSettings {
+            leeway: Duration::from_secs(60),
+            replay_margin: Duration::from_secs(60),
+            cache_credentials: true,
+        },
+    };
+    Harness { service, audit, key }
+}
+
+impl Harness {
+    fn token(&self, jti: &str) -> String {
+        let now = unix_now();
+        let mut claims = testkit::claims();
+        claims["jti"] = json!(jti);
+        claims["iat"] = json!(now - 5);
+        claims["nbf"] = json!(now - 5);
+        claims["exp"] = json!(now + 300);
+        self.key.token("RS256", &claims)
+    }
+
+    async fn exchange(&self, token: &str, extra: &str) -> Result<TokenResponse, ExchangeError> {
+        let body = format!(
+            "grant_type={}&subject_token={token}&subject_token_type={}{extra}",
+            form::GRANT_TYPE_TOKEN_EXCHANGE,
+            TokenType::Jwt.uri()
+        );
+        self.service.exchange(form::parse(body.as_bytes()), &RequestMeta::default()).await
+    }
+}
+
+/// A store that is down.
+struct DownStore;
+
+#[async_trait::async_trait]
+impl Store for DownStore {
+    async fn claim_and_lookup(
+        &self,
+        _: Option<&JtiClaim>,
+        _: Option<&CacheKey>,
+    ) -> Result<(ClaimOutcome, Option<CachedCredential>), StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn cache_put(&self, _: &CacheKey, _: &CachedCredential, _: Duration) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+}
+
+#[tokio::test]
+async fn a_valid_token_gets_a_credential_and_one_allow_event() {
+    let h = harness(Arc::new(MemoryStore::new()));
+    let r = h.exchange(&h.token("a"), "&scope=deploy:api").await.unwrap();
+    assert_eq!(r.scope, "deploy:api");
+    let events = h.audit.events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].decision, Some(Outcome::Allow));
+    assert_eq!(events[0].policy.as_deref(), Some("deploy"));
+    assert_eq!(events[0].scopes_granted, vec!["deploy:api"]);
+}
+
+#[tokio::test]
+async fn no_credential_leaves_when_the_audit_record_cannot_be_written() {
+    let h = harness(Arc::new(MemoryStore::new()));
+    h.audit.set_failing(true);
+    let err = h.exchange(&h.token("a"), "").await.unwrap_err();
+    assert!(matches!(err, ExchangeError::Unavailable("audit_unavailable")), "{err:?}");
+}
+
+#[tokio::test]
+async fn no_credential_is_issued_when_the_store_is_down_and_the_attempt_is_recorded() {
+    let h = harness(Arc::new(DownStore));
+    let err = h.exchange(&h.token("a"), "").await.unwrap_err();
+    assert!(matches!(err, ExchangeError::Unavailable("store_unavailable")), "{err:?}");
+    let events = h.audit.events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].decision, Some(Outcome::Error));
+    assert_eq!(events[0].reason, "store_unavailable");
+    assert!(events[0].credential_id.is_none());
+}
+
+#[tokio::test]
+async fn every_exchange_records_exactly_one_event_whatever_its_outcome() {
+    let h = harness(Arc::new(MemoryStore::new()));
+    let token = h.token("a");
+    let _ = h.exchange(&token, "").await; // allow
+    let _ = h.exchange(&token, "").await; // replay
+    let _ = h.exchange("not-a-jwt", "").await; // malformed token
+    let _ = h.service.exchange(form::parse(b"grant_type=password"), &RequestMeta::default()).await;
+    let _ = h.exchange(&h.token("b"), "&scope=admin").await; // scope outside every grant
+    let reasons: Vec<String> = h.audit.events().into_iter().map(|e| e.reason).collect();
+    assert_eq!(
+        reasons,
+        ["granted", "token_replayed", "malformed_token", "unsupported_grant_type", "scope_not_allowed"]
+    );
+}
+
+#[tokio::test]
+async fn a_second_token_for_the_same_grant_reuses_the_cached_credential() {
+    let h = harness(Arc::new(MemoryStore::new()));
+    let first = h.exchange(&h.token("a"), "").await.unwrap();
+    let second = h.exchange(&h.token("b"), "").await.unwrap();
+    assert_eq!(first.access_token, second.access_token);
+    let narrower = h.exchange(&h.token("c"), "&scope=deploy:api").await.unwrap();
+    assert_ne!(narrower.access_token, first.access_token, "a narrower grant is a different credential");
+    let shorter = h.exchange(&h.token("d"), "&ttl_seconds=60").await.unwrap();
+    assert_ne!(shorter.access_token, first.access_token, "must not outlive the request");
+    assert!(shorter.expires_in <= 60);
+    let caches: Vec<_> = h.audit.events().into_iter().map(|e| e.cache).collect();
+    assert_eq!(caches[1], Some(crate::audit::CacheUse::Hit));
+}
+
+#[tokio::test]
+async fn audit_events_hold_hashes_and_ids_never_tokens_or_credentials() {
+    let h = harness(Arc::new(MemoryStore::new()));
+    let token = h.token("a");
+    let credential = h.exchange(&token, "").await.unwrap().access_token;
+    let text = serde_json::to_string(&h.audit.events()).unwrap();
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(!text.contains(signature), "subject token leaked into the audit event");
+    assert!(!text.contains(credential.expose().rsplit('.').next().unwrap()), "credential leaked");
+    let event = &h.audit.events()[0];
+    assert_eq!(event.token_sha256.as_ref().unwrap().len(), 64);
+}
