@@ -142,8 +142,22 @@ pub(crate) fn parse<T: de::DeserializeOwned>(file: &Path, text: &str) -> Result<
         let err = err.without_snippet();
         let pos = err.location().map(Pos::from_location).unwrap_or(Pos::START);
         let message = DefaultMessageFormatter.format_message(err);
-        LoadError::at(file, pos, single_line(&message))
+        LoadError::at(file, pos, humane(&single_line(&message)))
     })
+}
+
+/// Rewords the parser messages that talk to developers rather than policy authors.
+fn humane(message: &str) -> String {
+    match message.strip_prefix("duplicate mapping key: ") {
+        Some(rest) => {
+            let key = rest
+                .split(", set DuplicateKeyPolicy")
+                .next()
+                .unwrap_or(rest);
+            format!("duplicate key `{key}` (each key may appear once)")
+        }
+        None => message.to_string(),
+    }
 }
 
 /// Parser messages may span lines; a load error is one line.

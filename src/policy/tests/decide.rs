@@ -1,0 +1,1 @@
+//! `exchange::decide` tests (placeholder).

@@ -1,0 +1,1 @@
+//! Matcher tests (placeholder).
