@@ -5,17 +5,17 @@
 //! rendering), `compile` (YAML -> matchers), `matcher` (the pure check), `eval` (a policy against a token), `model` (compiled
 //! policy), `index` (lookup for `decide`), `lint` (warnings for `ferry policy check`).
 
-mod compile;
+pub(crate) mod compile;
 mod error;
 mod eval;
 mod file;
 mod index;
 mod issuers;
 mod lint;
-mod matcher;
+pub(crate) mod matcher;
 mod model;
 mod set;
-mod yaml;
+pub(crate) mod yaml;
 
 pub use error::{Lint, LoadError, LoadErrors};
 pub use set::PolicySet;
