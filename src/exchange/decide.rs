@@ -16,6 +16,10 @@ use super::decision::{
 
 use super::request::Requested;
 
+/// Sets up to this size get a trace entry for every policy of the issuer on a denial, even those
+/// the subject index ruled out; larger sets trace only the policies actually evaluated.
+const FULL_TRACE_LIMIT: usize = 32;
+
 /// Decides what `token` may have for `requested` under `policies`.
 pub fn decide(
     requested: &Requested,
@@ -86,15 +90,21 @@ fn search(
     };
     let candidates = subjects.candidates(&token.subject);
     let mut walk = walk(
-        candidates,
+        candidates.into_iter(),
         policies,
         requested,
         token,
         ctx,
         !subjects.has_audit,
     );
+    if walk.trace.is_empty() && subjects.members.len() <= FULL_TRACE_LIMIT {
+        // Nothing was evaluated because the index ruled every policy out by subject. In a small
+        // set, evaluate them all anyway (same outcome) so the trace shows why each one failed.
+        let all = subjects.members.iter().copied();
+        walk = self::walk(all, policies, requested, token, ctx, true);
+    }
     if !walk.covered_any {
-        // The index skipped policies whose exact subject differs; if one of those covers the
+        // The index skipped policies whose subject cannot match; if one of those covers the
         // scopes, the scopes were fine and the claims were not. Only this rare path scans.
         walk.covered_any = subjects
             .members

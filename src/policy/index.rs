@@ -1,8 +1,9 @@
 //! The lookup structure `decide` uses so that it never scans every policy: by issuer, then by
-//! `grant.audience` (or all of the issuer's), then by exact subject. All lists hold policy
-//! positions in file-name order, so merging two of them keeps that order.
+//! `grant.audience` (or all of the issuer's), then by subject: exact subjects by value, glob
+//! subjects by their literal prefix (the text before the first wildcard). All lists hold policy
+//! positions in file-name order; candidates are merged back into that order.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::domain::{Audience, IssuerName};
 
@@ -13,7 +14,11 @@ use super::model::{Mode, Policy};
 pub(crate) struct SubjectIndex {
     /// Policies whose `subject` is a plain string, by that string.
     exact: HashMap<String, Vec<usize>>,
-    /// Policies with a pattern subject or none: always candidates.
+    /// Policies whose `subject` is a glob, by the glob's literal prefix.
+    by_prefix: HashMap<String, Vec<usize>>,
+    /// The distinct byte lengths of those prefixes: the only prefixes of a subject to look up.
+    prefix_lens: BTreeSet<usize>,
+    /// Policies with a regex subject or none: always candidates.
     other: Vec<usize>,
     /// Every member, in order: for the rare deny path that must look beyond the subject.
     pub members: Vec<usize>,
@@ -23,21 +28,44 @@ pub(crate) struct SubjectIndex {
 
 impl SubjectIndex {
     fn push(&mut self, i: usize, p: &Policy) {
-        match p.exact_subject() {
-            Some(s) => self.exact.entry(s.to_string()).or_default().push(i),
-            None => self.other.push(i),
+        if let Some(s) = p.exact_subject() {
+            self.exact.entry(s.to_string()).or_default().push(i);
+        } else if let Some(prefix) = p.glob_subject_prefix() {
+            self.prefix_lens.insert(prefix.len());
+            self.by_prefix
+                .entry(prefix.to_string())
+                .or_default()
+                .push(i);
+        } else {
+            self.other.push(i);
         }
         self.members.push(i);
         self.has_audit |= p.mode == Mode::Audit;
     }
 
-    /// Candidate positions for a token subject, in file order.
-    pub fn candidates<'a>(&'a self, subject: &str) -> Merge<'a> {
+    /// Candidate positions for a token subject, in file order. Policies left out cannot match:
+    /// their exact subject differs, or their glob's literal prefix is not a prefix of it.
+    pub fn candidates(&self, subject: &str) -> Vec<usize> {
         let exact = self.exact.get(subject).map(Vec::as_slice).unwrap_or(&[]);
-        Merge {
+        let mut out: Vec<usize> = Merge {
             a: exact,
             b: &self.other,
         }
+        .collect();
+        let mut sorted = true;
+        for &len in self.prefix_lens.range(..=subject.len()) {
+            let Some(prefix) = subject.get(..len) else {
+                continue;
+            };
+            if let Some(list) = self.by_prefix.get(prefix) {
+                sorted = false;
+                out.extend_from_slice(list);
+            }
+        }
+        if !sorted {
+            out.sort_unstable();
+        }
+        out
     }
 }
 

@@ -89,6 +89,14 @@ impl Policy {
         }
     }
 
+    /// The literal text before the first wildcard, when the subject is a glob (the index key).
+    pub fn glob_subject_prefix(&self) -> Option<&str> {
+        match self.subject.as_ref().map(|c| &c.matcher) {
+            Some(Matcher::Glob(p)) => p.source.split(['*', '?']).next(),
+            _ => None,
+        }
+    }
+
     /// Every condition, top level and inside `any_of` groups (for lints).
     pub fn all_conditions(&self) -> impl Iterator<Item = &Condition> {
         let groups = self.any_of.iter().flat_map(|a| a.groups.iter());

@@ -341,3 +341,95 @@ fn any_of_needs_one_group_and_traces_each_group() {
         f.expected
     );
 }
+
+/// 10,000 policies: exact subjects spread over 100 audiences plus glob subjects. Run with
+/// `cargo test --release --lib decide_stays_fast -- --ignored --nocapture`.
+#[test]
+#[ignore = "timing; run in release"]
+fn decide_stays_fast_with_ten_thousand_policies() {
+    let mut files = Vec::new();
+    for i in 0..10_000 {
+        let subject = if i % 10 == 0 {
+            format!("{{ glob: 'team-{i}/*' }}")
+        } else {
+            format!("svc-{i}")
+        };
+        let extra = format!(
+            "subject: {subject}\nclaims: {{ ref: main, env: {{ one_of: [prod, dev] }} }}\n"
+        );
+        files.push((
+            format!("p{i:05}.yaml"),
+            pol(
+                &extra,
+                &format!("https://api-{}", i % 100),
+                "read, write",
+                "15m",
+            ),
+        ));
+    }
+    let owned: Vec<(String, String)> = files;
+    let s = PolicySet::from_sources(ISSUERS, &owned, std::path::Path::new("tp")).unwrap();
+    let t = token("corp", "svc-9999", json!({"ref": "main", "env": "prod"}));
+    let cases = [
+        req(None, "read", None),
+        req(Some("https://api-99"), "", None),
+    ];
+    for r in &cases {
+        assert!(matches!(run(r, &t, &s), Decision::Allow(_)));
+        let n = 20_000;
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(run(std::hint::black_box(r), &t, &s));
+        }
+        let per = start.elapsed() / n;
+        println!(
+            "decide with 10,000 policies ({:?}): {per:?} per call",
+            r.audience
+        );
+        assert!(per < Duration::from_micros(20), "{per:?}");
+    }
+}
+
+#[test]
+fn subject_index_never_hides_a_policy_that_could_match() {
+    let s = set(&[
+        (
+            "a.yaml",
+            &pol("subject: { glob: 'repo:acme/*' }\n", "a", "x", "1m"),
+        ),
+        (
+            "b.yaml",
+            &pol("subject: { glob: '*:main' }\n", "a", "x", "1m"),
+        ),
+        (
+            "c.yaml",
+            &pol("subject: { glob: 'r?po:*' }\n", "a", "x", "1m"),
+        ),
+        (
+            "d.yaml",
+            &pol("subject: { regex: 'z.*' }\n", "a", "x", "1m"),
+        ),
+        ("e.yaml", &pol("subject: zed\n", "a", "x", "1m")),
+    ])
+    .unwrap();
+    for (sub, want) in [
+        ("repo:acme/api", "a"),
+        ("x:main", "b"),
+        ("rXpo:other", "c"),
+        ("zz", "d"),
+        ("zed", "d"),
+    ] {
+        let g = allowed(run(
+            &req(None, "", None),
+            &token("corp", sub, json!({})),
+            &s,
+        ));
+        assert_eq!(g.policy.as_str(), want, "{sub}");
+    }
+    let named = allowed(run(
+        &req(None, "", Some("e")),
+        &token("corp", "zed", json!({})),
+        &s,
+    ));
+    assert_eq!(named.policy.as_str(), "e");
+}
