@@ -194,3 +194,9 @@ fn version_changes_with_any_byte_and_not_with_order() {
     assert_eq!(a.version(), b.version());
     assert_ne!(a.version(), c.version());
 }
+
+#[test]
+fn policy_set_is_send_and_sync() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<PolicySet>();
+}
