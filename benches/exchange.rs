@@ -21,7 +21,7 @@ use ferry::domain::{ScopeSet, UnixSeconds};
 use ferry::exchange::{decide, DecideContext, Decision, Requested};
 use ferry::issuer::FetchSettings;
 use ferry::policy::PolicySet;
-use ferry::verify::{VerifySettings, Verifier};
+use ferry::verify::{Verifier, VerifySettings};
 use serde_json::{json, Value};
 
 const ISS: &str = "https://token.ci.example";
@@ -34,7 +34,10 @@ struct Issuer {
 
 impl Issuer {
     fn new() -> Self {
-        Self { key: RsaKeyPair::generate(KeySize::Rsa2048).unwrap(), rng: SystemRandom::new() }
+        Self {
+            key: RsaKeyPair::generate(KeySize::Rsa2048).unwrap(),
+            rng: SystemRandom::new(),
+        }
     }
 
     fn jwks(&self) -> Value {
@@ -59,7 +62,9 @@ impl Issuer {
         });
         let msg = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims.to_string()));
         let mut sig = vec![0; self.key.public_modulus_len()];
-        self.key.sign(&RSA_PKCS1_SHA256, &self.rng, msg.as_bytes(), &mut sig).unwrap();
+        self.key
+            .sign(&RSA_PKCS1_SHA256, &self.rng, msg.as_bytes(), &mut sig)
+            .unwrap();
         format!("{msg}.{}", URL_SAFE_NO_PAD.encode(sig))
     }
 }
@@ -106,13 +111,31 @@ fn fixture() -> Fixture {
     let yaml = issuers_yaml(&jwks);
     let small = PolicySet::from_sources(&yaml, &policies(1), dir.path()).unwrap();
     let large = PolicySet::from_sources(&yaml, &policies(10_000), dir.path()).unwrap();
-    let verifier =
-        Verifier::new(small.issuers(), VerifySettings::default(), FetchSettings::default()).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let verifier = Verifier::new(
+        small.issuers(),
+        VerifySettings::default(),
+        FetchSettings::default(),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(verifier.warm_up());
     let der = generate_pkcs8(SigningAlgorithm::ES256).unwrap();
-    let minter = JwtMinter::new(SigningKey::from_pkcs8(&der, SigningAlgorithm::ES256).unwrap(), AUD);
-    Fixture { _dir: dir, issuer, verifier, small, large, minter, rt }
+    let minter = JwtMinter::new(
+        SigningKey::from_pkcs8(&der, SigningAlgorithm::ES256).unwrap(),
+        AUD,
+    );
+    Fixture {
+        _dir: dir,
+        issuer,
+        verifier,
+        small,
+        large,
+        minter,
+        rt,
+    }
 }
 
 fn now() -> UnixSeconds {
@@ -120,7 +143,9 @@ fn now() -> UnixSeconds {
 }
 
 fn context() -> DecideContext {
-    DecideContext { broker_audience: AUD.parse().unwrap() }
+    DecideContext {
+        broker_audience: AUD.parse().unwrap(),
+    }
 }
 
 fn floor(c: &mut Criterion, f: &Fixture) {
@@ -128,14 +153,18 @@ fn floor(c: &mut Criterion, f: &Fixture) {
     let (msg, sig) = token.rsplit_once('.').unwrap();
     let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
     let public = f.issuer.key.public_key().as_ref().to_vec();
-    let parsed = UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &public).parse().unwrap();
+    let parsed = UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &public)
+        .parse()
+        .unwrap();
     c.bench_function("floor/rs256_verify_aws_lc", |b| {
         b.iter(|| parsed.verify_sig(msg.as_bytes(), &sig).unwrap())
     });
     let rng = SystemRandom::new();
     let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
     let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).unwrap();
-    c.bench_function("floor/es256_sign_aws_lc", |b| b.iter(|| pair.sign(&rng, msg.as_bytes()).unwrap()));
+    c.bench_function("floor/es256_sign_aws_lc", |b| {
+        b.iter(|| pair.sign(&rng, msg.as_bytes()).unwrap())
+    });
 }
 
 fn stages(c: &mut Criterion, f: &Fixture) {
@@ -145,19 +174,40 @@ fn stages(c: &mut Criterion, f: &Fixture) {
         b.iter(|| f.rt.block_on(f.verifier.verify(&token, t)).unwrap())
     });
     let verified = f.rt.block_on(f.verifier.verify(&token, t)).unwrap();
-    let requested = Requested { scopes: ScopeSet::parse("deploy:api").unwrap(), ..Requested::default() };
-    for (name, set) in [("decide/1_policy", &f.small), ("decide/10000_policies", &f.large)] {
+    let requested = Requested {
+        scopes: ScopeSet::parse("deploy:api").unwrap(),
+        ..Requested::default()
+    };
+    for (name, set) in [
+        ("decide/1_policy", &f.small),
+        ("decide/10000_policies", &f.large),
+    ] {
         c.bench_function(name, |b| {
-            b.iter(|| assert!(matches!(decide(&requested, &verified, set, &context(), t), Decision::Allow(_))))
+            b.iter(|| {
+                assert!(matches!(
+                    decide(&requested, &verified, set, &context(), t),
+                    Decision::Allow(_)
+                ))
+            })
         });
     }
-    let Decision::Allow(grant) = decide(&requested, &verified, &f.small, &context(), t) else { unreachable!() };
+    let Decision::Allow(grant) = decide(&requested, &verified, &f.small, &context(), t) else {
+        unreachable!()
+    };
     c.bench_function("mint/es256_rfc9068", |b| {
-        b.iter(|| f.minter.mint(&mint_request(&grant, &verified.subject, t)).unwrap())
+        b.iter(|| {
+            f.minter
+                .mint(&mint_request(&grant, &verified.subject, t))
+                .unwrap()
+        })
     });
 }
 
-fn mint_request<'a>(g: &'a ferry::exchange::Grant, subject: &'a str, t: UnixSeconds) -> MintRequest<'a> {
+fn mint_request<'a>(
+    g: &'a ferry::exchange::Grant,
+    subject: &'a str,
+    t: UnixSeconds,
+) -> MintRequest<'a> {
     MintRequest {
         subject,
         audience: g.audience.as_str(),
@@ -185,7 +235,9 @@ fn whole(c: &mut Criterion, f: &Fixture) {
             },
             |token| {
                 let v = f.rt.block_on(f.verifier.verify(token, t)).unwrap();
-                let Decision::Allow(g) = decide(&requested, &v, &f.large, &context(), t) else { panic!("denied") };
+                let Decision::Allow(g) = decide(&requested, &v, &f.large, &context(), t) else {
+                    panic!("denied")
+                };
                 f.minter.mint(&mint_request(&g, &v.subject, t)).unwrap()
             },
             BatchSize::SmallInput,

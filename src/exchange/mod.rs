@@ -1,6 +1,6 @@
 //! The exchange: request parsing, the pure decision, and the service that does the I/O around it.
 
-mod decide_shim;
+mod decide;
 mod decision;
 pub mod form;
 mod request;
@@ -8,7 +8,7 @@ mod service;
 #[cfg(test)]
 mod service_tests;
 
-pub use decide_shim::decide;
+pub use decide::decide;
 pub use decision::{
     ConditionFailure, DecideContext, Decision, Denial, DenyReason, Grant, Observation, PolicyTrace,
 };

@@ -17,7 +17,9 @@ use crate::exchange::form;
 use crate::issuer::testkit::{self, TestKey, ISS};
 use crate::issuer::FetchSettings;
 use crate::policy::PolicySet;
-use crate::store::{CacheKey, CachedCredential, ClaimOutcome, JtiClaim, MemoryStore, Store, StoreError};
+use crate::store::{
+    CacheKey, CachedCredential, ClaimOutcome, JtiClaim, MemoryStore, Store, StoreError,
+};
 use crate::telemetry::Metrics;
 
 const POLICY: &str = "issuer: test\naudience: https://ferry.test\nsubject: { glob: \"repo:acme/api:*\" }\n\
@@ -32,26 +34,42 @@ struct Harness {
 fn harness(store: Arc<dyn Store>) -> Harness {
     let key = TestKey::rsa("k1");
     let issuers = format!("issuers:\n  test:\n    kind: oidc\n    url: {ISS}\n    jwks_url: {ISS}/jwks\n    algorithms: [RS256]\n");
-    let policies =
-        PolicySet::from_sources(&issuers, &[("deploy.yaml".into(), POLICY.into())], std::path::Path::new("."))
-            .unwrap();
-    let (verifier, _) = testkit::verifier(testkit::spec(&[Algorithm::RS256]), vec![key.jwk()], FetchSettings::default());
+    let policies = PolicySet::from_sources(
+        &issuers,
+        &[("deploy.yaml".into(), POLICY.into())],
+        std::path::Path::new("."),
+    )
+    .unwrap();
+    let (verifier, _) = testkit::verifier(
+        testkit::spec(&[Algorithm::RS256]),
+        vec![key.jwk()],
+        FetchSettings::default(),
+    );
     let audit = Arc::new(MemoryAuditSink::new());
     let der = generate_pkcs8(SigningAlgorithm::ES256).unwrap();
     let service = ExchangeService {
         active: ArcSwap::from_pointee(Active { policies, verifier }),
         store,
         audit: audit.clone() as Arc<dyn AuditSink>,
-        minter: Arc::new(JwtMinter::new(SigningKey::from_pkcs8(&der, SigningAlgorithm::ES256).unwrap(), "https://ferry.test")),
+        minter: Arc::new(JwtMinter::new(
+            SigningKey::from_pkcs8(&der, SigningAlgorithm::ES256).unwrap(),
+            "https://ferry.test",
+        )),
         metrics: Arc::new(Metrics::new()),
-        context: DecideContext { broker_audience: "https://ferry.test".parse().unwrap() },
+        context: DecideContext {
+            broker_audience: "https://ferry.test".parse().unwrap(),
+        },
         settings: ExchangeSettings {
             leeway: Duration::from_secs(60),
             replay_margin: Duration::from_secs(60),
             cache_credentials: true,
         },
     };
-    Harness { service, audit, key }
+    Harness {
+        service,
+        audit,
+        key,
+    }
 }
 
 impl Harness {
@@ -71,7 +89,9 @@ impl Harness {
             form::GRANT_TYPE_TOKEN_EXCHANGE,
             TokenType::Jwt.uri()
         );
-        self.service.exchange(form::parse(body.as_bytes()), &RequestMeta::default()).await
+        self.service
+            .exchange(form::parse(body.as_bytes()), &RequestMeta::default())
+            .await
     }
 }
 
@@ -87,7 +107,12 @@ impl Store for DownStore {
     ) -> Result<(ClaimOutcome, Option<CachedCredential>), StoreError> {
         Err(StoreError::Unavailable("connection refused".into()))
     }
-    async fn cache_put(&self, _: &CacheKey, _: &CachedCredential, _: Duration) -> Result<(), StoreError> {
+    async fn cache_put(
+        &self,
+        _: &CacheKey,
+        _: &CachedCredential,
+        _: Duration,
+    ) -> Result<(), StoreError> {
         Err(StoreError::Unavailable("connection refused".into()))
     }
     async fn ping(&self) -> Result<(), StoreError> {
@@ -98,7 +123,10 @@ impl Store for DownStore {
 #[tokio::test]
 async fn a_valid_token_gets_a_credential_and_one_allow_event() {
     let h = harness(Arc::new(MemoryStore::new()));
-    let r = h.exchange(&h.token("a"), "&scope=deploy:api").await.unwrap();
+    let r = h
+        .exchange(&h.token("a"), "&scope=deploy:api")
+        .await
+        .unwrap();
     assert_eq!(r.scope, "deploy:api");
     let events = h.audit.events();
     assert_eq!(events.len(), 1);
@@ -112,14 +140,20 @@ async fn no_credential_leaves_when_the_audit_record_cannot_be_written() {
     let h = harness(Arc::new(MemoryStore::new()));
     h.audit.set_failing(true);
     let err = h.exchange(&h.token("a"), "").await.unwrap_err();
-    assert!(matches!(err, ExchangeError::Unavailable("audit_unavailable")), "{err:?}");
+    assert!(
+        matches!(err, ExchangeError::Unavailable("audit_unavailable")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
 async fn no_credential_is_issued_when_the_store_is_down_and_the_attempt_is_recorded() {
     let h = harness(Arc::new(DownStore));
     let err = h.exchange(&h.token("a"), "").await.unwrap_err();
-    assert!(matches!(err, ExchangeError::Unavailable("store_unavailable")), "{err:?}");
+    assert!(
+        matches!(err, ExchangeError::Unavailable("store_unavailable")),
+        "{err:?}"
+    );
     let events = h.audit.events();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].decision, Some(Outcome::Error));
@@ -134,12 +168,21 @@ async fn every_exchange_records_exactly_one_event_whatever_its_outcome() {
     let _ = h.exchange(&token, "").await; // allow
     let _ = h.exchange(&token, "").await; // replay
     let _ = h.exchange("not-a-jwt", "").await; // malformed token
-    let _ = h.service.exchange(form::parse(b"grant_type=password"), &RequestMeta::default()).await;
+    let _ = h
+        .service
+        .exchange(form::parse(b"grant_type=password"), &RequestMeta::default())
+        .await;
     let _ = h.exchange(&h.token("b"), "&scope=admin").await; // scope outside every grant
     let reasons: Vec<String> = h.audit.events().into_iter().map(|e| e.reason).collect();
     assert_eq!(
         reasons,
-        ["granted", "token_replayed", "malformed_token", "unsupported_grant_type", "scope_not_allowed"]
+        [
+            "granted",
+            "token_replayed",
+            "malformed_token",
+            "unsupported_grant_type",
+            "scope_not_allowed"
+        ]
     );
 }
 
@@ -149,10 +192,19 @@ async fn a_second_token_for_the_same_grant_reuses_the_cached_credential() {
     let first = h.exchange(&h.token("a"), "").await.unwrap();
     let second = h.exchange(&h.token("b"), "").await.unwrap();
     assert_eq!(first.access_token, second.access_token);
-    let narrower = h.exchange(&h.token("c"), "&scope=deploy:api").await.unwrap();
-    assert_ne!(narrower.access_token, first.access_token, "a narrower grant is a different credential");
+    let narrower = h
+        .exchange(&h.token("c"), "&scope=deploy:api")
+        .await
+        .unwrap();
+    assert_ne!(
+        narrower.access_token, first.access_token,
+        "a narrower grant is a different credential"
+    );
     let shorter = h.exchange(&h.token("d"), "&ttl_seconds=60").await.unwrap();
-    assert_ne!(shorter.access_token, first.access_token, "must not outlive the request");
+    assert_ne!(
+        shorter.access_token, first.access_token,
+        "must not outlive the request"
+    );
     assert!(shorter.expires_in <= 60);
     let caches: Vec<_> = h.audit.events().into_iter().map(|e| e.cache).collect();
     assert_eq!(caches[1], Some(crate::audit::CacheUse::Hit));
@@ -165,8 +217,14 @@ async fn audit_events_hold_hashes_and_ids_never_tokens_or_credentials() {
     let credential = h.exchange(&token, "").await.unwrap().access_token;
     let text = serde_json::to_string(&h.audit.events()).unwrap();
     let signature = token.rsplit('.').next().unwrap();
-    assert!(!text.contains(signature), "subject token leaked into the audit event");
-    assert!(!text.contains(credential.expose().rsplit('.').next().unwrap()), "credential leaked");
+    assert!(
+        !text.contains(signature),
+        "subject token leaked into the audit event"
+    );
+    assert!(
+        !text.contains(credential.expose().rsplit('.').next().unwrap()),
+        "credential leaked"
+    );
     let event = &h.audit.events()[0];
     assert_eq!(event.token_sha256.as_ref().unwrap().len(), 64);
 }

@@ -1,4 +1,27 @@
 //! Trust policies: the `trust-policies/` file format (POLICY.md), loaded strictly and compiled.
+//!
+//! Layout: `set` (the [`PolicySet`] and the directory loader: the only I/O), `issuers` and `file`
+//! (one YAML file each -> validated specs), `yaml` (parser options, spanned YAML tree, error
+//! rendering), `compile` (YAML -> matchers), `matcher` (the pure check), `eval` (a policy against a token), `model` (compiled
+//! policy), `index` (lookup for `decide`), `lint` (warnings for `ferry policy check`).
 
-mod shim;
-pub use shim::*;
+pub(crate) mod compile;
+mod error;
+mod eval;
+mod file;
+mod index;
+mod issuers;
+mod lint;
+pub(crate) mod matcher;
+mod model;
+mod set;
+pub(crate) mod yaml;
+
+pub use error::{Lint, LoadError, LoadErrors};
+pub use set::PolicySet;
+
+pub(crate) use eval::evaluate;
+pub(crate) use model::{Mode, Policy};
+
+#[cfg(test)]
+mod tests;

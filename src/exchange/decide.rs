@@ -1,0 +1,232 @@
+//! `decide`: the pure decision (POLICY.md "Choosing the policy", "Scopes and lifetime", "Modes").
+//!
+//! No I/O, no clock (`now` is a parameter), no async. Given the same inputs it always returns the
+//! same [`Decision`]. Denial is the default: every path that does not find a holding `enforce`
+//! policy ends in a [`Denial`] with a trace.
+
+use serde_json::Map;
+
+use crate::domain::{ScopeSet, UnixSeconds};
+use crate::policy::{evaluate, Mode, Policy, PolicySet};
+use crate::verify::VerifiedToken;
+
+use super::decision::{
+    DecideContext, Decision, Denial, DenyReason, Grant, Observation, PolicyTrace,
+};
+
+use super::request::Requested;
+
+/// Sets up to this size get a trace entry for every policy of the issuer on a denial, even those
+/// the subject index ruled out; larger sets trace only the policies actually evaluated.
+const FULL_TRACE_LIMIT: usize = 32;
+
+/// Decides what `token` may have for `requested` under `policies`.
+pub fn decide(
+    requested: &Requested,
+    token: &VerifiedToken,
+    policies: &PolicySet,
+    ctx: &DecideContext,
+    now: UnixSeconds,
+) -> Decision {
+    // Seam for guardrails (a later issue): organisation deny rules are checked here, before any
+    // policy, and win over every policy.
+    let walk = match &requested.policy {
+        Some(name) => {
+            let Some(i) = policies
+                .position(name)
+                .filter(|&i| policies.policy(i).issuer == token.issuer)
+            else {
+                return deny(
+                    DenyReason::UnknownPolicy,
+                    Walk::default(),
+                    Some(name.clone()),
+                );
+            };
+            let p = policies.policy(i);
+            if requested
+                .audience
+                .as_ref()
+                .is_some_and(|a| *a != p.grant.audience)
+            {
+                return deny(
+                    DenyReason::AudienceNotServed,
+                    Walk::default(),
+                    Some(name.clone()),
+                );
+            }
+            walk([i].into_iter(), policies, requested, token, ctx, false)
+        }
+        None => match search(policies, requested, token, ctx) {
+            Ok(walk) => walk,
+            Err(reason) => return deny(reason, Walk::default(), None),
+        },
+    };
+    let named = requested.policy.clone();
+    match walk.winner {
+        Some(i) => grant(policies.policy(i), requested, token, now, walk),
+        None if !walk.covered_any => deny(DenyReason::ScopeNotAllowed, walk, named),
+        None if walk.audit_held => deny(DenyReason::AuditOnly, walk, named),
+        None => deny(DenyReason::ClaimMismatch, walk, named),
+    }
+}
+
+/// Candidates for the token's issuer (narrowed by audience and exact subject via the index).
+fn search(
+    policies: &PolicySet,
+    requested: &Requested,
+    token: &VerifiedToken,
+    ctx: &DecideContext,
+) -> Result<Walk, DenyReason> {
+    let issuer = policies
+        .index()
+        .issuer(&token.issuer)
+        .ok_or(DenyReason::NoPolicy)?;
+    let subjects = match &requested.audience {
+        Some(aud) => issuer
+            .by_audience
+            .get(aud)
+            .ok_or(DenyReason::AudienceNotServed)?,
+        None => &issuer.all,
+    };
+    let candidates = subjects.candidates(&token.subject);
+    let mut walk = walk(
+        candidates.into_iter(),
+        policies,
+        requested,
+        token,
+        ctx,
+        !subjects.has_audit,
+    );
+    if walk.trace.is_empty() && subjects.members.len() <= FULL_TRACE_LIMIT {
+        // Nothing was evaluated because the index ruled every policy out by subject. In a small
+        // set, evaluate them all anyway (same outcome) so the trace shows why each one failed.
+        let all = subjects.members.iter().copied();
+        walk = self::walk(all, policies, requested, token, ctx, true);
+    }
+    if !walk.covered_any {
+        // The index skipped policies whose subject cannot match; if one of those covers the
+        // scopes, the scopes were fine and the claims were not. Only this rare path scans.
+        walk.covered_any = subjects
+            .members
+            .iter()
+            .any(|&i| covers(policies.policy(i), &requested.scopes));
+    }
+    Ok(walk)
+}
+
+/// What evaluating the candidates found.
+#[derive(Default)]
+struct Walk {
+    winner: Option<usize>,
+    covered_any: bool,
+    audit_held: bool,
+    trace: Vec<PolicyTrace>,
+    observations: Vec<Observation>,
+}
+
+fn walk(
+    candidates: impl Iterator<Item = usize>,
+    policies: &PolicySet,
+    requested: &Requested,
+    token: &VerifiedToken,
+    ctx: &DecideContext,
+    stop_at_winner: bool,
+) -> Walk {
+    let mut w = Walk::default();
+    for i in candidates {
+        let p = policies.policy(i);
+        if !covers(p, &requested.scopes) {
+            continue;
+        }
+        w.covered_any = true;
+        if w.winner.is_some() && p.mode == Mode::Enforce {
+            continue; // after the winner, only audit policies are still observed
+        }
+        let failed = evaluate(p, token, ctx);
+        let held = failed.is_none();
+        if w.winner.is_none() {
+            w.trace.push(PolicyTrace {
+                policy: p.name.clone(),
+                file: p.file_name(),
+                failed: failed.clone(),
+            });
+        }
+        match p.mode {
+            Mode::Audit => {
+                w.audit_held |= held;
+                let would = if held { "allow" } else { "deny" };
+                w.observations.push(Observation {
+                    policy: p.name.clone(),
+                    would,
+                    failed,
+                });
+            }
+            Mode::Enforce if held => {
+                w.winner = Some(i);
+                if stop_at_winner {
+                    break;
+                }
+            }
+            Mode::Enforce => {}
+        }
+    }
+    w
+}
+
+fn covers(p: &Policy, requested: &ScopeSet) -> bool {
+    requested.is_subset(&p.grant.scopes)
+}
+
+fn grant(
+    p: &Policy,
+    requested: &Requested,
+    token: &VerifiedToken,
+    now: UnixSeconds,
+    walk: Walk,
+) -> Decision {
+    let scopes = if requested.scopes.is_empty() {
+        p.grant.scopes.clone()
+    } else {
+        requested.scopes.clone()
+    };
+    // Lifetime: the smallest of every bound. Guardrails' `max_ttl` joins this list later.
+    let mut ttl = p.grant.ttl.as_secs();
+    if let Some(asked) = requested.ttl {
+        ttl = ttl.min(asked.as_secs());
+    }
+    if p.grant.ttl_bound_to_token {
+        let remaining = u64::try_from(token.expires_at.saturating_sub(now)).unwrap_or(0);
+        ttl = ttl.min(remaining);
+    }
+    if ttl < 1 {
+        return deny(DenyReason::LifetimeExhausted, walk, Some(p.name.clone()));
+    }
+    let mut claims = Map::new();
+    for (name, source) in &p.grant.claims {
+        if let Some(v) = token.claims.get(source) {
+            claims.insert(name.clone(), v.clone());
+        }
+    }
+    Decision::Allow(Grant {
+        policy: p.name.clone(),
+        policy_file: p.file_name(),
+        audience: p.grant.audience.clone(),
+        scopes,
+        ttl_seconds: ttl,
+        claims,
+        observations: walk.observations,
+    })
+}
+
+fn deny(reason: DenyReason, walk: Walk, named: Option<crate::domain::PolicyName>) -> Decision {
+    let policy = named.or_else(|| match walk.trace.as_slice() {
+        [only] => Some(only.policy.clone()),
+        _ => None,
+    });
+    Decision::Deny(Denial {
+        reason,
+        policy,
+        trace: walk.trace,
+        observations: walk.observations,
+    })
+}

@@ -1,0 +1,110 @@
+//! Evaluating one compiled policy's conditions against a verified token, in the order POLICY.md
+//! gives (subject, audience, claims, any_of), stopping at the first that fails. Pure.
+
+use serde_json::Value;
+
+use crate::exchange::{ConditionFailure, DecideContext};
+use crate::verify::VerifiedToken;
+
+use super::model::{AnyOf, Condition, Policy, Target};
+use super::yaml::Pos;
+
+/// `None` when every condition holds; otherwise the first that failed, for the trace.
+pub(crate) fn evaluate(
+    p: &Policy,
+    token: &VerifiedToken,
+    ctx: &DecideContext,
+) -> Option<ConditionFailure> {
+    if let Some(f) = p.subject.as_ref().and_then(|c| check(c, token)) {
+        return Some(f);
+    }
+    match &p.audience {
+        Some(c) => {
+            if let Some(f) = check(c, token) {
+                return Some(f);
+            }
+        }
+        None => {
+            // No `audience:` in the policy: the token must be meant for this broker.
+            let aud = ctx.broker_audience.as_str();
+            if !token.audiences.iter().any(|a| a == aud) {
+                return Some(ConditionFailure {
+                    path: "audience".to_string(),
+                    line: Pos::START.line,
+                    column: Pos::START.column,
+                    expected: format!(
+                        "{} (the broker's audience; the policy has no `audience:`)",
+                        Value::from(aud)
+                    ),
+                    actual: Some(audiences(token)),
+                });
+            }
+        }
+    }
+    if let Some(f) = p.claims.iter().find_map(|c| check(c, token)) {
+        return Some(f);
+    }
+    p.any_of.as_ref().and_then(|a| any_of(a, token))
+}
+
+fn any_of(a: &AnyOf, token: &VerifiedToken) -> Option<ConditionFailure> {
+    let mut failures = Vec::with_capacity(a.groups.len());
+    for g in &a.groups {
+        match g.conditions.iter().find_map(|c| check(c, token)) {
+            None => return None,
+            Some(f) => failures.push(f),
+        }
+    }
+    if failures.len() == 1 {
+        return failures.pop();
+    }
+    // Several groups failed: point at `any_of` and say how each one failed.
+    let each: Vec<String> = failures
+        .iter()
+        .map(|f| format!("{}: {}", f.path, f.expected))
+        .collect();
+    Some(ConditionFailure {
+        path: "any_of".to_string(),
+        line: a.pos.line,
+        column: a.pos.column,
+        expected: format!("one group to hold ({})", each.join("; ")),
+        actual: None,
+    })
+}
+
+/// `None` when the condition holds.
+fn check(c: &Condition, token: &VerifiedToken) -> Option<ConditionFailure> {
+    match &c.target {
+        Target::Subject => (!c.matcher.matches_str(&token.subject))
+            .then(|| failure(c, Some(Value::from(token.subject.as_str())))),
+        Target::Audience => (!token.audiences.iter().any(|a| c.matcher.matches_str(a)))
+            .then(|| failure(c, Some(audiences(token)))),
+        Target::Claim(path) => {
+            let value = claim(token, path);
+            (!c.matcher.matches(value)).then(|| failure(c, value.cloned()))
+        }
+    }
+}
+
+fn failure(c: &Condition, actual: Option<Value>) -> ConditionFailure {
+    ConditionFailure {
+        path: c.path.clone(),
+        line: c.pos.line,
+        column: c.pos.column,
+        expected: c.matcher.to_string(),
+        actual,
+    }
+}
+
+fn claim<'a>(token: &'a VerifiedToken, path: &[String]) -> Option<&'a Value> {
+    let (first, rest) = path.split_first()?;
+    let mut value = token.claims.get(first)?;
+    for key in rest {
+        value = value.as_object()?.get(key)?;
+    }
+    Some(value)
+}
+
+fn audiences(token: &VerifiedToken) -> Value {
+    Value::from(token.audiences.clone())
+}

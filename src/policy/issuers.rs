@@ -1,0 +1,245 @@
+//! `issuers.yaml` -> validated [`IssuerSpec`]s: kinds and their presets, key sources, algorithm
+//! allowlists, and the https-only rule (plain http only for loopback with `insecure_http: true`).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::domain::{Algorithm, IssuerName};
+use crate::issuer::{IssuerKind, IssuerSpec, KeySourceSpec};
+
+use super::error::LoadError;
+use super::yaml::{self, Pos};
+
+const GITHUB_ACTIONS_URL: &str = "https://token.actions.githubusercontent.com";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssuersFile {
+    issuers: BTreeMap<IssuerName, Spanned<Entry>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    kind: Spanned<String>,
+    url: Option<Spanned<String>>,
+    jwks_url: Option<Spanned<String>>,
+    jwks_file: Option<Spanned<String>>,
+    algorithms: Option<Spanned<Vec<Spanned<String>>>>,
+    max_token_age: Option<Spanned<String>>,
+    require_jti: Option<bool>,
+    insecure_http: Option<Spanned<bool>>,
+}
+
+/// Parses `issuers.yaml`; `base_dir` resolves relative `jwks_file`s. Collects every error.
+pub(crate) fn parse(
+    file: &Path,
+    text: &str,
+    base_dir: &Path,
+) -> Result<Vec<IssuerSpec>, Vec<LoadError>> {
+    let parsed: IssuersFile = yaml::parse(file, text).map_err(|e| vec![e])?;
+    let mut specs = Vec::new();
+    let mut errors = Vec::new();
+    for (name, entry) in parsed.issuers {
+        match build(name, &entry, base_dir) {
+            Ok(spec) => specs.push(spec),
+            Err(problems) => errors.extend(
+                problems
+                    .into_iter()
+                    .map(|(pos, msg)| LoadError::at(file, pos, msg)),
+            ),
+        }
+    }
+    if errors.is_empty() {
+        Ok(specs)
+    } else {
+        Err(errors)
+    }
+}
+
+type Problems = Vec<(Pos, String)>;
+
+fn build(
+    name: IssuerName,
+    entry: &Spanned<Entry>,
+    base_dir: &Path,
+) -> Result<IssuerSpec, Problems> {
+    let e = &entry.value;
+    let mut problems = Vec::new();
+    let kind = match e.kind.value.as_str() {
+        "oidc" => IssuerKind::Oidc,
+        "github-actions" => IssuerKind::GithubActions,
+        other => {
+            let msg = format!(
+                "unsupported issuer kind `{other}`, expected one of `oidc`, `github-actions`"
+            );
+            return Err(vec![(Pos::of(&e.kind), msg)]);
+        }
+    };
+    let insecure = e.insecure_http.as_ref().is_some_and(|b| b.value);
+    let url = match (&e.url, kind) {
+        (Some(u), _) => u.value.clone(),
+        (None, IssuerKind::GithubActions) => GITHUB_ACTIONS_URL.to_string(),
+        (None, IssuerKind::Oidc) => {
+            return Err(vec![(
+                Pos::of(entry),
+                "`url` is required for kind `oidc`".to_string(),
+            )]);
+        }
+    };
+    let url_pos = e.url.as_ref().map(Pos::of).unwrap_or(Pos::of(entry));
+    let parsed_url = check_url(&url, insecure, url_pos, &mut problems);
+    if let (Some(flag), Some(u)) = (&e.insecure_http, &parsed_url) {
+        if flag.value && !is_loopback(u) {
+            let msg = "`insecure_http: true` is only allowed for loopback hosts (127.0.0.0/8, ::1, localhost)";
+            problems.push((Pos::of(flag), msg.to_string()));
+        }
+    }
+    let keys = key_source(e, parsed_url, insecure, base_dir, &mut problems);
+    let algorithms = algorithms(e, kind, &mut problems);
+    let max_token_age = match &e.max_token_age {
+        Some(s) => parse_age(s, &mut problems),
+        None if kind == IssuerKind::GithubActions => Some(Duration::from_secs(15 * 60)),
+        None => None,
+    };
+    let require_jti = e.require_jti.unwrap_or(kind == IssuerKind::GithubActions);
+    match keys {
+        Some(keys) if problems.is_empty() => Ok(IssuerSpec {
+            name,
+            kind,
+            issuer_url: url,
+            keys,
+            algorithms,
+            max_token_age,
+            require_jti,
+            insecure_http: insecure,
+        }),
+        _ => Err(problems),
+    }
+}
+
+/// https, or http only to a loopback host when `insecure_http: true`.
+fn check_url(s: &str, insecure: bool, pos: Pos, problems: &mut Problems) -> Option<url::Url> {
+    let url = match url::Url::parse(s) {
+        Ok(u) if u.host().is_some() => u,
+        Ok(_) => {
+            problems.push((pos, format!("`{s}` has no host")));
+            return None;
+        }
+        Err(e) => {
+            problems.push((pos, format!("`{s}` is not a valid URL: {e}")));
+            return None;
+        }
+    };
+    match url.scheme() {
+        "https" => Some(url),
+        "http" if insecure && is_loopback(&url) => Some(url),
+        "http" => {
+            let msg = format!(
+                "`{s}` must use https (plain http is allowed only for loopback hosts with \
+                 `insecure_http: true`)"
+            );
+            problems.push((pos, msg));
+            None
+        }
+        other => {
+            problems.push((
+                pos,
+                format!("`{s}`: scheme `{other}` is not allowed, use https"),
+            ));
+            None
+        }
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+fn key_source(
+    e: &Entry,
+    url: Option<url::Url>,
+    insecure: bool,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> Option<KeySourceSpec> {
+    match (&e.jwks_file, &e.jwks_url) {
+        (Some(f), Some(_)) => {
+            let msg = "set either `jwks_file` or `jwks_url`, not both";
+            problems.push((Pos::of(f), msg.to_string()));
+            None
+        }
+        (Some(f), None) => {
+            let path = base_dir.join(&f.value);
+            if path.is_file() {
+                Some(KeySourceSpec::JwksFile(path))
+            } else {
+                let msg = format!(
+                    "jwks_file `{}` not found (looked at {})",
+                    f.value,
+                    path.display()
+                );
+                problems.push((Pos::of(f), msg));
+                None
+            }
+        }
+        (None, Some(u)) => {
+            check_url(&u.value, insecure, Pos::of(u), problems).map(KeySourceSpec::JwksUrl)
+        }
+        (None, None) => url.map(KeySourceSpec::Discovery),
+    }
+}
+
+fn algorithms(e: &Entry, kind: IssuerKind, problems: &mut Problems) -> Vec<Algorithm> {
+    let Some(list) = &e.algorithms else {
+        return match kind {
+            IssuerKind::GithubActions => vec![Algorithm::RS256],
+            IssuerKind::Oidc => vec![Algorithm::RS256, Algorithm::ES256],
+        };
+    };
+    if list.value.is_empty() {
+        problems.push((
+            Pos::of(list),
+            "`algorithms` must list at least one algorithm".to_string(),
+        ));
+    }
+    let mut algs = Vec::new();
+    for a in &list.value {
+        match a.value.parse::<Algorithm>() {
+            Ok(alg) if !algs.contains(&alg) => algs.push(alg),
+            Ok(_) => {}
+            Err(err) => problems.push((Pos::of(a), err.to_string())),
+        }
+    }
+    algs
+}
+
+fn parse_age(s: &Spanned<String>, problems: &mut Problems) -> Option<Duration> {
+    match humantime::parse_duration(&s.value) {
+        Ok(d) if !d.is_zero() => Some(d),
+        Ok(_) => {
+            problems.push((
+                Pos::of(s),
+                "`max_token_age` must be more than zero".to_string(),
+            ));
+            None
+        }
+        Err(e) => {
+            problems.push((
+                Pos::of(s),
+                format!("invalid duration `{}`: {e} (write e.g. `15m`)", s.value),
+            ));
+            None
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Lints: patterns that load but are probably wider than their author meant (POLICY.md
+//! "Matchers"). Codes are stable: `wide-glob`, `subject-any`, `github-no-numeric-id`.
+
+use std::path::Path;
+
+use crate::issuer::IssuerKind;
+
+use super::error::Lint;
+use super::matcher::{Matcher, Scalar};
+use super::model::{Condition, Policy, Target};
+
+/// Regexes that match any subject.
+const ANY_REGEXES: [&str; 6] = [".*", ".+", "(?s).*", "(?s).+", "(?s:.*)", "(?s:.+)"];
+
+pub(crate) fn check(p: &Policy, kind: IssuerKind, file: &Path) -> Vec<Lint> {
+    let mut out = Vec::new();
+    for c in p.all_conditions() {
+        wide_globs(c, &c.matcher, file, &mut out);
+        if c.target == Target::Subject && matches_anything(&c.matcher) {
+            let msg = format!(
+                "`{}` matches every subject of the issuer; pin the subject",
+                c.path
+            );
+            out.push(Lint::at(file, c.pos, "subject-any", msg));
+        }
+    }
+    if kind == IssuerKind::GithubActions {
+        out.extend(github_no_numeric_id(p, file));
+    }
+    out
+}
+
+/// Globs under `any_of` and `contains` widen what is allowed; under `not` they only widen a
+/// denial, so they are left alone.
+fn wide_globs(c: &Condition, m: &Matcher, file: &Path, out: &mut Vec<Lint>) {
+    match m {
+        Matcher::Glob(p) => {
+            if let Some(better) = narrower_glob(&p.source) {
+                let msg = format!(
+                    "glob `{}` in `{}` is wider than it looks: `*` right after a name also matches \
+                     longer names (e.g. `{}-evil/...`); did you mean `{better}`?",
+                    p.source,
+                    c.path,
+                    p.source.split('*').next().unwrap_or_default()
+                );
+                out.push(Lint::at(file, c.pos, "wide-glob", msg));
+            }
+        }
+        Matcher::AnyOf(ms) => ms.iter().for_each(|m| wide_globs(c, m, file, out)),
+        Matcher::Contains(m) => wide_globs(c, m, file, out),
+        _ => {}
+    }
+}
+
+/// When a `*` directly follows a name character, the same glob with a `/` delimiter there.
+fn narrower_glob(glob: &str) -> Option<String> {
+    let star = glob.char_indices().find(|&(i, c)| {
+        c == '*'
+            && glob[..i]
+                .chars()
+                .next_back()
+                .is_some_and(|p| p.is_alphanumeric() || p == '_')
+    })?;
+    Some(format!("{}/{}", &glob[..star.0], &glob[star.0..]))
+}
+
+fn matches_anything(m: &Matcher) -> bool {
+    match m {
+        Matcher::Glob(p) => !p.source.is_empty() && p.source.chars().all(|c| c == '*'),
+        Matcher::Regex(p) => ANY_REGEXES.contains(&p.source.as_str()),
+        _ => false,
+    }
+}
+
+/// GitHub repository and owner names can be deleted and re-registered by someone else; the
+/// numeric ids cannot.
+fn github_no_numeric_id(p: &Policy, file: &Path) -> Option<Lint> {
+    let claim = |c: &Condition, names: &[&str]| match &c.target {
+        Target::Claim(path) => path.len() == 1 && names.contains(&path[0].as_str()),
+        _ => false,
+    };
+    if p.all_conditions()
+        .any(|c| claim(c, &["repository_id", "repository_owner_id"]))
+    {
+        return None;
+    }
+    let pins = p.all_conditions().find(|c| {
+        claim(c, &["repository", "repository_owner"])
+            || (c.target == Target::Subject && pins_repo(&c.matcher))
+    })?;
+    let msg = format!(
+        "`{}` pins a GitHub repository or owner by name, but the policy checks neither \
+         `repository_id` nor `repository_owner_id`; names can be re-registered, ids cannot",
+        pins.path
+    );
+    Some(Lint::at(file, pins.pos, "github-no-numeric-id", msg))
+}
+
+fn pins_repo(m: &Matcher) -> bool {
+    match m {
+        Matcher::Exact(Scalar::String(s)) => s.starts_with("repo:"),
+        Matcher::Glob(p) => p.source.starts_with("repo:"),
+        Matcher::OneOf(items) => items
+            .iter()
+            .any(|s| matches!(s, Scalar::String(s) if s.starts_with("repo:"))),
+        Matcher::AnyOf(ms) => ms.iter().any(pins_repo),
+        _ => false,
+    }
+}
