@@ -1,1 +1,168 @@
-//! (being written)
+//! The `ferry` command line: `serve`, `policy check`, `audit verify`, `keys generate`.
+//!
+//! Exit codes are part of the interface CI pipelines script against: 0 success, 1 a check
+//! failed (policy errors, broken audit chain), 2 usage or startup errors.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{Overrides, Settings, SigningAlgorithm};
+use crate::credential::{generate_pkcs8, write_new_key_file, SigningKey};
+use crate::policy::PolicySet;
+
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about = "Workload identity federation broker")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the broker.
+    Serve(ServeArgs),
+    /// Work with trust policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Work with the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Manage Ferry's signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// TOML config file (flags > FERRY_* environment > file > defaults).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8080.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Trust-policy directory.
+    #[arg(long)]
+    pub policies: Option<PathBuf>,
+    /// Directory for the signing key and the audit file.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Public URL of this broker (iss of minted credentials, default audience).
+    #[arg(long)]
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Load a policy directory exactly as `serve` does and report every problem.
+    Check {
+        /// Policy directory (default: trust-policies).
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check an audit file's hash chain and report the first broken link.
+    Verify { file: PathBuf },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KeyAlgorithm {
+    Es256,
+    Eddsa,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Write a new signing key (PKCS#8 PEM, mode 0600) and print its kid.
+    Generate {
+        #[arg(long, value_enum, default_value = "es256")]
+        algorithm: KeyAlgorithm,
+        /// Where to write it; refuses to overwrite.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+impl ServeArgs {
+    pub fn settings(&self) -> Result<Settings, crate::config::ConfigError> {
+        let overrides = Overrides {
+            listen: self.listen.clone(),
+            policies: self.policies.clone(),
+            data_dir: self.data_dir.clone(),
+            public_url: self.public_url.clone(),
+        };
+        Settings::load(self.config.as_deref(), &overrides)
+    }
+}
+
+/// `ferry policy check`: errors as `FILE:LINE:COL: message`, then a one-line summary.
+pub fn policy_check(dir: &Path) -> ExitCode {
+    match PolicySet::load(dir) {
+        Ok(set) => {
+            for lint in set.warnings() {
+                println!("{lint}");
+            }
+            println!(
+                "ok: {} policies and {} issuers in {} (version {}), {} warnings",
+                set.len(),
+                set.issuers().len(),
+                dir.display(),
+                &set.version()[..set.version().len().min(12)],
+                set.warnings().len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            print!("{errors}");
+            println!("error: {} problems in {}", errors.0.len(), dir.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `ferry audit verify FILE`.
+pub fn audit_verify(file: &Path) -> ExitCode {
+    match crate::audit::verify_chain(file) {
+        Ok(report) => {
+            println!(
+                "ok: {} events, chain intact (last hash {})",
+                report.events, report.last_hash
+            );
+            ExitCode::SUCCESS
+        }
+        Err(broken) => {
+            println!("broken: {}: {broken}", file.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `ferry keys generate`.
+pub fn keys_generate(algorithm: KeyAlgorithm, out: &Path) -> ExitCode {
+    let alg = match algorithm {
+        KeyAlgorithm::Es256 => SigningAlgorithm::ES256,
+        KeyAlgorithm::Eddsa => SigningAlgorithm::EdDSA,
+    };
+    let result = generate_pkcs8(alg).and_then(|der| {
+        write_new_key_file(out, &der)?;
+        SigningKey::from_pkcs8(&der, alg).map_err(|k| format!("not a {k} key"))
+    });
+    match result {
+        Ok(key) => {
+            println!(
+                "wrote {} ({}, kid {})",
+                out.display(),
+                key.algorithm(),
+                key.kid()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", out.display());
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,1 +1,461 @@
-//! (being written)
+//! Typed settings: defaults in code < config file (`--config ferry.toml`) < `FERRY_*` environment
+//! < command-line flags.
+//!
+//! Environment variables map onto the file's keys with `__` between levels, e.g.
+//! `FERRY_SERVER__LISTEN=0.0.0.0:8443`, `FERRY_AUDIT__FSYNC=never`, `FERRY_DATA_DIR=/var/lib/ferry`.
+//! Unknown keys in the file or in `FERRY_<SECTION>__*` variables are errors, so a typo never
+//! silently leaves a default in force.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::audit::FsyncPolicy;
+use crate::issuer::FetchSettings;
+use crate::verify::VerifySettings;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub policies: PolicySettings,
+    /// Where the signing key and the audit file live by default.
+    pub data_dir: PathBuf,
+    pub verify: VerifyConfig,
+    pub keys: KeyFetchConfig,
+    pub credential: CredentialSettings,
+    pub store: StoreSettings,
+    pub audit: AuditSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub listen: String,
+    /// The URL clients and resource servers use to reach Ferry: the `iss` of minted credentials
+    /// and the broker's default audience. Defaults to `http(s)://<listen address>`.
+    pub public_url: Option<String>,
+    pub tls: Option<TlsSettings>,
+    /// HTTP worker threads (default: one per core).
+    pub workers: Option<usize>,
+    /// Largest accepted request body; the subject-token limit is separate and smaller.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySettings {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerifyConfig {
+    /// Clock-skew allowance for exp/nbf/iat (SECURITY.md rule 7).
+    #[serde(with = "humantime_serde")]
+    pub leeway: Duration,
+    /// Subject tokens above this size are refused before parsing (rule 1).
+    pub max_token_bytes: usize,
+    /// Extra time a used `jti` is remembered beyond `exp + leeway` (rule 9).
+    #[serde(with = "humantime_serde")]
+    pub replay_margin: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyFetchConfig {
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    pub max_body_bytes: usize,
+    #[serde(with = "humantime_serde")]
+    pub refresh_cooldown: Duration,
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_stale: Duration,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum SigningAlgorithm {
+    ES256,
+    EdDSA,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CredentialSettings {
+    pub algorithm: SigningAlgorithm,
+    /// PKCS#8 PEM signing key; default `<data_dir>/signing-key.pem`, generated on first start.
+    pub key_file: Option<PathBuf>,
+    /// The audience subject tokens must carry for policies that do not name one.
+    /// Default: the public URL.
+    pub audience: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    Memory,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    pub backend: StoreBackend,
+    /// Reuse a still-fresh credential for the same grant instead of minting a new one.
+    pub cache_credentials: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Default `<data_dir>/audit.jsonl`.
+    pub file: Option<PathBuf>,
+    pub fsync: FsyncPolicy,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// An `EnvFilter` directive, e.g. `info` or `ferry=debug,actix_web=warn`. `RUST_LOG` wins.
+    pub level: String,
+}
+
+/// Values given on the command line; `None` leaves the lower layers in force.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policies: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+/// The top-level sections an `FERRY_*` variable may address; anything else (say
+/// `FERRY_TEST_REDIS_URL`, used by the test suite) is not configuration.
+const SECTIONS: [&str; 9] = [
+    "server",
+    "policies",
+    "data_dir",
+    "verify",
+    "keys",
+    "credential",
+    "store",
+    "audit",
+    "log",
+];
+
+impl Settings {
+    /// Layers defaults, the optional file, the environment and the flags.
+    pub fn load(
+        config_file: Option<&Path>,
+        overrides: &Overrides,
+    ) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = config_file {
+            if !file.is_file() {
+                return Err(ConfigError(format!(
+                    "config file {} not found",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let env = Env::prefixed("FERRY_").split("__").filter(|key| {
+            // Keys arrive here upper-case, with `__` already turned into `.`.
+            let section = key
+                .as_str()
+                .split('.')
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            SECTIONS.contains(&section.as_str())
+        });
+        figment = figment
+            .merge(env)
+            .merge(Serialized::defaults(flag_layer(overrides)));
+        figment.extract().map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// Settings for an in-process test server: port 0 on loopback, no fsync, quiet logs.
+    pub fn for_tests(policies_dir: &Path, data_dir: &Path) -> Settings {
+        let mut s = Settings::default();
+        s.server.listen = "127.0.0.1:0".into();
+        s.server.workers = Some(2);
+        s.policies.dir = policies_dir.to_path_buf();
+        s.data_dir = data_dir.to_path_buf();
+        s.audit.fsync = FsyncPolicy::Never;
+        s.log.level = "warn".into();
+        s
+    }
+
+    pub fn audit_file(&self) -> PathBuf {
+        self.audit
+            .file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit.jsonl"))
+    }
+
+    pub fn signing_key_file(&self) -> PathBuf {
+        self.credential
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("signing-key.pem"))
+    }
+
+    /// The public URL: configured, or derived from the bound address.
+    pub fn public_url_for(&self, bound: SocketAddr) -> String {
+        match &self.server.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => {
+                let scheme = if self.server.tls.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{bound}")
+            }
+        }
+    }
+
+    pub fn verify_settings(&self) -> VerifySettings {
+        VerifySettings {
+            leeway: self.verify.leeway,
+            max_token_bytes: self.verify.max_token_bytes,
+        }
+    }
+
+    pub fn fetch_settings(&self) -> FetchSettings {
+        FetchSettings {
+            connect_timeout: self.keys.connect_timeout,
+            timeout: self.keys.timeout,
+            max_body_bytes: self.keys.max_body_bytes,
+            refresh_cooldown: self.keys.refresh_cooldown,
+            refresh_interval: self.keys.refresh_interval,
+            max_stale: self.keys.max_stale,
+        }
+    }
+}
+
+/// Flags as a nested figment layer: `--listen` belongs to `server.listen`, and so on.
+fn flag_layer(o: &Overrides) -> serde_json::Value {
+    let mut root = serde_json::Map::new();
+    let mut server = serde_json::Map::new();
+    if let Some(listen) = &o.listen {
+        server.insert("listen".into(), listen.clone().into());
+    }
+    if let Some(url) = &o.public_url {
+        server.insert("public_url".into(), url.clone().into());
+    }
+    if !server.is_empty() {
+        root.insert("server".into(), server.into());
+    }
+    if let Some(dir) = &o.policies {
+        root.insert("policies".into(), serde_json::json!({ "dir": dir }));
+    }
+    if let Some(dir) = &o.data_dir {
+        root.insert("data_dir".into(), serde_json::json!(dir));
+    }
+    root.into()
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings::default(),
+            policies: PolicySettings::default(),
+            data_dir: PathBuf::from(".ferry"),
+            verify: VerifyConfig::default(),
+            keys: KeyFetchConfig::default(),
+            credential: CredentialSettings::default(),
+            store: StoreSettings::default(),
+            audit: AuditSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            tls: None,
+            workers: None,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("trust-policies"),
+        }
+    }
+}
+
+impl Default for VerifyConfig {
+    fn default() -> Self {
+        let v = VerifySettings::default();
+        Self {
+            leeway: v.leeway,
+            max_token_bytes: v.max_token_bytes,
+            replay_margin: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Default for KeyFetchConfig {
+    fn default() -> Self {
+        let f = FetchSettings::default();
+        Self {
+            connect_timeout: f.connect_timeout,
+            timeout: f.timeout,
+            max_body_bytes: f.max_body_bytes,
+            refresh_cooldown: f.refresh_cooldown,
+            refresh_interval: f.refresh_interval,
+            max_stale: f.max_stale,
+        }
+    }
+}
+
+impl Default for CredentialSettings {
+    fn default() -> Self {
+        Self {
+            algorithm: SigningAlgorithm::ES256,
+            key_file: None,
+            audience: None,
+        }
+    }
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            backend: StoreBackend::Memory,
+            cache_credentials: true,
+        }
+    }
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            file: None,
+            fsync: FsyncPolicy::Always,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            level: "info".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail API returns its own large error type
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn flags_beat_environment_beat_file_beat_defaults() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "ferry.toml",
+                "data_dir = \"/from-file\"\n[server]\nlisten = \"127.0.0.1:1111\"\npublic_url = \"https://file\"\n[audit]\nfsync = \"never\"\n",
+            )?;
+            jail.set_env("FERRY_SERVER__LISTEN", "127.0.0.1:2222");
+            jail.set_env("FERRY_DATA_DIR", "/from-env");
+            jail.set_env("FERRY_TEST_REDIS_URL", "redis://ignored");
+            let flags = Overrides {
+                data_dir: Some("/from-flag".into()),
+                ..Overrides::default()
+            };
+            let s =
+                Settings::load(Some(Path::new("ferry.toml")), &flags).map_err(|e| e.to_string())?;
+            assert_eq!(s.data_dir, PathBuf::from("/from-flag"), "flag wins");
+            assert_eq!(s.server.listen, "127.0.0.1:2222", "environment beats file");
+            assert_eq!(
+                s.server.public_url.as_deref(),
+                Some("https://file"),
+                "file beats default"
+            );
+            assert_eq!(s.audit.fsync, FsyncPolicy::Never);
+            assert_eq!(s.policies.dir, PathBuf::from("trust-policies"), "default");
+            assert_eq!(s.verify.leeway, Duration::from_secs(60));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_in_file_or_environment_are_errors() {
+        Jail::expect_with(|jail| {
+            jail.create_file("typo.toml", "[server]\nlisen = \"x\"\n")?;
+            let err =
+                Settings::load(Some(Path::new("typo.toml")), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("lisen"), "{err}");
+            jail.set_env("FERRY_AUDIT__FSINC", "never");
+            assert!(Settings::load(None, &Overrides::default()).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn durations_are_human_readable() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "d.toml",
+                "[verify]\nleeway = \"30s\"\n[keys]\nrefresh_cooldown = \"2m\"\n",
+            )?;
+            let s = Settings::load(Some(Path::new("d.toml")), &Overrides::default())
+                .map_err(|e| e.to_string())?;
+            assert_eq!(s.verify.leeway, Duration::from_secs(30));
+            assert_eq!(s.keys.refresh_cooldown, Duration::from_secs(120));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error_not_a_silent_default() {
+        assert!(Settings::load(
+            Some(Path::new("/nonexistent/ferry.toml")),
+            &Overrides::default()
+        )
+        .is_err());
+    }
+}

@@ -1,1 +1,49 @@
-fn main(){}
+//! The `ferry` binary: parse the command line, set up logging, run. Everything else is in the
+//! library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use ferry::cli::{self, AuditCommand, Cli, Command, KeysCommand, PolicyCommand, ServeArgs};
+use ferry::startup::Application;
+use ferry::telemetry;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Policy(PolicyCommand::Check { dir }) => {
+            cli::policy_check(&dir.unwrap_or_else(|| PathBuf::from("trust-policies")))
+        }
+        Command::Audit(AuditCommand::Verify { file }) => cli::audit_verify(&file),
+        Command::Keys(KeysCommand::Generate { algorithm, out }) => {
+            cli::keys_generate(algorithm, &out)
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let settings = match args.settings() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log);
+    let result = actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings)
+            .await
+            .map_err(|e| e.to_string())?;
+        app.run_until_stopped().await.map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -3,3 +3,6 @@
 mod event;
 
 pub use event::{AuditEvent, CacheUse, Outcome};
+
+mod shim;
+pub use shim::*;

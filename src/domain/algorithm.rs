@@ -96,7 +96,10 @@ mod tests {
     #[test]
     fn none_and_hmac_are_forbidden_not_unknown() {
         for s in ["none", "None", "HS256", "HS384", "HS512", "hs256"] {
-            assert!(matches!(s.parse::<Algorithm>(), Err(AlgorithmError::Forbidden(_))), "{s}");
+            assert!(
+                matches!(s.parse::<Algorithm>(), Err(AlgorithmError::Forbidden(_))),
+                "{s}"
+            );
         }
     }
 
@@ -105,6 +108,9 @@ mod tests {
         for alg in Algorithm::ALL {
             assert_eq!(alg.as_str().parse::<Algorithm>(), Ok(alg));
         }
-        assert!(matches!("es256".parse::<Algorithm>(), Err(AlgorithmError::Unknown(_))));
+        assert!(matches!(
+            "es256".parse::<Algorithm>(),
+            Err(AlgorithmError::Unknown(_))
+        ));
     }
 }

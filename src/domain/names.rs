@@ -79,7 +79,8 @@ string_newtype!(
     |s| {
         (1..=64).contains(&s.len())
             && starts_alnum(s)
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
     },
     |s| NameError::Issuer(s.to_string())
 );
@@ -89,7 +90,8 @@ string_newtype!(
     |s| {
         (1..=128).contains(&s.len())
             && starts_alnum(s)
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
     },
     |s| NameError::Policy(s.chars().take(64).collect())
 );
@@ -126,9 +128,11 @@ mod tests {
 
     #[test]
     fn audiences_refuse_whitespace_and_control_characters() {
-        assert!("//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x"
-            .parse::<Audience>()
-            .is_ok());
+        assert!(
+            "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x"
+                .parse::<Audience>()
+                .is_ok()
+        );
         for bad in ["", "a b", "a\nb", "a\u{0}b"] {
             assert!(bad.parse::<Audience>().is_err(), "{bad:?}");
         }

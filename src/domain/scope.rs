@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScopeError {
-    #[error("scope tokens are 1-256 characters of %x21 / %x23-5B / %x5D-7E (RFC 6749 section 3.3)")]
+    #[error(
+        "scope tokens are 1-256 characters of %x21 / %x23-5B / %x5D-7E (RFC 6749 section 3.3)"
+    )]
     InvalidToken,
     #[error("a scope string is scope tokens separated by single spaces")]
     InvalidList,
@@ -154,7 +156,16 @@ mod tests {
 
     #[test]
     fn scope_tokens_outside_rfc6749_are_refused() {
-        for bad in ["a  b", " a", "a ", "a\"b", "a\\b", "a\tb", "caf\u{e9}", "a\nb"] {
+        for bad in [
+            "a  b",
+            " a",
+            "a ",
+            "a\"b",
+            "a\\b",
+            "a\tb",
+            "caf\u{e9}",
+            "a\nb",
+        ] {
             assert!(ScopeSet::parse(bad).is_err(), "{bad:?}");
         }
         assert!(ScopeSet::parse("https://www.googleapis.com/auth/cloud-platform").is_ok());

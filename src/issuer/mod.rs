@@ -7,3 +7,5 @@
 mod spec;
 
 pub use spec::{IssuerKind, IssuerSpec, KeySourceSpec};
+mod shim;
+pub use shim::*;

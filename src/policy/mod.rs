@@ -1,1 +1,4 @@
 //! Trust policies: the `trust-policies/` file format (POLICY.md), loaded strictly and compiled.
+
+mod shim;
+pub use shim::*;

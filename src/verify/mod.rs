@@ -25,3 +25,6 @@ pub struct VerifiedToken {
     pub algorithm: Algorithm,
     pub key_id: Option<String>,
 }
+
+mod shim;
+pub use shim::*;

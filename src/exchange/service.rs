@@ -1,0 +1,388 @@
+//! `ExchangeService`: the only place an exchange does I/O.
+//!
+//! verify (may fetch keys) -> decide (pure) -> claim jti + read cache (one store round trip) ->
+//! mint on a miss -> append the audit event -> only then answer with the credential. Every call
+//! records exactly one audit event, whatever happens; if that record cannot be written, the
+//! caller gets 503 and no credential.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use aws_lc_rs::digest::{digest, SHA256};
+
+use super::form::{ExchangeRequest, RequestError, TokenType};
+use super::{decide, DecideContext, Decision, DenyReason, Grant};
+use crate::audit::{AuditEvent, AuditSink, CacheUse, Outcome};
+use crate::credential::{MintRequest, Minter};
+use crate::domain::{unix_now, Secret, UnixSeconds};
+use crate::policy::PolicySet;
+use crate::store::{CacheKey, CachedCredential, ClaimOutcome, JtiClaim, Store};
+use crate::telemetry::Metrics;
+use crate::verify::{VerifiedToken, Verifier};
+
+/// The policy set and the verifier built from its `issuers.yaml`, swapped together on reload.
+pub struct Active {
+    pub policies: PolicySet,
+    pub verifier: Verifier,
+}
+
+pub struct ExchangeSettings {
+    pub leeway: Duration,
+    pub replay_margin: Duration,
+    pub cache_credentials: bool,
+}
+
+pub struct ExchangeService {
+    pub active: ArcSwap<Active>,
+    pub store: Arc<dyn Store>,
+    pub audit: Arc<dyn AuditSink>,
+    pub minter: Arc<dyn Minter>,
+    pub metrics: Arc<Metrics>,
+    pub context: DecideContext,
+    pub settings: ExchangeSettings,
+}
+
+/// Who asked: request id and peer address, for the audit event.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub request_id: String,
+    pub client_addr: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct TokenResponse {
+    pub access_token: Secret,
+    pub issued_token_type: TokenType,
+    pub expires_in: u64,
+    pub scope: String,
+}
+
+/// Why an exchange produced no credential. `http::error` maps each variant to an RFC error.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// The subject token or the policies said no. The code is for the audit trail only; the
+    /// caller gets a generic description (no oracle on which check failed).
+    #[error("subject token refused ({0})")]
+    Refused(&'static str),
+    /// No policy for this issuer grants the requested audience.
+    #[error("audience not served")]
+    InvalidTarget,
+    /// Policies grant the audience, but not the requested scopes.
+    #[error("scope not allowed")]
+    InvalidScope,
+    /// A dependency (store, audit, issuer keys) is unavailable: fail closed.
+    #[error("temporarily unavailable ({0})")]
+    Unavailable(&'static str),
+    #[error("internal error ({0})")]
+    Internal(&'static str),
+}
+
+impl ExchangeError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Request(e) => e.code(),
+            Self::Refused(code) | Self::Unavailable(code) | Self::Internal(code) => code,
+            Self::InvalidTarget => DenyReason::AudienceNotServed.code(),
+            Self::InvalidScope => DenyReason::ScopeNotAllowed.code(),
+        }
+    }
+}
+
+/// Work left after the audit record is safely written.
+struct Issued {
+    response: TokenResponse,
+    cache_put: Option<(CacheKey, CachedCredential)>,
+}
+
+impl ExchangeService {
+    /// One exchange, end to end, with exactly one audit event.
+    pub async fn exchange(
+        &self,
+        input: Result<ExchangeRequest, RequestError>,
+        meta: &RequestMeta,
+    ) -> Result<TokenResponse, ExchangeError> {
+        let started = Instant::now();
+        let mut event = AuditEvent {
+            time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            exchange_id: uuid::Uuid::now_v7().to_string(),
+            request_id: meta.request_id.clone(),
+            client_addr: meta.client_addr.clone(),
+            ..AuditEvent::default()
+        };
+        let result = match input {
+            Ok(request) => self.run(&request, &mut event).await,
+            Err(e) => Err(ExchangeError::Request(e)),
+        };
+        let (outcome, reason) = match &result {
+            Ok(_) => (Outcome::Allow, "granted"),
+            Err(e @ (ExchangeError::Unavailable(_) | ExchangeError::Internal(_))) => {
+                (Outcome::Error, e.code())
+            }
+            Err(e) => (Outcome::Deny, e.code()),
+        };
+        event.decision = Some(outcome);
+        event.reason = reason.to_string();
+        let result = self.record(&event, result).await;
+        self.observe(&event, &result, started);
+        result.map(|issued| issued.response)
+    }
+
+    /// Appends the audit event; a credential is released only if that succeeded.
+    async fn record(
+        &self,
+        event: &AuditEvent,
+        result: Result<Issued, ExchangeError>,
+    ) -> Result<Issued, ExchangeError> {
+        if let Err(e) = self.audit.append(event).await {
+            self.metrics.audit_failures.inc();
+            tracing::error!(
+                exchange_id = %event.exchange_id, reason = %event.reason, error = %e,
+                "audit record could not be written; no credential issued"
+            );
+            return Err(ExchangeError::Unavailable("audit_unavailable"));
+        }
+        let issued = result?;
+        if let Some((key, credential)) = &issued.cache_put {
+            let ttl = Duration::from_secs((credential.expires_at - unix_now()).max(1) as u64);
+            if let Err(e) = self.store.cache_put(key, credential, ttl).await {
+                // The credential is recorded and valid; only reuse is lost.
+                self.metrics.store_errors.inc();
+                tracing::warn!(error = %e, "credential cache write failed");
+            }
+        }
+        Ok(issued)
+    }
+
+    fn observe(
+        &self,
+        event: &AuditEvent,
+        result: &Result<Issued, ExchangeError>,
+        started: Instant,
+    ) {
+        let decision = match event.decision {
+            Some(Outcome::Allow) => "allow",
+            Some(Outcome::Deny) => "deny",
+            _ => "error",
+        };
+        self.metrics
+            .exchanges
+            .with_label_values(&[decision, &event.reason])
+            .inc();
+        self.metrics
+            .exchange_seconds
+            .with_label_values(&[decision])
+            .observe(started.elapsed().as_secs_f64());
+        if result.is_ok() && event.cache == Some(CacheUse::Hit) {
+            self.metrics.cache_hits.inc();
+        }
+        tracing::info!(
+            exchange_id = %event.exchange_id,
+            request_id = %event.request_id,
+            decision,
+            reason = %event.reason,
+            issuer = event.issuer.as_deref().unwrap_or("-"),
+            subject = event.subject.as_deref().unwrap_or("-"),
+            policy = event.policy.as_deref().unwrap_or("-"),
+            "exchange"
+        );
+    }
+
+    async fn run(
+        &self,
+        request: &ExchangeRequest,
+        event: &mut AuditEvent,
+    ) -> Result<Issued, ExchangeError> {
+        let requested = &request.requested;
+        event.audience = requested.audience.as_ref().map(|a| a.to_string());
+        event.scopes_requested = requested.scopes.iter().map(|s| s.to_string()).collect();
+
+        let active = self.active.load();
+        let now = unix_now();
+        let token = active
+            .verifier
+            .verify(request.subject_token.expose(), now)
+            .await
+            .map_err(|e| {
+                if e.is_unavailable() {
+                    ExchangeError::Unavailable(e.code())
+                } else {
+                    ExchangeError::Refused(e.code())
+                }
+            })?;
+        event.issuer = Some(token.issuer.to_string());
+        event.subject = Some(token.subject.clone());
+        event.token_jti = token.jti.clone();
+        event.token_sha256 = Some(token.token_sha256.clone());
+        event.policy_set_version = Some(active.policies.version().to_string());
+
+        let grant = match decide(requested, &token, &active.policies, &self.context, now) {
+            Decision::Allow(grant) => grant,
+            Decision::Deny(denial) => {
+                event.policy = denial.policy.as_ref().map(|p| p.to_string());
+                event.trace = serde_json::to_value(&denial.trace).ok();
+                event.observations = non_empty_json(&denial.observations);
+                return Err(match denial.reason {
+                    DenyReason::AudienceNotServed => ExchangeError::InvalidTarget,
+                    DenyReason::ScopeNotAllowed => ExchangeError::InvalidScope,
+                    other => ExchangeError::Refused(other.code()),
+                });
+            }
+        };
+        event.policy = Some(grant.policy.to_string());
+        event.policy_file = Some(grant.policy_file.clone());
+        event.audience = Some(grant.audience.to_string());
+        event.scopes_granted = grant.scopes.iter().map(|s| s.to_string()).collect();
+        event.observations = non_empty_json(&grant.observations);
+
+        self.issue(
+            request,
+            &token,
+            &grant,
+            active.policies.version(),
+            now,
+            event,
+        )
+        .await
+    }
+
+    /// Replay check, cache, mint.
+    async fn issue(
+        &self,
+        request: &ExchangeRequest,
+        token: &VerifiedToken,
+        grant: &Grant,
+        policy_set_version: &str,
+        now: UnixSeconds,
+        event: &mut AuditEvent,
+    ) -> Result<Issued, ExchangeError> {
+        let claim = token.jti.as_ref().map(|jti| JtiClaim {
+            key: format!("{}|{}", token.issuer, jti),
+            ttl: self.replay_ttl(token.expires_at, now),
+        });
+        let cache_key = self
+            .settings
+            .cache_credentials
+            .then(|| grant_key(grant, &token.subject, policy_set_version));
+        let (claimed, cached) = self
+            .store
+            .claim_and_lookup(claim.as_ref(), cache_key.as_ref())
+            .await
+            .map_err(|e| {
+                self.metrics.store_errors.inc();
+                tracing::error!(error = %e, "store unavailable");
+                ExchangeError::Unavailable("store_unavailable")
+            })?;
+        if claimed == ClaimOutcome::Replayed {
+            return Err(ExchangeError::Refused("token_replayed"));
+        }
+        let respond = |credential: &CachedCredential| TokenResponse {
+            access_token: credential.token.clone(),
+            issued_token_type: request.issued_token_type,
+            expires_in: (credential.expires_at - now).max(0) as u64,
+            scope: grant.scopes.to_scope_string(),
+        };
+        if let Some(hit) = cached.filter(|c| reusable(c, grant.ttl_seconds, now)) {
+            event.cache = Some(CacheUse::Hit);
+            event.credential_id = Some(hit.credential_id.clone());
+            event.credential_expires_at = Some(hit.expires_at);
+            return Ok(Issued {
+                response: respond(&hit),
+                cache_put: None,
+            });
+        }
+        let minted = self
+            .minter
+            .mint(&MintRequest {
+                subject: &token.subject,
+                audience: grant.audience.as_str(),
+                policy: grant.policy.as_str(),
+                scopes: &grant.scopes,
+                ttl_seconds: grant.ttl_seconds,
+                now,
+                exchange_id: &event.exchange_id,
+                source_issuer: token.issuer.as_str(),
+                claims: &grant.claims,
+            })
+            .map_err(|_| ExchangeError::Internal("mint_failed"))?;
+        let credential = CachedCredential {
+            token: minted.token,
+            credential_id: minted.id,
+            issued_at: minted.issued_at,
+            expires_at: minted.expires_at,
+        };
+        event.cache = cache_key.as_ref().map(|_| CacheUse::Miss);
+        event.credential_id = Some(credential.credential_id.clone());
+        event.credential_expires_at = Some(credential.expires_at);
+        let response = respond(&credential);
+        Ok(Issued {
+            response,
+            cache_put: cache_key.map(|k| (k, credential)),
+        })
+    }
+
+    /// How long a used `jti` is remembered: until the token could no longer pass verification
+    /// (`exp + leeway`), plus a margin for clock differences between replicas.
+    fn replay_ttl(&self, expires_at: UnixSeconds, now: UnixSeconds) -> Duration {
+        let until =
+            expires_at + (self.settings.leeway + self.settings.replay_margin).as_secs() as i64;
+        Duration::from_secs((until - now).max(1) as u64)
+    }
+}
+
+/// A cached credential is reused only if it does not outlive what this request may have, and
+/// still has at least half of that lifetime left (so callers are not handed nearly-dead tokens).
+fn reusable(cached: &CachedCredential, ttl_seconds: u64, now: UnixSeconds) -> bool {
+    let remaining = cached.expires_at - now;
+    let allowed = ttl_seconds as i64;
+    remaining <= allowed && remaining * 2 >= allowed && remaining >= 1
+}
+
+/// The credential-cache key: everything that shapes the credential's content, never the token.
+fn grant_key(grant: &Grant, subject: &str, policy_set_version: &str) -> CacheKey {
+    let material = serde_json::json!([
+        grant.policy.as_str(),
+        policy_set_version,
+        subject,
+        grant.audience.as_str(),
+        grant.scopes.to_scope_string(),
+        grant.claims,
+    ]);
+    let hash = digest(&SHA256, material.to_string().as_bytes());
+    CacheKey(hex(hash.as_ref()))
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn non_empty_json<T: serde::Serialize>(items: &[T]) -> Option<serde_json::Value> {
+    (!items.is_empty())
+        .then(|| serde_json::to_value(items).ok())
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_credentials_never_outlive_the_request_and_are_not_nearly_dead() {
+        let c = |exp| CachedCredential {
+            token: Secret::new("t"),
+            credential_id: "c".into(),
+            issued_at: 0,
+            expires_at: exp,
+        };
+        assert!(reusable(&c(1000 + 900), 900, 1000));
+        assert!(reusable(&c(1000 + 450), 900, 1000));
+        assert!(!reusable(&c(1000 + 449), 900, 1000), "less than half left");
+        assert!(!reusable(&c(1000 + 901), 900, 1000), "outlives the grant");
+        assert!(
+            !reusable(&c(1000 + 900), 60, 1000),
+            "outlives a shorter request"
+        );
+    }
+}
