@@ -27,6 +27,7 @@ async fn check(conditions: &str, cases: &[(&str, Edit, bool)]) {
             assert_eq!(status, 200, "case `{name}` should be allowed: {body}");
         } else {
             assert_eq!(status, 400, "case `{name}` should be denied: {body}");
+            assert_generic(body["error_description"].as_str().unwrap_or_default());
             let reason = assert_denial_event(&app.last_audit_event());
             assert_eq!(reason, "claim_mismatch", "case `{name}`");
         }

@@ -75,6 +75,25 @@ async fn an_unknown_subject_token_type_is_invalid_request() {
 }
 
 #[tokio::test]
+async fn an_unknown_requested_token_type_is_invalid_request() {
+    let app = spawn_app(Fixture::deploy()).await;
+    let token = app.token();
+    let got = app
+        .exchange(&[
+            ("grant_type", GRANT_TYPE_TOKEN_EXCHANGE),
+            ("subject_token", &token),
+            ("subject_token_type", TOKEN_TYPE_JWT),
+            ("audience", DEPLOY_AUDIENCE),
+            (
+                "requested_token_type",
+                "urn:ietf:params:oauth:token-type:refresh_token",
+            ),
+        ])
+        .await;
+    assert_oauth_error(&got, 400, "invalid_request");
+}
+
+#[tokio::test]
 async fn a_json_body_is_invalid_request() {
     let app = spawn_app(Fixture::deploy()).await;
     let body = serde_json::json!({

@@ -105,6 +105,12 @@ async fn an_aud_array_containing_the_broker_is_accepted() {
 }
 
 #[tokio::test]
+async fn a_token_without_sub_is_refused() {
+    let app = spawn_app(Fixture::deploy()).await;
+    assert_token_refused(&app, &app.sign(&app.claims().remove("sub"))).await;
+}
+
+#[tokio::test]
 async fn a_token_without_jti_is_refused_when_the_issuer_requires_one() {
     let app = spawn_app(Fixture::deploy()).await;
     assert_token_refused(&app, &app.sign(&app.claims().remove("jti"))).await;
