@@ -34,6 +34,9 @@ struct Args {
     /// Where the loopback CI issuer listens; must match `local-ci` in trust-policies/issuers.yaml.
     #[arg(long, default_value = "127.0.0.1:8090")]
     issuer_bind: String,
+    /// Where the loopback issuer keeps its keys between runs (the broker caches them by kid).
+    #[arg(long, default_value = ".ferry/dev-issuer")]
+    issuer_keys: std::path::PathBuf,
 }
 
 struct Demo {
@@ -50,13 +53,18 @@ async fn main() -> Result<()> {
     check_broker(&http, &broker).await?;
 
     heading("1. A CI platform (loopback OIDC issuer)");
-    let issuer = DevIssuer::start(&args.issuer_bind);
-    println!("issuer        {}", issuer.url());
-    println!(
-        "discovery     {}/.well-known/openid-configuration",
-        issuer.url()
+    let issuer = DevIssuer::start_with_key_dir(&args.issuer_bind, &args.issuer_keys)
+        .with_context(|| format!("issuer keys in {}", args.issuer_keys.display()))?;
+    field("issuer", issuer.url());
+    field(
+        "discovery",
+        format!("{}/.well-known/openid-configuration", issuer.url()),
     );
-    println!("keys          rsa-1 (RS256), ec-1 (ES256)");
+    let keys_dir = args.issuer_keys.display();
+    field(
+        "keys",
+        format!("rsa-1 (RS256), ec-1 (ES256), kept in {keys_dir}"),
+    );
     let demo = Demo {
         http,
         broker,
@@ -81,17 +89,20 @@ impl Demo {
 
     async fn exchange_allowed(&self, token: &str) -> Result<()> {
         heading("2. The CI job's token (what GitHub Actions would hand the job)");
-        print_json("claims", &jwt_part(token, 1)?);
+        print_json("claims", &summary(&jwt_part(token, 1)?));
 
         heading("3. POST /token (RFC 8693 token exchange)");
         let (status, body) = self.post_token(token).await?;
-        println!("status        {status}");
+        field("status", status);
         ensure!(status == 200, "expected 200, got {status}: {body}");
         let access_token = body["access_token"].as_str().context("no access_token")?;
         let prefix: String = access_token.chars().take(16).collect();
-        println!("access_token  {prefix}… ({} chars)", access_token.len());
-        for field in ["issued_token_type", "token_type", "expires_in", "scope"] {
-            println!("{field:<13} {}", body[field]);
+        field(
+            "access_token",
+            format!("{prefix}… ({} chars)", access_token.len()),
+        );
+        for name in ["issued_token_type", "token_type", "expires_in", "scope"] {
+            field(name, &body[name]);
         }
 
         heading("4. The credential (RFC 9068 JWT)");
@@ -100,11 +111,12 @@ impl Demo {
 
         heading("5. Verify it as a resource server would (JWKS at the broker)");
         let kid = self.verify_credential(access_token).await?;
-        println!(
-            "verified      ES256 signature, iss {}, aud {DEPLOY_AUDIENCE}",
+        let verified = format!(
+            "ES256 signature, iss {}, aud {DEPLOY_AUDIENCE}",
             self.broker
         );
-        println!("key           kid {kid}");
+        field("verified", verified);
+        field("key", format!("kid {kid}"));
         Ok(())
     }
 
@@ -115,7 +127,7 @@ impl Demo {
                 .set("actor_id", "49699333")
         });
         let (status, body) = self.post_token(&token).await?;
-        println!("status        {status}");
+        field("status", status);
         print_json("body", &body);
         ensure!(status == 400, "expected 400, got {status}");
         ensure!(body["error"].is_string(), "expected an RFC 6749 error body");
@@ -125,7 +137,7 @@ impl Demo {
     async fn replay(&self, token: &str) -> Result<()> {
         heading("7. Replaying the first token is refused (single-use jti)");
         let (status, body) = self.post_token(token).await?;
-        println!("status        {status}");
+        field("status", status);
         print_json("body", &body);
         ensure!(status == 400, "expected 400, got {status}");
         Ok(())
@@ -186,6 +198,33 @@ async fn check_broker(http: &reqwest::Client, broker: &str) -> Result<()> {
     }
 }
 
+/// The claims a reader cares about, plus a count of the other GitHub claims.
+fn summary(claims: &Value) -> Value {
+    const SHOWN: [&str; 11] = [
+        "iss",
+        "sub",
+        "aud",
+        "repository",
+        "repository_id",
+        "ref",
+        "actor",
+        "run_id",
+        "jti",
+        "iat",
+        "exp",
+    ];
+    let mut shown = serde_json::Map::new();
+    for key in SHOWN {
+        if let Some(value) = claims.get(key) {
+            shown.insert(key.to_string(), value.clone());
+        }
+    }
+    let total = claims.as_object().map_or(0, |c| c.len());
+    let others = format!("{} more GitHub claims", total.saturating_sub(shown.len()));
+    shown.insert("…".to_string(), Value::String(others));
+    Value::Object(shown)
+}
+
 /// Decodes part `index` (0 header, 1 payload) of a compact JWS without verifying anything:
 /// display only.
 fn jwt_part(token: &str, index: usize) -> Result<Value> {
@@ -194,12 +233,17 @@ fn jwt_part(token: &str, index: usize) -> Result<Value> {
     Ok(serde_json::from_slice(&bytes)?)
 }
 
+/// One labelled line of output.
+fn field(label: &str, value: impl std::fmt::Display) {
+    println!("{label:<18} {value}");
+}
+
 fn heading(title: &str) {
     println!("\n== {title}");
 }
 
 fn print_json(label: &str, value: &Value) {
     let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
-    let indented = text.replace('\n', "\n              ");
-    println!("{label:<13} {indented}");
+    let indented = text.replace('\n', "\n                   ");
+    field(label, indented);
 }

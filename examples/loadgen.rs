@@ -53,6 +53,9 @@ struct Args {
     issuer_bind: String,
     #[arg(long, default_value = "RS256")]
     alg: Alg,
+    /// Where the loopback issuer keeps its keys between runs (the broker caches them by kid).
+    #[arg(long, default_value = ".ferry/dev-issuer")]
+    issuer_keys: std::path::PathBuf,
 }
 
 /// What one worker observed; merged at the end.
@@ -96,7 +99,8 @@ async fn main() -> Result<()> {
         .build()?;
     check_broker(&client, &broker).await?;
 
-    let issuer = DevIssuer::start(&args.issuer_bind);
+    let issuer = DevIssuer::start_with_key_dir(&args.issuer_bind, &args.issuer_keys)
+        .with_context(|| format!("issuer keys in {}", args.issuer_keys.display()))?;
     let bodies = mint_bodies(&issuer, &broker, &args);
     let started = Instant::now();
     let tally = drive(client, &broker, bodies, args.concurrency).await;

@@ -50,15 +50,30 @@ impl DevIssuer {
     /// Binds `bind` (e.g. `127.0.0.1:0`), generates the default keys and starts serving.
     /// Panics when it cannot bind: a test or demo cannot proceed without its issuer.
     pub fn start(bind: &str) -> DevIssuer {
+        let keys = vec![
+            DevKey::generate("rsa-1", Alg::RS256),
+            DevKey::generate("ec-1", Alg::ES256),
+        ];
+        DevIssuer::start_with_keys(bind, keys)
+    }
+
+    /// Like `start`, but the default keys live in `key_dir` (created on first use), so every run
+    /// presents the same keys under the same `kid`s to a broker that has cached them.
+    pub fn start_with_key_dir(bind: &str, key_dir: &std::path::Path) -> std::io::Result<DevIssuer> {
+        let keys = vec![
+            DevKey::load_or_generate(key_dir, "rsa-1", Alg::RS256)?,
+            DevKey::load_or_generate(key_dir, "ec-1", Alg::ES256)?,
+        ];
+        Ok(DevIssuer::start_with_keys(bind, keys))
+    }
+
+    fn start_with_keys(bind: &str, keys: Vec<DevKey>) -> DevIssuer {
         let listener = std::net::TcpListener::bind(bind)
             .unwrap_or_else(|e| panic!("dev issuer: cannot bind {bind}: {e}"));
         let addr = listener.local_addr().expect("bound address");
         let state = Arc::new(IssuerState {
             base_url: format!("http://{addr}"),
-            keys: RwLock::new(vec![
-                Arc::new(DevKey::generate("rsa-1", Alg::RS256)),
-                Arc::new(DevKey::generate("ec-1", Alg::ES256)),
-            ]),
+            keys: RwLock::new(keys.into_iter().map(Arc::new).collect()),
             jwks_fetches: AtomicUsize::new(0),
             discovery_fetches: AtomicUsize::new(0),
             unavailable: AtomicBool::new(false),

@@ -72,6 +72,36 @@ impl DevKey {
         }
     }
 
+    /// The key saved as `<dir>/<kid>.pk8` (PKCS#8 DER), or a new one saved there. Examples use
+    /// this so a long-running broker, which caches issuer keys by `kid`, still trusts the demo
+    /// issuer on its next run: new key material under an old `kid` would fail every signature.
+    pub fn load_or_generate(dir: &std::path::Path, kid: &str, alg: Alg) -> std::io::Result<DevKey> {
+        let path = dir.join(format!("{kid}.pk8"));
+        if let Ok(der) = std::fs::read(&path) {
+            let material = match alg {
+                Alg::RS256 => RsaKeyPair::from_pkcs8(&der).map(Material::Rsa),
+                Alg::ES256 => EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
+                    .map(Material::Ec),
+            };
+            let material = material.map_err(|e| invalid_key(&path, e))?;
+            return Ok(DevKey {
+                kid: kid.to_string(),
+                material,
+            });
+        }
+        let key = DevKey::generate(kid, alg);
+        std::fs::create_dir_all(dir)?;
+        write_private(&path, &key.pkcs8())?;
+        Ok(key)
+    }
+
+    fn pkcs8(&self) -> Vec<u8> {
+        match &self.material {
+            Material::Rsa(pair) => pair.as_der().expect("PKCS#8").as_ref().to_vec(),
+            Material::Ec(pair) => pair.to_pkcs8v1().expect("PKCS#8").as_ref().to_vec(),
+        }
+    }
+
     pub fn alg(&self) -> Alg {
         match self.material {
             Material::Rsa(_) => Alg::RS256,
@@ -175,4 +205,21 @@ pub fn compact_jws(
 pub fn hmac_sha256(secret: &[u8], message: &[u8]) -> Vec<u8> {
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
     aws_lc_rs::hmac::sign(&key, message).as_ref().to_vec()
+}
+
+fn invalid_key(path: &std::path::Path, e: impl std::fmt::Display) -> std::io::Error {
+    let message = format!(
+        "{}: not a usable private key ({e}); delete it to regenerate",
+        path.display()
+    );
+    std::io::Error::new(std::io::ErrorKind::InvalidData, message)
+}
+
+/// Writes a private key readable by its owner only.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, bytes)
 }
