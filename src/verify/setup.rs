@@ -1,0 +1,128 @@
+//! Building a [`Verifier`] from the issuer specs: validation of what the loader handed over,
+//! and one key fetcher per issuer.
+//!
+//! Must not fetch anything: keys load on `warm_up` or on the first token.
+
+use std::sync::Arc;
+
+use super::{IssuerEntry, Verifier, VerifySettings};
+use crate::domain::IssuerName;
+use crate::issuer::{
+    check_fetch_url, FetchSettings, FileFetcher, HttpFetcher, HttpSource, IssuerKeys, IssuerSpec,
+    KeyFetcher, KeySourceSpec,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeySetupError {
+    #[error("issuer URL {0:?} is configured twice; a token's `iss` must select one issuer")]
+    DuplicateIssuerUrl(String),
+    #[error("issuer {0} is configured twice")]
+    DuplicateName(IssuerName),
+    #[error("issuer {0} allows no algorithm")]
+    NoAlgorithms(IssuerName),
+    #[error("issuer {issuer}: {reason}")]
+    KeyUrl { issuer: IssuerName, reason: String },
+    #[error("building the HTTP client for key fetching: {0}")]
+    HttpClient(String),
+}
+
+impl Verifier {
+    pub fn new(
+        issuers: &[IssuerSpec],
+        verify: VerifySettings,
+        fetch: FetchSettings,
+    ) -> Result<Verifier, KeySetupError> {
+        let needs_http = issuers
+            .iter()
+            .any(|s| !matches!(s.keys, KeySourceSpec::JwksFile(_)));
+        let client = match needs_http {
+            true => Some(
+                crate::issuer::build_client(&fetch)
+                    .map_err(|e| KeySetupError::HttpClient(e.to_string()))?,
+            ),
+            false => None,
+        };
+        let mut with_fetchers = Vec::with_capacity(issuers.len());
+        for spec in issuers {
+            let fetcher = fetcher_for(spec, client.as_ref(), &fetch)?;
+            with_fetchers.push((spec.clone(), fetcher));
+        }
+        Self::with_fetchers(with_fetchers, verify, fetch)
+    }
+
+    /// Builds a verifier over given fetchers: `new` uses the real ones, tests in-memory ones.
+    pub(crate) fn with_fetchers(
+        issuers: Vec<(IssuerSpec, Arc<dyn KeyFetcher>)>,
+        verify: VerifySettings,
+        fetch: FetchSettings,
+    ) -> Result<Verifier, KeySetupError> {
+        let mut entries: Vec<IssuerEntry> = Vec::with_capacity(issuers.len());
+        for (spec, fetcher) in issuers {
+            if entries.iter().any(|e| e.spec.issuer_url == spec.issuer_url) {
+                return Err(KeySetupError::DuplicateIssuerUrl(spec.issuer_url));
+            }
+            if entries.iter().any(|e| e.spec.name == spec.name) {
+                return Err(KeySetupError::DuplicateName(spec.name));
+            }
+            if spec.algorithms.is_empty() {
+                return Err(KeySetupError::NoAlgorithms(spec.name));
+            }
+            let keys = IssuerKeys::new(
+                spec.name.clone(),
+                spec.algorithms.clone(),
+                fetcher,
+                fetch.clone(),
+            );
+            entries.push(IssuerEntry {
+                spec,
+                keys: Arc::new(keys),
+            });
+        }
+        Ok(Verifier {
+            settings: verify,
+            issuers: entries,
+        })
+    }
+}
+
+fn fetcher_for(
+    spec: &IssuerSpec,
+    client: Option<&reqwest::Client>,
+    fetch: &FetchSettings,
+) -> Result<Arc<dyn KeyFetcher>, KeySetupError> {
+    let url_error = |reason: String| KeySetupError::KeyUrl {
+        issuer: spec.name.clone(),
+        reason,
+    };
+    let (client, source) = match (&spec.keys, client) {
+        (KeySourceSpec::JwksFile(path), _) => {
+            return Ok(Arc::new(FileFetcher::new(
+                path.clone(),
+                fetch.max_body_bytes,
+            )));
+        }
+        (KeySourceSpec::JwksUrl(url), Some(client)) => (client, HttpSource::Jwks(url.clone())),
+        (KeySourceSpec::Discovery(url), Some(client)) => {
+            let config_url = HttpFetcher::discovery_url(url)
+                .map_err(|_| url_error(format!("cannot build a discovery URL from {url}")))?;
+            let source = HttpSource::Discovery {
+                config_url,
+                issuer: spec.issuer_url.clone(),
+            };
+            (client, source)
+        }
+        (_, None) => return Err(KeySetupError::HttpClient("no client was built".into())),
+    };
+    let url = match &source {
+        HttpSource::Jwks(url) => url,
+        HttpSource::Discovery { config_url, .. } => config_url,
+    };
+    check_fetch_url(url, spec.insecure_http).map_err(|e| url_error(e.to_string()))?;
+    let fetcher = HttpFetcher::new(
+        client.clone(),
+        source,
+        spec.insecure_http,
+        fetch.max_body_bytes,
+    );
+    Ok(Arc::new(fetcher))
+}
