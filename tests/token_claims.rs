@@ -9,13 +9,13 @@ use common::*;
 
 #[tokio::test]
 async fn a_token_without_exp_is_refused() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     assert_token_refused(&app, &app.sign(&app.claims().remove("exp"))).await;
 }
 
 #[tokio::test]
 async fn an_expired_token_is_refused() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let claims = app
         .claims()
         .issued_at(now() - 900)
@@ -26,28 +26,28 @@ async fn an_expired_token_is_refused() {
 
 #[tokio::test]
 async fn exp_as_a_string_is_refused() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let exp = (now() + 300).to_string();
     assert_token_refused(&app, &app.sign(&app.claims().set("exp", exp))).await;
 }
 
 #[tokio::test]
 async fn a_token_not_yet_valid_is_refused() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let claims = app.claims().not_before(now() + 600);
     assert_token_refused(&app, &app.sign(&claims)).await;
 }
 
 #[tokio::test]
 async fn a_token_issued_in_the_future_is_refused() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let claims = app.claims().issued_at(now() + 600).not_before(now());
     assert_token_refused(&app, &app.sign(&claims)).await;
 }
 
 #[tokio::test]
 async fn a_token_older_than_max_token_age_is_refused() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let claims = app
         .claims()
         .issued_at(now() - 7200)
@@ -65,14 +65,14 @@ async fn skew_within_the_leeway_is_tolerated() {
 
 #[tokio::test]
 async fn an_issuer_with_a_trailing_slash_is_a_different_issuer() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let claims = app.claims().set("iss", format!("{}/", app.issuer.url()));
     assert_token_refused(&app, &app.sign(&claims)).await;
 }
 
 #[tokio::test]
 async fn an_unconfigured_issuer_is_refused_and_nothing_is_fetched() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let stranger = DevIssuer::start("127.0.0.1:0");
     let claims = Claims::github(&stranger.url(), &app.base_url);
     let token = stranger.sign(&claims, Alg::RS256, None);
@@ -82,13 +82,13 @@ async fn an_unconfigured_issuer_is_refused_and_nothing_is_fetched() {
 
 #[tokio::test]
 async fn a_token_without_aud_is_refused() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     assert_token_refused(&app, &app.sign(&app.claims().remove("aud"))).await;
 }
 
 #[tokio::test]
 async fn a_token_for_another_service_is_refused() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let claims = app.claims().audience("https://sts.amazonaws.com");
     assert_token_refused(&app, &app.sign(&claims)).await;
 }
@@ -106,19 +106,19 @@ async fn an_aud_array_containing_the_broker_is_accepted() {
 
 #[tokio::test]
 async fn a_token_without_sub_is_refused() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     assert_token_refused(&app, &app.sign(&app.claims().remove("sub"))).await;
 }
 
 #[tokio::test]
 async fn a_token_without_jti_is_refused_when_the_issuer_requires_one() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     assert_token_refused(&app, &app.sign(&app.claims().remove("jti"))).await;
 }
 
 #[tokio::test]
 async fn a_replayed_token_is_refused_and_audited_as_replayed() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let token = app.token();
     let (status, body, _) = app.exchange_token(&token, None).await;
     assert_eq!(status, 200, "{body}");
@@ -147,7 +147,7 @@ async fn a_rotated_issuer_key_is_picked_up_by_a_refresh() {
 
 #[tokio::test]
 async fn unknown_kids_trigger_at_most_one_refresh_per_cooldown() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let (status, body, _) = app.exchange_token(&app.token(), None).await;
     assert_eq!(status, 200, "{body}");
     let fetches_before = app.issuer.jwks_fetches();

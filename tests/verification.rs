@@ -19,7 +19,7 @@ fn signed_with_header(app: &TestApp, header: serde_json::Value) -> String {
 
 #[tokio::test]
 async fn alg_none_is_refused() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let header = json!({ "alg": "none", "typ": "JWT", "kid": "rsa-1" }).to_string();
     let token = app
         .issuer
@@ -29,7 +29,7 @@ async fn alg_none_is_refused() {
 
 #[tokio::test]
 async fn hs256_keyed_with_the_issuers_public_rsa_key_is_refused() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let header = json!({ "alg": "HS256", "typ": "JWT", "kid": "rsa-1" }).to_string();
     let pem = app.issuer.public_key_pem("rsa-1");
     let token = app.issuer.sign_with_header(
@@ -42,7 +42,7 @@ async fn hs256_keyed_with_the_issuers_public_rsa_key_is_refused() {
 
 #[tokio::test]
 async fn an_embedded_jwk_header_is_never_trusted() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let attacker = DevIssuer::start("127.0.0.1:0");
     let attacker_jwk = attacker.jwks()["keys"][0].clone();
     let header = json!({ "alg": "RS256", "typ": "JWT", "kid": "rsa-1", "jwk": attacker_jwk });
@@ -56,7 +56,7 @@ async fn an_embedded_jwk_header_is_never_trusted() {
 
 #[tokio::test]
 async fn a_jku_header_is_refused_and_never_fetched() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let attacker = DevIssuer::start("127.0.0.1:0");
     let jku = format!("{}/.well-known/jwks", attacker.url());
     let header = json!({ "alg": "RS256", "typ": "JWT", "kid": "rsa-1", "jku": jku });
@@ -75,28 +75,28 @@ async fn a_jku_header_is_refused_and_never_fetched() {
 
 #[tokio::test]
 async fn a_crit_header_is_refused_even_when_correctly_signed() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let header = json!({ "alg": "RS256", "typ": "JWT", "kid": "rsa-1", "crit": ["http://example.com/x"], "http://example.com/x": true });
     assert_token_refused(&app, &signed_with_header(&app, header)).await;
 }
 
 #[tokio::test]
 async fn an_unknown_kid_is_refused() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let header = json!({ "alg": "RS256", "typ": "JWT", "kid": "no-such-key" });
     assert_token_refused(&app, &signed_with_header(&app, header)).await;
 }
 
 #[tokio::test]
 async fn a_token_without_kid_is_refused_when_the_issuer_has_several_keys() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let header = json!({ "alg": "RS256", "typ": "JWT" });
     assert_token_refused(&app, &signed_with_header(&app, header)).await;
 }
 
 #[tokio::test]
 async fn an_es256_header_naming_the_rsa_key_is_refused() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let header = json!({ "alg": "ES256", "typ": "JWT", "kid": "rsa-1" }).to_string();
     // A genuine ES256 signature by the issuer's EC key, presented under the RSA key's kid.
     let token =
@@ -107,7 +107,7 @@ async fn an_es256_header_naming_the_rsa_key_is_refused() {
 
 #[tokio::test]
 async fn an_ecdsa_signature_with_r_and_s_zero_is_refused() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let header = json!({ "alg": "ES256", "typ": "JWT", "kid": "ec-1" }).to_string();
     let token =
         app.issuer
@@ -117,7 +117,7 @@ async fn an_ecdsa_signature_with_r_and_s_zero_is_refused() {
 
 #[tokio::test]
 async fn a_token_over_16_kib_is_refused() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let claims = app.claims().set("padding", "x".repeat(17 * 1024));
     let token = app.sign(&claims);
     assert!(token.len() > 16 * 1024);
@@ -126,7 +126,7 @@ async fn a_token_over_16_kib_is_refused() {
 
 #[tokio::test]
 async fn duplicate_keys_in_the_payload_are_refused() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let claims = app.claims().to_json();
     // The first `sub` would fail the policy; a last-wins parser would see only the second.
     let payload = claims.replacen('{', r#"{"sub":"repo:evil/api:ref:refs/heads/main","#, 1);
@@ -139,7 +139,7 @@ async fn duplicate_keys_in_the_payload_are_refused() {
 
 #[tokio::test]
 async fn duplicate_keys_in_the_header_are_refused() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let header = r#"{"alg":"RS256","typ":"JWT","kid":"rsa-1","kid":"rsa-1"}"#;
     let token =
         app.issuer
@@ -149,7 +149,7 @@ async fn duplicate_keys_in_the_header_are_refused() {
 
 #[tokio::test]
 async fn parts_that_are_not_unpadded_base64url_are_refused() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     for variant in non_base64url_variants(&app.token()) {
         assert_token_refused(&app, &variant).await;
     }
@@ -175,7 +175,7 @@ fn non_base64url_variants(token: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn every_verification_failure_gets_the_same_description() {
-    let app = spawn_app(Fixture::deploy()).await;
+    let app = spawn_accepting_app().await;
     let header = json!({ "alg": "RS256", "typ": "JWT", "kid": "no-such-key" });
     let tokens = [
         app.sign(&app.claims().expires_in(-3600)),

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 pub use dev_issuer::{now, Alg, Claims, DevIssuer, SignWith};
 pub use fixture::{policy_with, Fixture, DEPLOY_AUDIENCE, DEPLOY_POLICY};
-pub use refusal::{assert_denial_event, assert_generic, assert_token_refused};
+pub use refusal::{assert_denial_event, assert_generic, assert_token_refused, spawn_accepting_app};
 
 /// A running broker and everything a test needs to talk to it.
 pub struct TestApp {

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{assert_oauth_error, TestApp};
+use super::{assert_oauth_error, spawn_app, Fixture, TestApp};
 
 /// Words that would tell an anonymous caller which verification rule its token broke.
 const TELLTALE_WORDS: &[&str] = &[
@@ -38,6 +38,18 @@ const TELLTALE_WORDS: &[&str] = &[
     "rsa",
     "hmac",
 ];
+
+/// A broker with the deploy policy that has just granted a valid token: the control that keeps
+/// a refusal test from passing because the fixture refuses everything.
+pub async fn spawn_accepting_app() -> TestApp {
+    let app = spawn_app(Fixture::deploy()).await;
+    let (status, body, _) = app.exchange_token(&app.token(), None).await;
+    assert_eq!(
+        status, 200,
+        "control: a valid token must be granted: {body}"
+    );
+    app
+}
 
 /// Exchanges `token` for the deploy audience and asserts the generic refusal, plus an audit
 /// event for it with a denial reason. Returns `(error_description, audit reason)`.
