@@ -28,6 +28,8 @@ pub struct JsonlAuditSink {
     /// `None` only while dropping, so the writer sees the channel close and exits.
     tx: Option<Sender<Pending>>,
     writer: Option<JoinHandle<()>>,
+    /// The first write failure, kept for `health()` (the writer itself stays poisoned).
+    failure: std::sync::OnceLock<String>,
 }
 
 impl JsonlAuditSink {
@@ -61,6 +63,7 @@ impl JsonlAuditSink {
         Ok(Self {
             tx: Some(tx),
             writer: Some(writer),
+            failure: std::sync::OnceLock::new(),
         })
     }
 }
@@ -73,7 +76,18 @@ impl AuditSink for JsonlAuditSink {
         let tx = self.tx.as_ref().ok_or(AuditError::WriterStopped)?;
         tx.send(Pending { event, reply })
             .map_err(|_| AuditError::WriterStopped)?;
-        answer.await.map_err(|_| AuditError::WriterStopped)?
+        let result = answer.await.map_err(|_| AuditError::WriterStopped)?;
+        if let Err(e @ (AuditError::WriteFailed(_) | AuditError::Poisoned(_))) = &result {
+            let _ = self.failure.set(e.to_string());
+        }
+        result
+    }
+
+    fn health(&self) -> Result<(), String> {
+        match self.failure.get() {
+            Some(reason) => Err(reason.clone()),
+            None => Ok(()),
+        }
     }
 }
 

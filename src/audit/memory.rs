@@ -52,6 +52,13 @@ impl AuditSink for MemoryAuditSink {
         self.lock().push(event.clone());
         Ok(())
     }
+
+    fn health(&self) -> Result<(), String> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err("audit sink set to fail".into());
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -64,6 +64,12 @@ pub trait AuditSink: Send + Sync + 'static {
     /// disk). An error means the event may not be recorded: the caller must not issue the
     /// credential.
     async fn append(&self, event: &AuditEvent) -> Result<(), AuditError>;
+
+    /// `Err` with a reason once the sink can no longer record (e.g. a failed write poisoned
+    /// it); `/readyz` reports it so a load balancer stops sending exchanges here.
+    fn health(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Whether each batch of appends is synced to disk before the appenders are answered.

@@ -10,7 +10,7 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// Ready when the policy set is loaded and the store answers. Issuer key state is reported
+/// Ready when the policy set is loaded, the store answers and the audit sink can record. Issuer key state is reported
 /// per issuer but does not make the broker unready: one unreachable issuer must not take every
 /// replica out of the load balancer while other issuers' exchanges still work.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
@@ -30,11 +30,13 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             })
         })
         .collect();
-    let ready = store.is_ok();
+    let audit = state.service.audit.health();
+    let ready = store.is_ok() && audit.is_ok();
     let body = json!({
         "ready": ready,
         "policies": { "loaded": active.policies.len(), "version": active.policies.version() },
         "store": match &store { Ok(()) => "ok".to_string(), Err(e) => e.to_string() },
+        "audit": match &audit { Ok(()) => "ok".to_string(), Err(e) => e.clone() },
         "issuers": issuers,
     });
     if ready {

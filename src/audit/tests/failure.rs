@@ -8,6 +8,7 @@ use super::disk::open_flaky;
 use super::*;
 use crate::audit::verify_chain;
 use crate::audit::AuditError;
+use crate::audit::AuditSink;
 
 #[tokio::test]
 async fn failed_write_fails_the_append_and_poisons_the_sink() {
@@ -15,6 +16,7 @@ async fn failed_write_fails_the_append_and_poisons_the_sink() {
     let path = trail_path(&dir);
     let (sink, faults) = open_flaky(&path);
     sink.append(&event(0)).await.unwrap();
+    assert_eq!(sink.health(), Ok(()));
 
     faults.write.store(true, Ordering::SeqCst);
     let err = sink.append(&event(1)).await.unwrap_err();
@@ -23,6 +25,10 @@ async fn failed_write_fails_the_append_and_poisons_the_sink() {
     faults.write.store(false, Ordering::SeqCst);
     let err = sink.append(&event(2)).await.unwrap_err();
     assert!(matches!(err, AuditError::Poisoned(_)), "{err}");
+    assert!(
+        sink.health().is_err(),
+        "a poisoned sink must report itself unhealthy"
+    );
 }
 
 #[tokio::test]
