@@ -125,6 +125,11 @@ impl ExchangeService {
         };
         event.decision = Some(outcome);
         event.reason = reason.to_string();
+        if outcome != Outcome::Allow {
+            // A policy may have matched before the exchange was refused (a replay, a store
+            // outage): nothing was granted, so the record must not say otherwise.
+            event.scopes_granted.clear();
+        }
         let result = self.record(&event, result).await;
         self.observe(&event, &result, started);
         result.map(|issued| issued.response)
