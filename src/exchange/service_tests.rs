@@ -174,7 +174,10 @@ async fn every_exchange_records_exactly_one_event_whatever_its_outcome() {
         .await;
     let _ = h.exchange(&h.token("b"), "&scope=admin").await; // scope outside every grant
     let events = h.audit.events();
-    assert!(events[1].scopes_granted.is_empty(), "a refused exchange records no granted scopes");
+    assert!(
+        events[1].scopes_granted.is_empty(),
+        "a refused exchange records no granted scopes"
+    );
     let reasons: Vec<String> = events.into_iter().map(|e| e.reason).collect();
     assert_eq!(
         reasons,

@@ -77,6 +77,20 @@ pub async fn spawn_app(fixture: Fixture) -> TestApp {
     }
 }
 
+/// Tries to start a broker configured by `fixture` and returns why it refused to start; panics
+/// if it started (for sets the loader must refuse as a whole).
+pub async fn startup_error(fixture: Fixture) -> String {
+    let issuer = DevIssuer::start("127.0.0.1:0");
+    let policies = tempfile::tempdir().expect("policy dir");
+    write_policies(policies.path(), &issuer, &fixture);
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let settings = ferry::config::Settings::for_tests(policies.path(), data_dir.path());
+    match ferry::startup::Application::build(settings).await {
+        Ok(_) => panic!("the broker started with a policy set it must refuse"),
+        Err(e) => e.to_string(),
+    }
+}
+
 fn write_policies(dir: &Path, issuer: &DevIssuer, fixture: &Fixture) {
     std::fs::write(
         dir.join("issuers.yaml"),
