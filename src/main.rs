@@ -9,6 +9,11 @@ use ferry::cli::{self, AuditCommand, Cli, Command, KeysCommand, PolicyCommand, S
 use ferry::startup::Application;
 use ferry::telemetry;
 
+/// Exchanges allocate many short-lived strings and JSON values from several threads; mimalloc's
+/// thread-local free lists measured markedly cheaper than glibc malloc on the /token path.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {

@@ -3,19 +3,21 @@
 //! Opening creates the file (mode 0600 on unix) and its parent directories, takes an exclusive
 //! advisory lock so that two brokers never fork one chain, and reads only the last line to learn
 //! where the chain stands: start-up cost does not grow with the trail. A damaged tail stops the
-//! open (see [`AuditError::DamagedTail`]). Everything after that is the writer thread's job
-//! ([`super::writer`]); `append` only serializes the event and waits for its batch.
+//! open (see [`AuditError::DamagedTail`]). Everything after that is the writer's job
+//! ([`super::writer`]): with `fsync = always` a group-commit thread that `append` waits on, with
+//! `fsync = never` an inline commit under a mutex.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::mpsc::Sender;
+use std::sync::Mutex;
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
 use super::record::{parse_record, ChainHead, EventJson};
-use super::writer::{self, LogFile, Pending, Start};
+use super::writer::{self, LogFile, Pending, Start, Writer};
 use super::{AuditError, AuditEvent, AuditSink, FsyncPolicy};
 
 /// How far back the tail reader looks for the start of the last line before calling it damaged.
@@ -25,11 +27,20 @@ const TAIL_CHUNK: u64 = 8 * 1024;
 
 /// Appends hash-chained audit records to a JSONL file; see the [module doc](crate::audit).
 pub struct JsonlAuditSink {
-    /// `None` only while dropping, so the writer sees the channel close and exits.
-    tx: Option<Sender<Pending>>,
-    writer: Option<JoinHandle<()>>,
+    mode: Mode,
     /// The first write failure, kept for `health()` (the writer itself stays poisoned).
     failure: std::sync::OnceLock<String>,
+}
+
+enum Mode {
+    /// Group commit on a dedicated thread (`fsync = always`).
+    Thread {
+        /// `None` only while dropping, so the writer sees the channel close and exits.
+        tx: Option<Sender<Pending>>,
+        writer: Option<JoinHandle<()>>,
+    },
+    /// Commit on the caller's thread (`fsync = never`).
+    Inline(Mutex<Writer<Box<dyn LogFile>>>),
 }
 
 impl JsonlAuditSink {
@@ -40,7 +51,7 @@ impl JsonlAuditSink {
 
     /// [`JsonlAuditSink::open`], with the writer's file wrapped by `wrap`: tests use it to make
     /// writes or syncs fail on demand.
-    pub(crate) fn open_with<F: LogFile>(
+    pub(crate) fn open_with<F: LogFile + 'static>(
         path: &Path,
         fsync: FsyncPolicy,
         wrap: impl FnOnce(File) -> F,
@@ -58,11 +69,20 @@ impl JsonlAuditSink {
             fsync,
             path: path.to_owned(),
         };
-        let (tx, writer) =
-            writer::spawn(wrap(file), start).map_err(io_err("starting the writer thread"))?;
+        let file: Box<dyn LogFile> = Box::new(wrap(file));
+        let mode = match fsync {
+            FsyncPolicy::Always => {
+                let (tx, writer) =
+                    writer::spawn(file, start).map_err(io_err("starting the writer thread"))?;
+                Mode::Thread {
+                    tx: Some(tx),
+                    writer: Some(writer),
+                }
+            }
+            FsyncPolicy::Never => Mode::Inline(Mutex::new(Writer::new(file, start))),
+        };
         Ok(Self {
-            tx: Some(tx),
-            writer: Some(writer),
+            mode,
             failure: std::sync::OnceLock::new(),
         })
     }
@@ -72,11 +92,19 @@ impl JsonlAuditSink {
 impl AuditSink for JsonlAuditSink {
     async fn append(&self, event: &AuditEvent) -> Result<(), AuditError> {
         let event = EventJson::new(event)?;
-        let (reply, answer) = oneshot::channel();
-        let tx = self.tx.as_ref().ok_or(AuditError::WriterStopped)?;
-        tx.send(Pending { event, reply })
-            .map_err(|_| AuditError::WriterStopped)?;
-        let result = answer.await.map_err(|_| AuditError::WriterStopped)?;
+        let result = match &self.mode {
+            Mode::Inline(writer) => writer
+                .lock()
+                .map_err(|_| AuditError::WriterStopped)?
+                .append_now(&event),
+            Mode::Thread { tx, .. } => {
+                let (reply, answer) = oneshot::channel();
+                let tx = tx.as_ref().ok_or(AuditError::WriterStopped)?;
+                tx.send(Pending { event, reply })
+                    .map_err(|_| AuditError::WriterStopped)?;
+                answer.await.map_err(|_| AuditError::WriterStopped)?
+            }
+        };
         if let Err(e @ (AuditError::WriteFailed(_) | AuditError::Poisoned(_))) = &result {
             let _ = self.failure.set(e.to_string());
         }
@@ -95,9 +123,11 @@ impl Drop for JsonlAuditSink {
     /// Closes the channel and waits for the writer, so the file is closed and unlocked when the
     /// sink is gone. Every append has been answered by then, so the wait is one batch at most.
     fn drop(&mut self) {
-        drop(self.tx.take());
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
+        if let Mode::Thread { tx, writer } = &mut self.mode {
+            drop(tx.take());
+            if let Some(writer) = writer.take() {
+                let _ = writer.join();
+            }
         }
     }
 }

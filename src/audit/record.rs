@@ -5,8 +5,9 @@
 //! [`crate::audit`]; the writer, the tail reader and `verify_chain` all go through it, so they
 //! cannot disagree. It does no I/O.
 
-use aws_lc_rs::digest::{digest, SHA256};
 use serde::Deserialize;
+
+use crate::domain::sha256_hex;
 
 use super::AuditEvent;
 
@@ -147,17 +148,6 @@ fn split_hash(line: &[u8]) -> Result<(&[u8], &str), String> {
 
 fn is_lower_hex_digest(s: &[u8]) -> bool {
     s.len() == HEX_LEN && s.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let d = digest(&SHA256, bytes);
-    let mut out = String::with_capacity(HEX_LEN);
-    for b in d.as_ref() {
-        out.push(HEX[usize::from(b >> 4)] as char);
-        out.push(HEX[usize::from(b & 0x0f)] as char);
-    }
-    out
 }
 
 #[cfg(test)]

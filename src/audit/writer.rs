@@ -1,10 +1,14 @@
-//! The group-commit writer: one std thread owns the file and the chain head.
+//! The writer: owns the file and the chain head, and commits records in batches.
 //!
-//! Appenders send an already-serialized event and a oneshot through a channel. The thread takes
-//! the first event, drains whatever else is queued (up to [`MAX_BATCH`]), chains the batch in
-//! order, writes it with one `write_all`, syncs once (with [`FsyncPolicy::Always`]) and then
-//! answers every waiter. Concurrent exchanges therefore share one fsync, and the chain is
-//! computed by exactly one thread, so it needs no lock.
+//! It is driven one of two ways, chosen by the fsync policy (see `jsonl`):
+//! - [`FsyncPolicy::Always`] — group commit on a dedicated std thread. Appenders send an
+//!   already-serialized event and a oneshot through a channel. The thread takes the first event,
+//!   drains whatever else is queued (up to [`MAX_BATCH`]), chains the batch in order, writes it
+//!   with one `write_all`, syncs once and then answers every waiter. Concurrent exchanges
+//!   therefore share one fsync, and the chain is computed by exactly one thread.
+//! - [`FsyncPolicy::Never`] — inline: the appender locks the writer and commits its own record
+//!   (one `write` to the page cache). With no fsync to share, a thread hand-off would cost two
+//!   context switches per exchange for nothing (measured: about a quarter of a core at load).
 //!
 //! Failure: if the write or the sync fails, every waiter in the batch gets
 //! [`AuditError::WriteFailed`], the file is cut back to the length it had after the last
@@ -40,6 +44,20 @@ pub(crate) trait LogFile: Send + 'static {
     fn cut_to(&mut self, len: u64) -> io::Result<()>;
 }
 
+impl LogFile for Box<dyn LogFile> {
+    fn write_batch(&mut self, bytes: &[u8]) -> io::Result<()> {
+        (**self).write_batch(bytes)
+    }
+
+    fn sync_batch(&mut self) -> io::Result<()> {
+        (**self).sync_batch()
+    }
+
+    fn cut_to(&mut self, len: u64) -> io::Result<()> {
+        (**self).cut_to(len)
+    }
+}
+
 impl LogFile for std::fs::File {
     fn write_batch(&mut self, bytes: &[u8]) -> io::Result<()> {
         Write::write_all(self, bytes)
@@ -70,7 +88,7 @@ pub(crate) struct Start {
     pub(crate) path: PathBuf,
 }
 
-struct Writer<F> {
+pub(crate) struct Writer<F> {
     file: F,
     head: ChainHead,
     /// Bytes of acknowledged records: where a failed batch is cut back to.
@@ -89,15 +107,7 @@ pub(crate) fn spawn<F: LogFile>(
     start: Start,
 ) -> io::Result<(Sender<Pending>, JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel();
-    let writer = Writer {
-        file,
-        head: start.head,
-        len: start.len,
-        fsync: start.fsync,
-        path: start.path,
-        poisoned: None,
-        buf: Vec::with_capacity(64 * 1024),
-    };
+    let writer = Writer::new(file, start);
     let handle = std::thread::Builder::new()
         .name("ferry-audit-writer".to_owned())
         .spawn(move || writer.run(rx))?;
@@ -105,12 +115,40 @@ pub(crate) fn spawn<F: LogFile>(
 }
 
 /// Why a batch was not acknowledged; turned into one [`AuditError`] per waiter.
+#[derive(Clone)]
 enum BatchFailure {
     Failed(Arc<io::Error>),
     Poisoned(Arc<io::Error>),
 }
 
+impl BatchFailure {
+    fn into_error(self) -> AuditError {
+        match self {
+            Self::Failed(e) => AuditError::WriteFailed(e),
+            Self::Poisoned(e) => AuditError::Poisoned(e),
+        }
+    }
+}
+
 impl<F: LogFile> Writer<F> {
+    pub(crate) fn new(file: F, start: Start) -> Self {
+        Writer {
+            file,
+            head: start.head,
+            len: start.len,
+            fsync: start.fsync,
+            path: start.path,
+            poisoned: None,
+            buf: Vec::with_capacity(64 * 1024),
+        }
+    }
+
+    /// Commits one record on the caller's thread (the inline mode).
+    pub(crate) fn append_now(&mut self, event: &EventJson) -> Result<(), AuditError> {
+        self.commit(std::iter::once(event))
+            .map_err(BatchFailure::into_error)
+    }
+
     fn run(mut self, rx: Receiver<Pending>) {
         let mut batch = Vec::new();
         while let Ok(first) = rx.recv() {
@@ -121,12 +159,11 @@ impl<F: LogFile> Writer<F> {
                     Err(_) => break,
                 }
             }
-            let outcome = self.commit(&batch);
+            let outcome = self.commit(batch.iter().map(|p| &p.event));
             for pending in batch.drain(..) {
                 let answer = match &outcome {
                     Ok(()) => Ok(()),
-                    Err(BatchFailure::Failed(e)) => Err(AuditError::WriteFailed(Arc::clone(e))),
-                    Err(BatchFailure::Poisoned(e)) => Err(AuditError::Poisoned(Arc::clone(e))),
+                    Err(failure) => Err(failure.clone().into_error()),
                 };
                 // The appender may have been cancelled; its event is on disk regardless.
                 let _ = pending.reply.send(answer);
@@ -135,14 +172,17 @@ impl<F: LogFile> Writer<F> {
     }
 
     /// Chains, writes and syncs one batch. The head and length advance only on success.
-    fn commit(&mut self, batch: &[Pending]) -> Result<(), BatchFailure> {
+    fn commit<'a>(
+        &mut self,
+        batch: impl IntoIterator<Item = &'a EventJson>,
+    ) -> Result<(), BatchFailure> {
         if let Some(err) = &self.poisoned {
             return Err(BatchFailure::Poisoned(Arc::clone(err)));
         }
         self.buf.clear();
         let mut head = self.head.clone();
-        for pending in batch {
-            append_record(&mut self.buf, &mut head, &pending.event);
+        for event in batch {
+            append_record(&mut self.buf, &mut head, event);
         }
         match self.persist() {
             Ok(()) => {

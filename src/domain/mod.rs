@@ -5,11 +5,13 @@
 //! accident.
 
 mod algorithm;
+mod digest;
 mod names;
 mod scope;
 mod secret;
 
 pub use algorithm::{Algorithm, AlgorithmError};
+pub use digest::{hex, sha256_hex};
 pub use names::{Audience, IssuerName, NameError, PolicyName};
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use secret::Secret;

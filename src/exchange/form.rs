@@ -169,16 +169,49 @@ fn parse_requested<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<Request
     })
 }
 
-/// All parameters, refusing any that appears twice.
+/// More parameters than any real client sends; bounds the duplicate check below.
+const MAX_PARAMS: usize = 32;
+
+/// All parameters, refusing any that appears twice. Values are percent-decoded only when they
+/// contain `%` or `+` (a JWT never does, so the common case copies the token once), and must be
+/// UTF-8: an invalid sequence is refused rather than replaced.
 fn collect_unique(body: &[u8]) -> Result<HashMap<String, String>, RequestError> {
     let mut params = HashMap::new();
-    for (k, v) in form_urlencoded::parse(body) {
-        if params.contains_key(k.as_ref()) {
-            return Err(invalid(format!("parameter `{}` is repeated", truncate(&k))));
+    for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        if params.len() == MAX_PARAMS {
+            return Err(invalid(format!("more than {MAX_PARAMS} parameters")));
         }
-        params.insert(k.into_owned(), v.into_owned());
+        let (key, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &b""[..]),
+        };
+        let key = decode_component(key)?;
+        if params.contains_key(&key) {
+            return Err(invalid(format!(
+                "parameter `{}` is repeated",
+                truncate(&key)
+            )));
+        }
+        let value = decode_component(value)?;
+        params.insert(key, value);
     }
     Ok(params)
+}
+
+/// `application/x-www-form-urlencoded` decoding of one name or value.
+fn decode_component(raw: &[u8]) -> Result<String, RequestError> {
+    let not_utf8 = |_| invalid("form parameters must be UTF-8");
+    if !raw.iter().any(|&b| b == b'%' || b == b'+') {
+        return std::str::from_utf8(raw)
+            .map(str::to_owned)
+            .map_err(not_utf8);
+    }
+    let spaced: Vec<u8> = raw
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    let decoded: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
+    String::from_utf8(decoded).map_err(|_| invalid("form parameters must be UTF-8"))
 }
 
 /// Parameter names are echoed in errors; keep them short (a name is never a secret value).
@@ -266,6 +299,22 @@ mod tests {
             };
             assert_eq!(parse(body.as_bytes()).unwrap_err().code(), code, "{field}");
         }
+    }
+
+    #[test]
+    fn form_encoding_is_decoded_and_invalid_utf8_is_refused() {
+        let r = with("&audience=https%3A%2F%2Fa.example%2Fx+y%2By").unwrap_err();
+        assert_eq!(
+            r.code(),
+            "malformed_request",
+            "a space is not allowed in an audience"
+        );
+        let r = with("&policy=deploy%2Dapi").unwrap();
+        assert_eq!(r.requested.policy.unwrap().as_str(), "deploy-api");
+        assert!(matches!(with("&scope=%FF"), Err(RequestError::Invalid(_))));
+        assert!(matches!(with("&x%FF=1"), Err(RequestError::Invalid(_))));
+        let many: String = (0..40).map(|i| format!("&p{i}=1")).collect();
+        assert!(matches!(with(&many), Err(RequestError::Invalid(_))));
     }
 
     #[test]

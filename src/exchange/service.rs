@@ -9,13 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use aws_lc_rs::digest::{digest, SHA256};
 
 use super::form::{ExchangeRequest, RequestError, TokenType};
 use super::{decide, DecideContext, Decision, DenyReason, Grant};
 use crate::audit::{AuditEvent, AuditSink, CacheUse, Outcome};
 use crate::credential::{MintRequest, Minter};
-use crate::domain::{unix_now, Secret, UnixSeconds};
+use crate::domain::{sha256_hex, unix_now, Secret, UnixSeconds};
 use crate::policy::PolicySet;
 use crate::store::{CacheKey, CachedCredential, ClaimOutcome, JtiClaim, Store};
 use crate::telemetry::Metrics;
@@ -355,12 +354,7 @@ fn grant_key(grant: &Grant, subject: &str, policy_set_version: &str) -> CacheKey
         grant.scopes.to_scope_string(),
         grant.claims,
     ]);
-    let hash = digest(&SHA256, material.to_string().as_bytes());
-    CacheKey(hex(hash.as_ref()))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    CacheKey(sha256_hex(material.to_string().as_bytes()))
 }
 
 fn non_empty_json<T: serde::Serialize>(items: &[T]) -> Option<serde_json::Value> {

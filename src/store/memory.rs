@@ -1,13 +1,13 @@
 //! `MemoryStore`: the embedded, single-process store.
 //!
 //! Entries carry their own expiry (`tokio::time::Instant`, so tests can pause time). Memory stays
-//! bounded by expiry: every write sweeps one shard's expired entries, round robin, so a shard is
-//! swept at least once every `SHARDS` writes without a background task.
+//! bounded by expiry without a background task: a write sweeps its own shard's expired entries,
+//! but at most once per `SWEEP_EVERY`, so the sweep's O(shard) cost is paid once a second per
+//! shard rather than on every exchange. Reads never return an expired entry either way.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -17,59 +17,80 @@ use super::{CacheKey, CachedCredential, ClaimOutcome, JtiClaim, Store, StoreErro
 /// Shards keep lock hold times short under concurrent exchanges.
 const SHARDS: usize = 16;
 
+/// How often a shard may be swept of expired entries.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+struct Shard<V> {
+    entries: HashMap<String, (Instant, V)>,
+    next_sweep: Instant,
+}
+
+impl<V> Shard<V> {
+    /// Drops expired entries if the shard has not been swept for `SWEEP_EVERY`.
+    fn maybe_sweep(&mut self, now: Instant) {
+        if now >= self.next_sweep {
+            self.entries.retain(|_, (expires, _)| *expires > now);
+            self.next_sweep = now + SWEEP_EVERY;
+        }
+    }
+}
+
 struct Map<V> {
-    shards: Vec<Mutex<HashMap<String, (Instant, V)>>>,
+    shards: Vec<Mutex<Shard<V>>>,
     hasher: RandomState,
-    next_sweep: AtomicUsize,
 }
 
 impl<V: Clone> Map<V> {
     fn new() -> Self {
+        let now = Instant::now();
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        entries: HashMap::new(),
+                        next_sweep: now + SWEEP_EVERY,
+                    })
+                })
+                .collect(),
             hasher: RandomState::new(),
-            next_sweep: AtomicUsize::new(0),
         }
     }
 
-    fn shard(&self, key: &str) -> &Mutex<HashMap<String, (Instant, V)>> {
-        &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
+    fn shard(&self, key: &str) -> MutexGuard<'_, Shard<V>> {
+        let shard = &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS];
+        // A panic while holding the lock cannot leave a map half-updated in a way that matters
+        // here (each operation is one insert or lookup), so a poisoned lock is still usable.
+        shard.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Inserts unless a live entry exists; returns whether it inserted.
     fn insert_if_absent(&self, key: &str, value: V, ttl: Duration) -> bool {
-        self.sweep_one();
         let now = Instant::now();
-        let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
-        match shard.get(key) {
+        let mut shard = self.shard(key);
+        shard.maybe_sweep(now);
+        match shard.entries.get(key) {
             Some((expires, _)) if *expires > now => false,
             _ => {
-                shard.insert(key.to_string(), (now + ttl, value));
+                shard.entries.insert(key.to_string(), (now + ttl, value));
                 true
             }
         }
     }
 
     fn insert(&self, key: &str, value: V, ttl: Duration) {
-        self.sweep_one();
-        let expires = Instant::now() + ttl;
-        let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
-        shard.insert(key.to_string(), (expires, value));
+        let now = Instant::now();
+        let mut shard = self.shard(key);
+        shard.maybe_sweep(now);
+        shard.entries.insert(key.to_string(), (now + ttl, value));
     }
 
     fn get(&self, key: &str) -> Option<V> {
-        let shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
-        shard
-            .get(key)
-            .filter(|(expires, _)| *expires > Instant::now())
-            .map(|(_, v)| v.clone())
-    }
-
-    fn sweep_one(&self) {
-        let i = self.next_sweep.fetch_add(1, Ordering::Relaxed) % SHARDS;
         let now = Instant::now();
-        let mut shard = self.shards[i].lock().unwrap_or_else(|p| p.into_inner());
-        shard.retain(|_, (expires, _)| *expires > now);
+        self.shard(key)
+            .entries
+            .get(key)
+            .filter(|(expires, _)| *expires > now)
+            .map(|(_, v)| v.clone())
     }
 
     fn len(&self) -> usize {
@@ -78,8 +99,17 @@ impl<V: Clone> Map<V> {
             .iter()
             .map(|s| {
                 let s = s.lock().unwrap_or_else(|p| p.into_inner());
-                s.values().filter(|(e, _)| *e > now).count()
+                s.entries.values().filter(|(e, _)| *e > now).count()
             })
+            .sum()
+    }
+
+    /// Entries held, expired or not (what memory use is bounded by).
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap().entries.len())
             .sum()
     }
 }
@@ -184,22 +214,32 @@ mod tests {
                 .await
                 .unwrap();
         }
+        assert_eq!(store.jtis.held(), 1000);
         tokio::time::advance(Duration::from_secs(11)).await;
-        for i in 0..(SHARDS * 2) {
+        // Enough writes to touch every shard once the sweep interval has passed.
+        for i in 0..(SHARDS * 20) {
             store
                 .claim_and_lookup(Some(&claim(&format!("n{i}"), 10)), None)
                 .await
                 .unwrap();
         }
-        let stored: usize = store
-            .jtis
-            .shards
-            .iter()
-            .map(|s| s.lock().unwrap().len())
-            .sum();
+        let held = store.jtis.held();
         assert!(
-            stored <= SHARDS * 2,
-            "expired records were not swept: {stored}"
+            held <= SHARDS * 20,
+            "expired records were not swept: {held}"
+        );
+        assert_eq!(store.remembered_jtis(), SHARDS * 20);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_expired_record_is_never_served_even_before_its_shard_is_swept() {
+        let store = MemoryStore::new();
+        let c = claim("iss|x", 2);
+        store.claim_and_lookup(Some(&c), None).await.unwrap();
+        tokio::time::advance(Duration::from_millis(2001)).await;
+        assert_eq!(
+            store.claim_and_lookup(Some(&c), None).await.unwrap().0,
+            ClaimOutcome::Fresh
         );
     }
 

@@ -130,7 +130,7 @@ impl Verifier {
             issued_at: checked.issued_at,
             jti: checked.jti,
             claims: jws.payload,
-            token_sha256: sha256_hex(token),
+            token_sha256: crate::domain::sha256_hex(token.as_bytes()),
             algorithm: alg,
             key_id,
         })
@@ -162,16 +162,4 @@ impl Verifier {
     pub fn key_status(&self) -> Vec<IssuerKeyStatus> {
         self.issuers.iter().map(|e| e.keys.status()).collect()
     }
-}
-
-fn sha256_hex(token: &str) -> String {
-    use std::fmt::Write;
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-    digest
-        .as_ref()
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }

@@ -62,7 +62,7 @@ async fn relinked_line_with_right_seq_but_wrong_prev_hash_is_caught() {
     let (_dir, path, mut lines) = trail().await;
     let forged = lines[3].replace("\"seq\":4", "\"seq\":3");
     let body = format!("{}}}", &forged[..forged.len() - 75]);
-    let hash = crate::audit::record::sha256_hex(body.as_bytes());
+    let hash = crate::domain::sha256_hex(body.as_bytes());
     lines[3] = format!("{},\"hash\":\"{hash}\"}}", &body[..body.len() - 1]);
     lines.remove(2);
     write_lines(&path, &lines);
