@@ -116,7 +116,7 @@ pub fn policy_check(dir: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(errors) => {
-            print!("{errors}");
+            println!("{errors}");
             println!("error: {} problems in {}", errors.0.len(), dir.display());
             ExitCode::from(1)
         }
