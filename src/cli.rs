@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// Public URL of this broker (iss of minted credentials, default audience).
     #[arg(long)]
     pub public_url: Option<String>,
+    /// Share replay set, credential cache, revocations and the audit stream through Redis:
+    /// `redis://HOST:PORT/DB`, `rediss://…`, or `redis+cluster://HOST:PORT,HOST:PORT`.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +97,7 @@ impl ServeArgs {
             policies: self.policies.clone(),
             data_dir: self.data_dir.clone(),
             public_url: self.public_url.clone(),
+            redis: self.redis.clone(),
         };
         Settings::load(self.config.as_deref(), &overrides)
     }

@@ -18,7 +18,8 @@ use crate::issuer::testkit::{self, TestKey, ISS};
 use crate::issuer::FetchSettings;
 use crate::policy::PolicySet;
 use crate::store::{
-    CacheKey, CachedCredential, ClaimOutcome, JtiClaim, MemoryStore, Store, StoreError,
+    CacheKey, CachedCredential, ClaimOutcome, JtiClaim, MemoryStore, RateDecision, Store,
+    StoreError,
 };
 use crate::telemetry::Metrics;
 
@@ -116,6 +117,15 @@ impl Store for DownStore {
         Err(StoreError::Unavailable("connection refused".into()))
     }
     async fn ping(&self) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn revoke(&self, _: &str, _: Duration) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn is_revoked(&self, _: &str) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn rate_limit(&self, _: &str, _: u32, _: Duration) -> Result<RateDecision, StoreError> {
         Err(StoreError::Unavailable("connection refused".into()))
     }
 }

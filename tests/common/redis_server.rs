@@ -1,0 +1,164 @@
+//! Real Redis servers for tests: `RedisServer::start()` runs `redis-server` on a free loopback
+//! port without persistence (`--save "" --appendonly no`) and stops it by its pid on drop;
+//! `stop`/`restart` simulate outages on the same port. `shared_redis_url()` prefers the
+//! server `FERRY_TEST_REDIS_URL` points at (tests then isolate themselves by key prefix).
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use ferry::config::{Settings, StoreBackend};
+
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<Child>,
+    extra: Vec<String>,
+}
+
+/// A free loopback port (bound, then released for the server to take).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// Starts a server with extra `redis-server` arguments (e.g. cluster mode).
+    pub fn start_with(extra: &[&str]) -> RedisServer {
+        let mut server = RedisServer {
+            port: free_port(),
+            child: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        server.launch();
+        server
+    }
+
+    /// A port on which nothing listens yet; `launch` starts the server there later.
+    pub fn not_started() -> RedisServer {
+        RedisServer {
+            port: free_port(),
+            child: None,
+            extra: Vec::new(),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn launch(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (.ci/run installs it)");
+        self.child = Some(child);
+        self.wait_until_up();
+    }
+
+    /// Kills the server (SIGKILL, by pid): an abrupt outage, data lost.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    fn wait_until_up(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.cli(&["PING"]).is_some_and(|o| o.trim() == "PONG") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server on port {} did not come up", self.port);
+    }
+
+    /// Runs `redis-cli` against this server; `None` if it could not.
+    pub fn cli(&self, args: &[&str]) -> Option<String> {
+        redis_cli(self.port, args)
+    }
+
+    /// `INFO commandstats` as `command -> calls`.
+    pub fn command_calls(&self) -> std::collections::BTreeMap<String, u64> {
+        let text = self.cli(&["INFO", "commandstats"]).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| {
+                let rest = line.strip_prefix("cmdstat_")?;
+                let (name, stats) = rest.split_once(':')?;
+                let calls = stats.split(',').next()?.strip_prefix("calls=")?;
+                Some((name.to_string(), calls.parse().ok()?))
+            })
+            .collect()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A Redis for tests that need no fault: `FERRY_TEST_REDIS_URL`, or a server of their own
+/// (returned so that it lives as long as the test).
+pub fn shared_redis() -> (String, Option<RedisServer>) {
+    match std::env::var("FERRY_TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => (url, None),
+        _ => {
+            let server = RedisServer::start();
+            (server.url(), Some(server))
+        }
+    }
+}
+
+/// A key prefix no other test (or test run) uses.
+pub fn unique_prefix() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "t{}-{}-{}:",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        uuid::Uuid::now_v7().simple()
+    )
+}
+
+/// Settings change: the Redis store at `url` with `prefix` and a short command timeout.
+pub fn use_redis(url: &str, prefix: &str) -> impl FnOnce(&mut Settings) + Send + 'static {
+    let (url, prefix) = (url.to_string(), prefix.to_string());
+    move |s: &mut Settings| {
+        s.store.backend = StoreBackend::Redis;
+        s.store.redis.url = Some(url);
+        s.store.redis.prefix = prefix;
+        s.store.redis.command_timeout = Duration::from_millis(300);
+        s.store.redis.connect_timeout = Duration::from_millis(300);
+    }
+}
