@@ -114,6 +114,12 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// How many times the store was found emptied under this replica (flushed, or restarted
+    /// without persistence). Always 0 for a store that lives and dies with the process.
+    fn state_losses(&self) -> u64 {
+        0
+    }
+
     /// Whether [`Store::commit`] records audit events (a shared audit stream). When it does, a
     /// failed commit means the event may be unrecorded, and the credential must not leave.
     fn keeps_audit_stream(&self) -> bool {

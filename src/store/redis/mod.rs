@@ -92,12 +92,6 @@ impl RedisStore {
         })
     }
 
-    /// How many times this replica noticed that Redis had lost its data (flushed, or restarted
-    /// without persistence): replay records of live tokens were lost with it.
-    pub fn state_losses(&self) -> u64 {
-        self.state.losses()
-    }
-
     /// Runs `op` on a connection within `command_timeout`.
     async fn run<T, F, Fut>(&self, what: &'static str, op: F) -> Result<T, StoreError>
     where
@@ -200,6 +194,10 @@ impl Store for RedisStore {
             .await?;
         self.state.observe(present);
         Ok(())
+    }
+
+    fn state_losses(&self) -> u64 {
+        self.state.losses()
     }
 
     fn keeps_audit_stream(&self) -> bool {
