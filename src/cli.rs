@@ -1,4 +1,4 @@
-//! The `ferry` command line: `serve`, `policy check`, `audit verify`, `keys generate`.
+//! The `ferry` command line: `serve`, `policy check`, `audit verify`, `audit tail`, `keys generate`.
 //!
 //! Exit codes are part of the interface CI pipelines script against: 0 success, 1 a check
 //! failed (policy errors, broken audit chain), 2 usage or startup errors.
@@ -70,6 +70,21 @@ pub enum PolicyCommand {
 pub enum AuditCommand {
     /// Check an audit file's hash chain and report the first broken link.
     Verify { file: PathBuf },
+    /// Follow the Redis audit stream every replica appends to, printing events as they come.
+    Tail {
+        /// The Redis the replicas share (`redis://HOST:PORT/DB`, `rediss://…`).
+        #[arg(long, value_name = "URL")]
+        redis: String,
+        /// Key prefix of the deployment (`store.redis.prefix`).
+        #[arg(long, default_value = "ferry:")]
+        prefix: String,
+        /// One JSON event per line instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Start with the events already in the stream.
+        #[arg(long)]
+        from_start: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -141,6 +156,27 @@ pub fn audit_verify(file: &Path) -> ExitCode {
         Err(broken) => {
             println!("broken: {}: {broken}", file.display());
             ExitCode::from(1)
+        }
+    }
+}
+
+/// `ferry audit tail`: runs until interrupted.
+pub fn audit_tail(options: crate::audit::TailOptions) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(crate::audit::tail(&options, &mut std::io::stdout())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
         }
     }
 }
