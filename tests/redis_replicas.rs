@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::redis_server::{shared_redis, unique_prefix};
+use common::redis_server::{shared_redis, unique_prefix, RedisCluster};
 use common::*;
 
 /// What both replicas present as their public URL (the load balancer's, in production).
@@ -153,10 +153,9 @@ fn tail_lines(redis_url: &str, prefix: &str, n: usize) -> Vec<serde_json::Value>
     lines
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replica_processes_on_one_redis_behave_as_one_broker() {
-    let (redis_url, _server) = shared_redis();
-    let prefix = unique_prefix();
+/// Two replicas on `redis_url`: replay refused across them, the cache shared. Returns the
+/// exchange ids each replica recorded in its own JSONL file.
+async fn two_replicas_scenario(redis_url: &str, prefix: &str) -> (Vec<String>, Vec<String>) {
     let issuer = DevIssuer::start("127.0.0.1:0");
     let policies = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -170,9 +169,9 @@ async fn two_replica_processes_on_one_redis_behave_as_one_broker() {
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
 
     // A first, so that it generates the signing key both replicas use.
-    let a = start_replica(policies.path(), &key_file, &redis_url, &prefix);
+    let a = start_replica(policies.path(), &key_file, redis_url, prefix);
     wait_ready(&client, &a).await;
-    let b = start_replica(policies.path(), &key_file, &redis_url, &prefix);
+    let b = start_replica(policies.path(), &key_file, redis_url, prefix);
     wait_ready(&client, &b).await;
 
     let claims = Claims::github(&issuer.url(), PUBLIC_URL);
@@ -191,14 +190,36 @@ async fn two_replica_processes_on_one_redis_behave_as_one_broker() {
         reused["access_token"], minted["access_token"],
         "B serves the credential A cached"
     );
+    (exchange_ids(&a), exchange_ids(&b))
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replica_processes_on_one_redis_behave_as_one_broker() {
+    let (redis_url, _server) = shared_redis();
+    let prefix = unique_prefix();
+    let (from_a, from_b) = two_replicas_scenario(&redis_url, &prefix).await;
+    assert_eq!((from_a.len(), from_b.len()), (1, 2));
     let stream: Vec<String> = tail_lines(&redis_url, &prefix, 3)
         .into_iter()
         .map(|e| e["exchange_id"].as_str().unwrap().to_string())
         .collect();
-    let (from_a, from_b) = (exchange_ids(&a), exchange_ids(&b));
-    assert_eq!((from_a.len(), from_b.len()), (1, 2));
     for id in from_a.iter().chain(&from_b) {
         assert!(stream.contains(id), "event {id} is in the shared stream");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replica_processes_on_a_redis_cluster_behave_as_one_broker() {
+    let cluster = RedisCluster::start();
+    let prefix = unique_prefix();
+    let (from_a, from_b) = two_replicas_scenario(&cluster.url(), &prefix).await;
+    let stream = cluster
+        .cli(&["XRANGE", &format!("{prefix}audit"), "-", "+"])
+        .unwrap();
+    for id in from_a.iter().chain(&from_b) {
+        assert!(
+            stream.contains(id.as_str()),
+            "event {id} is in the shared stream"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! Real Redis servers for tests: `RedisServer::start()` runs `redis-server` on a free loopback
 //! port without persistence (`--save "" --appendonly no`) and stops it by its pid on drop;
-//! `stop`/`restart` simulate outages on the same port. `shared_redis_url()` prefers the
+//! `stop`/`restart` simulate outages on the same port. `shared_redis()` prefers the
 //! server `FERRY_TEST_REDIS_URL` points at (tests then isolate themselves by key prefix).
+//! `RedisCluster::start()` makes a three-master Redis Cluster of such servers.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -14,6 +15,8 @@ pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
     extra: Vec<String>,
+    /// The working directory (cluster nodes keep `nodes.conf` there across restarts).
+    dir: tempfile::TempDir,
 }
 
 /// A free loopback port (bound, then released for the server to take).
@@ -35,6 +38,7 @@ impl RedisServer {
             port: free_port(),
             child: None,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            dir: tempfile::tempdir().expect("redis dir"),
         };
         server.launch();
         server
@@ -46,6 +50,7 @@ impl RedisServer {
             port: free_port(),
             child: None,
             extra: Vec::new(),
+            dir: tempfile::tempdir().expect("redis dir"),
         }
     }
 
@@ -58,6 +63,8 @@ impl RedisServer {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
             .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -161,4 +168,116 @@ pub fn use_redis(url: &str, prefix: &str) -> impl FnOnce(&mut Settings) + Send +
         s.store.redis.command_timeout = Duration::from_millis(300);
         s.store.redis.connect_timeout = Duration::from_millis(300);
     }
+}
+
+/// A three-master Redis Cluster on free loopback ports, made with `redis-cli --cluster create`.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start() -> RedisCluster {
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| {
+                let bus = free_port().to_string();
+                RedisServer::start_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-port",
+                    &bus,
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                ])
+            })
+            .collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let out = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("redis-cli runs");
+        assert!(
+            out.status.success(),
+            "cluster create: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let cluster = RedisCluster { nodes };
+        cluster.wait_until_ok();
+        cluster
+    }
+
+    /// `redis+cluster://` with every node as a seed.
+    pub fn url(&self) -> String {
+        let seeds: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        format!("redis+cluster://{}", seeds.join(","))
+    }
+
+    /// Waits until every node reports `cluster_state:ok`.
+    pub fn wait_until_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let ok = self.nodes.iter().all(|n| {
+                n.cli(&["CLUSTER", "INFO"])
+                    .is_some_and(|info| info.contains("cluster_state:ok"))
+            });
+            if ok {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the cluster did not reach cluster_state:ok");
+    }
+
+    /// The node serving `key`'s slot.
+    pub fn node_for(&mut self, key: &str) -> &mut RedisServer {
+        let slot: u16 = self.nodes[0]
+            .cli(&["CLUSTER", "KEYSLOT", key])
+            .and_then(|s| s.trim().parse().ok())
+            .expect("CLUSTER KEYSLOT");
+        let index = self
+            .nodes
+            .iter()
+            .position(|n| owns_slot(n, slot))
+            .expect("a node owns the slot");
+        &mut self.nodes[index]
+    }
+
+    /// Runs `redis-cli -c` (following redirects) against the first node.
+    pub fn cli(&self, args: &[&str]) -> Option<String> {
+        let out = Command::new("redis-cli")
+            .args(["-c", "-p", &self.nodes[0].port.to_string()])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// Whether `node` serves `slot` (from its `CLUSTER NODES` line marked `myself`).
+fn owns_slot(node: &RedisServer, slot: u16) -> bool {
+    let nodes = node.cli(&["CLUSTER", "NODES"]).unwrap_or_default();
+    let Some(me) = nodes.lines().find(|l| l.contains("myself")) else {
+        return false;
+    };
+    me.split_whitespace().skip(8).any(|range| {
+        let (lo, hi) = range.split_once('-').unwrap_or((range, range));
+        match (lo.parse::<u16>(), hi.parse::<u16>()) {
+            (Ok(lo), Ok(hi)) => (lo..=hi).contains(&slot),
+            _ => false,
+        }
+    })
 }
