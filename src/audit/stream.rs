@@ -1,6 +1,7 @@
 //! Following the Redis audit stream (`ferry audit tail --redis URL`): every replica appends its
 //! events to `<prefix>audit` (`store::redis`); this reads them as they come and prints them, as
-//! a table for people or as JSON lines for scripts.
+//! a table for people or as JSON lines for scripts. Same URLs as `serve --redis` (a single
+//! server, TLS, or a cluster).
 //!
 //! Plain `XREAD BLOCK`, no consumer group: tailing never acknowledges or hides events from a
 //! SIEM shipper reading the same stream with `XREADGROUP`.
@@ -12,6 +13,10 @@ use redis::streams::{StreamReadOptions, StreamReadReply};
 use redis::AsyncCommands;
 
 use super::AuditEvent;
+use crate::store::redis::{Connector, RedisSettings, Target};
+
+/// Longer than the `XREAD` block, so a quiet stream is not mistaken for a dead server.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What to follow and how to print it.
 pub struct TailOptions {
@@ -24,14 +29,19 @@ pub struct TailOptions {
 
 /// Follows the stream until the process is stopped; reconnects after errors.
 pub async fn tail(options: &TailOptions, out: &mut impl Write) -> Result<(), String> {
-    let client = redis::Client::open(options.url.as_str()).map_err(|e| e.to_string())?;
+    let settings = RedisSettings {
+        url: Some(options.url.clone()),
+        ..RedisSettings::default()
+    };
+    let target = Target::parse(&settings)?;
+    let connector = Connector::new(&target, READ_TIMEOUT, Duration::from_secs(2))?;
     let key = format!("{}audit", options.prefix);
     let mut last = if options.from_start { "0" } else { "$" }.to_string();
     if !options.json {
         print_line(out, &header())?;
     }
     loop {
-        let mut conn = match client.get_multiplexed_async_connection().await {
+        let mut conn = match connector.get().await {
             Ok(conn) => conn,
             Err(e) => {
                 eprintln!("audit tail: {e}; retrying");

@@ -29,8 +29,7 @@ use super::{
     CacheKey, CachePut, CachedCredential, ClaimOutcome, JtiClaim, RateDecision, Store, StoreError,
 };
 use crate::audit::AuditEvent;
-pub use connect::Target;
-use connect::{Conn, Connector};
+pub use connect::{Conn, Connector, Target};
 use keys::Keys;
 pub use settings::RedisSettings;
 use state::StateWatch;
