@@ -84,6 +84,9 @@ pub enum AuditCommand {
         /// Start with the events already in the stream.
         #[arg(long)]
         from_start: bool,
+        /// PEM CA certificate for a `rediss://` server with a private CA.
+        #[arg(long, value_name = "FILE")]
+        tls_ca_file: Option<PathBuf>,
     },
 }
 

@@ -27,11 +27,13 @@ fn main() -> ExitCode {
             prefix,
             json,
             from_start,
+            tls_ca_file,
         }) => cli::audit_tail(ferry::audit::TailOptions {
             url: redis,
             prefix,
             json,
             from_start,
+            tls_ca_file,
         }),
         Command::Keys(KeysCommand::Generate { algorithm, out }) => {
             cli::keys_generate(algorithm, &out)

@@ -191,3 +191,32 @@ async fn a_flushed_redis_is_noticed_and_counted() {
 fn a_malformed_redis_url_is_a_configuration_error() {
     assert!(RedisStore::new(&settings("http://127.0.0.1:1", "x:")).is_err());
 }
+
+#[tokio::test]
+async fn rediss_connects_over_tls_to_a_server_of_the_configured_ca_only() {
+    let ca = common::redis_server::TestCa::new();
+    let (_server, tls_port) = ca.start_server();
+    let url = format!("rediss://127.0.0.1:{tls_port}");
+    let prefix = unique_prefix();
+    let mut trusted = settings(&url, &prefix);
+    trusted.tls_ca_file = Some(ca.path("ca.pem").into());
+    let (a, b) = (
+        RedisStore::new(&trusted).unwrap(),
+        RedisStore::new(&trusted).unwrap(),
+    );
+    let c = claim("tls", Duration::from_secs(60));
+    assert_eq!(
+        a.claim_and_lookup(Some(&c), None).await.unwrap().0,
+        ClaimOutcome::Fresh
+    );
+    assert_eq!(
+        b.claim_and_lookup(Some(&c), None).await.unwrap().0,
+        ClaimOutcome::Replayed
+    );
+
+    let untrusted = RedisStore::new(&settings(&url, &prefix)).unwrap();
+    assert!(
+        untrusted.ping().await.is_err(),
+        "a certificate from an unknown CA is refused"
+    );
+}

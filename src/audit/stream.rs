@@ -25,6 +25,8 @@ pub struct TailOptions {
     pub json: bool,
     /// Print the events already in the stream first (default: only new ones).
     pub from_start: bool,
+    /// Private CA for `rediss://` (as `store.redis.tls_ca_file`).
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 /// Follows the stream until the process is stopped; reconnects after errors.
@@ -34,7 +36,12 @@ pub async fn tail(options: &TailOptions, out: &mut impl Write) -> Result<(), Str
         ..RedisSettings::default()
     };
     let target = Target::parse(&settings)?;
-    let connector = Connector::new(&target, READ_TIMEOUT, Duration::from_secs(2))?;
+    let connector = Connector::new(
+        &target,
+        options.tls_ca_file.as_deref(),
+        READ_TIMEOUT,
+        Duration::from_secs(2),
+    )?;
     let key = format!("{}audit", options.prefix);
     let mut last = if options.from_start { "0" } else { "$" }.to_string();
     if !options.json {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use redis::{Cmd, Pipeline, RedisFuture, TlsCertificates, Value};
 
 use super::RedisSettings;
 
@@ -78,15 +78,33 @@ pub struct LazyCluster {
     connection: tokio::sync::Mutex<Option<ClusterConnection>>,
 }
 
+/// The private CA to trust instead of the system roots, if configured.
+fn tls_certificates(ca_file: Option<&std::path::Path>) -> Result<Option<TlsCertificates>, String> {
+    let Some(path) = ca_file else {
+        return Ok(None);
+    };
+    let pem = std::fs::read(path).map_err(|e| format!("tls_ca_file {}: {e}", path.display()))?;
+    Ok(Some(TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem),
+    }))
+}
+
 impl Connector {
     pub fn new(
         target: &Target,
+        ca_file: Option<&std::path::Path>,
         timeout: Duration,
         connect_timeout: Duration,
     ) -> Result<Connector, String> {
+        let certs = tls_certificates(ca_file)?;
         match target {
             Target::Single(url) => {
-                let client = redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
+                let client = match certs {
+                    Some(certs) => redis::Client::build_with_tls(url.as_str(), certs),
+                    None => redis::Client::open(url.as_str()),
+                }
+                .map_err(|e| e.to_string())?;
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(connect_timeout))
                     .set_response_timeout(Some(timeout))
@@ -99,12 +117,14 @@ impl Connector {
                     .map_err(|e| e.to_string())
             }
             Target::Cluster(nodes) => {
-                let client = ClusterClient::builder(nodes.clone())
+                let mut builder = ClusterClient::builder(nodes.clone())
                     .connection_timeout(connect_timeout)
                     .response_timeout(timeout)
-                    .retries(2)
-                    .build()
-                    .map_err(|e| e.to_string())?;
+                    .retries(2);
+                if let Some(certs) = certs {
+                    builder = builder.certs(certs);
+                }
+                let client = builder.build().map_err(|e| e.to_string())?;
                 Ok(Connector::Cluster(Box::new(LazyCluster {
                     client,
                     connection: tokio::sync::Mutex::new(None),

@@ -78,8 +78,13 @@ impl RedisStore {
     /// Builds the store without touching the network: Redis may be down at startup.
     pub fn new(settings: &RedisSettings) -> Result<RedisStore, StoreError> {
         let target = Target::parse(settings).map_err(StoreError::Config)?;
-        let connector = Connector::new(&target, settings.command_timeout, settings.connect_timeout)
-            .map_err(StoreError::Config)?;
+        let connector = Connector::new(
+            &target,
+            settings.tls_ca_file.as_deref(),
+            settings.command_timeout,
+            settings.connect_timeout,
+        )
+        .map_err(StoreError::Config)?;
         Ok(RedisStore {
             connector,
             keys: Keys::new(&settings.prefix),

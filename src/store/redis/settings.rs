@@ -1,5 +1,6 @@
 //! `[store.redis]` settings.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,9 @@ pub struct RedisSettings {
     pub url: Option<String>,
     /// Redis Cluster seed nodes (`redis://HOST:PORT` each); when set, `url` is ignored.
     pub nodes: Vec<String>,
+    /// PEM CA certificate(s) that `rediss://` servers must chain to, instead of the system
+    /// roots (for a private CA).
+    pub tls_ca_file: Option<PathBuf>,
     /// Prepended to every key, so several deployments can share one Redis.
     pub prefix: String,
     /// Bound on every store operation, reconnects included; past it the exchange gets 503.
@@ -30,6 +34,7 @@ impl Default for RedisSettings {
         Self {
             url: None,
             nodes: Vec::new(),
+            tls_ca_file: None,
             prefix: "ferry:".into(),
             command_timeout: Duration::from_millis(500),
             connect_timeout: Duration::from_millis(500),
