@@ -1,6 +1,6 @@
 //! `RedisStore`: the state every replica shares, in Redis (a single server or a Cluster).
 //!
-//! An exchange costs at most two round trips: [`CLAIM_AND_LOOKUP`] (claim the `jti` with
+//! An exchange costs at most two round trips: `scripts::CLAIM_AND_LOOKUP` (claim the `jti` with
 //! `SET NX PX`, read the cached credential) and [`Store::commit`] (append the audit stream
 //! entry with `XADD … MAXLEN ~ N` and store the new credential with `SET PX`). Both are Lua
 //! scripts on one server: a script is one command, so the command count in `INFO commandstats`
@@ -11,11 +11,13 @@
 //! Every operation is bounded by `command_timeout`; a timeout or a connection error is
 //! [`StoreError::Unavailable`], which the service turns into 503 with no credential.
 //!
-//! Layout: `connect` (targets, lazy connections), `keys` (the key layout), `settings`, and
+//! Layout: `connect` (targets, lazy connections), `keys` (the key layout), `scripts` (the
+//! Lua), `settings`, and
 //! `state` (noticing that Redis lost its data).
 
 mod connect;
 mod keys;
+mod scripts;
 mod settings;
 mod state;
 
@@ -31,38 +33,9 @@ use super::{
 use crate::audit::AuditEvent;
 pub use connect::{Conn, Connector, Target};
 use keys::Keys;
+use scripts::{CLAIM_AND_LOOKUP, COMMIT, RATE};
 pub use settings::RedisSettings;
 use state::StateWatch;
-
-/// KEYS: [jti?, credential?]; ARGV: [claim ttl ms or "", "1" to look up].
-/// Returns `{replayed (0|1), cached credential or false}`.
-const CLAIM_AND_LOOKUP: &str = r"
-local replayed, i = 0, 1
-if ARGV[1] ~= '' then
-  if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then replayed = 1 end
-  i = 2
-end
-local cached = false
-if ARGV[2] == '1' then cached = redis.call('GET', KEYS[i]) end
-return {replayed, cached}
-";
-
-/// KEYS: [stream, credential?]; ARGV: [maxlen, event JSON, credential JSON?, ttl ms?].
-/// The credential is stored only after the audit entry was appended.
-const COMMIT: &str = r"
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'event', ARGV[2])
-if KEYS[2] then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4]) end
-return 1
-";
-
-/// KEYS: [counter]; ARGV: [window ms]. Returns `{count, remaining ms}`.
-const RATE: &str = r"
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
-return {n, ttl}
-";
 
 pub struct RedisStore {
     connector: Connector,
