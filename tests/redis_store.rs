@@ -220,3 +220,35 @@ async fn rediss_connects_over_tls_to_a_server_of_the_configured_ca_only() {
         "a certificate from an unknown CA is refused"
     );
 }
+
+#[tokio::test]
+async fn without_the_audit_stream_a_commit_only_caches() {
+    let server = RedisServer::start();
+    let prefix = unique_prefix();
+    let mut s = settings(&server.url(), &prefix);
+    s.audit_stream = false;
+    let store = RedisStore::new(&s).unwrap();
+    assert!(!store.keeps_audit_stream());
+    let key = CacheKey {
+        slot: "s".into(),
+        id: "g".into(),
+    };
+    let cred = credential("c");
+    let put = CachePut {
+        key: &key,
+        credential: &cred,
+        ttl: Duration::from_secs(60),
+    };
+    store
+        .commit(&AuditEvent::default(), Some(put))
+        .await
+        .unwrap();
+    assert!(store
+        .claim_and_lookup(None, Some(&key))
+        .await
+        .unwrap()
+        .1
+        .is_some());
+    let len = server.cli(&["XLEN", &format!("{prefix}audit")]).unwrap();
+    assert_eq!(len.trim(), "0");
+}
