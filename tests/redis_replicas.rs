@@ -68,9 +68,11 @@ fn start_replica(policies: &Path, key_file: &Path, redis_url: &str, prefix: &str
             }
         }
     });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the replica logs its listen address");
+    let Ok(addr) = rx.recv_timeout(Duration::from_secs(20)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the replica did not log its listen address");
+    };
     Replica {
         child,
         base_url: format!("http://{addr}"),

@@ -92,7 +92,7 @@ fn print_line(out: &mut impl Write, line: &str) -> Result<(), String> {
 
 fn header() -> String {
     format!(
-        "{:<24} {:<6} {:<22} {:<28} {:<20} {}",
+        "{:<24} {:<6} {:<22} {:<34} {:<14} {}",
         "TIME", "RESULT", "REASON", "SUBJECT", "POLICY", "CREDENTIAL"
     )
 }
@@ -104,7 +104,7 @@ fn row(e: &AuditEvent) -> String {
         _ => "error",
     };
     format!(
-        "{:<24} {:<6} {:<22} {:<28} {:<20} {}",
+        "{:<24} {:<6} {:<22} {:<34} {:<14} {}",
         e.time,
         decision,
         e.reason,
