@@ -72,6 +72,8 @@ async fn exchange(store: &dyn Store, i: u64, event: &AuditEvent, cred: &CachedCr
 
 fn benches(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
+    // The Redis connection's background tasks are spawned on the current runtime.
+    let _guard = rt.enter();
     let (url, _server) = redis();
     let settings = RedisSettings {
         url: Some(url),

@@ -35,8 +35,8 @@ pub struct Metrics {
     pub audit_failures: IntCounter,
     pub store_errors: IntCounter,
     pub cache_hits: IntCounter,
-    /// Read from the store at scrape time (`Store::state_losses`).
-    pub store_state_lost: IntGauge,
+    /// Advanced at scrape time to the store's own count (`Store::state_losses`).
+    pub store_state_lost: IntCounter,
 }
 
 impl Metrics {
@@ -76,7 +76,7 @@ impl Metrics {
             "Exchanges answered from the credential cache",
         )
         .expect("valid metric");
-        let store_state_lost = IntGauge::new(
+        let store_state_lost = IntCounter::new(
             "ferry_store_state_lost_total",
             "Times this replica found the shared store emptied (flushed or restarted without \
              persistence): replay records of live tokens were lost",

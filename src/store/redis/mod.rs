@@ -48,7 +48,8 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
-    /// Builds the store without touching the network: Redis may be down at startup.
+    /// Builds the store without touching the network: Redis may be down at startup. Call it
+    /// inside a Tokio runtime (the connection's background task is spawned on it).
     pub fn new(settings: &RedisSettings) -> Result<RedisStore, StoreError> {
         let target = Target::parse(settings).map_err(StoreError::Config)?;
         let connector = Connector::new(

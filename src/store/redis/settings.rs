@@ -25,7 +25,8 @@ pub struct RedisSettings {
     pub connect_timeout: Duration,
     /// Append every audit event to the `<prefix>audit` stream (in addition to the JSONL file).
     pub audit_stream: bool,
-    /// `XADD … MAXLEN ~ N`: roughly how many events the stream keeps.
+    /// `XADD … MAXLEN ~ N`: roughly how many events the stream keeps (an event is about 1 KB,
+    /// so the default holds about 100 MB; raise it if the shipper may lag for longer).
     pub audit_stream_maxlen: u64,
 }
 
@@ -39,7 +40,7 @@ impl Default for RedisSettings {
             command_timeout: Duration::from_millis(500),
             connect_timeout: Duration::from_millis(500),
             audit_stream: true,
-            audit_stream_maxlen: 1_000_000,
+            audit_stream_maxlen: 100_000,
         }
     }
 }
