@@ -1,9 +1,10 @@
 //! `ExchangeService`: the only place an exchange does I/O.
 //!
 //! verify (may fetch keys) -> decide (pure) -> claim jti + read cache (one store round trip) ->
-//! mint on a miss -> append the audit event -> only then answer with the credential. Every call
-//! records exactly one audit event, whatever happens; if that record cannot be written, the
-//! caller gets 503 and no credential.
+//! mint on a miss -> append the audit event -> `Store::commit` (the shared audit stream entry,
+//! when the store keeps one, and the cache entry: the second round trip) -> only then answer
+//! with the credential. Every call records exactly one audit event, whatever happens; if that
+//! record cannot be written (file or stream), the caller gets 503 and no credential.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -134,7 +135,8 @@ impl ExchangeService {
         result.map(|issued| issued.response)
     }
 
-    /// Appends the audit event; a credential is released only if that succeeded.
+    /// Appends the audit event (file, then stream with the cache entry); a credential is released
+    /// only if both succeeded.
     async fn record(
         &self,
         event: &AuditEvent,
@@ -169,8 +171,7 @@ impl ExchangeService {
             // The credential is recorded and valid; only reuse is lost.
             tracing::warn!(error = %e, "credential cache write failed");
         }
-        let issued = result?;
-        Ok(issued)
+        result
     }
 
     fn observe(
