@@ -22,6 +22,19 @@ fn main() -> ExitCode {
             cli::policy_check(&dir.unwrap_or_else(|| PathBuf::from("trust-policies")))
         }
         Command::Audit(AuditCommand::Verify { file }) => cli::audit_verify(&file),
+        Command::Audit(AuditCommand::Tail {
+            redis,
+            prefix,
+            json,
+            from_start,
+            tls_ca_file,
+        }) => cli::audit_tail(ferry::audit::TailOptions {
+            url: redis,
+            prefix,
+            json,
+            from_start,
+            tls_ca_file,
+        }),
         Command::Keys(KeysCommand::Generate { algorithm, out }) => {
             cli::keys_generate(algorithm, &out)
         }

@@ -35,6 +35,8 @@ pub struct Metrics {
     pub audit_failures: IntCounter,
     pub store_errors: IntCounter,
     pub cache_hits: IntCounter,
+    /// Advanced at scrape time to the store's own count (`Store::state_losses`).
+    pub store_state_lost: IntCounter,
 }
 
 impl Metrics {
@@ -74,8 +76,15 @@ impl Metrics {
             "Exchanges answered from the credential cache",
         )
         .expect("valid metric");
+        let store_state_lost = IntCounter::new(
+            "ferry_store_state_lost_total",
+            "Times this replica found the shared store emptied (flushed or restarted without \
+             persistence): replay records of live tokens were lost",
+        )
+        .expect("valid metric");
         for c in [
-            Box::new(exchanges.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(store_state_lost.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(exchanges.clone()),
             Box::new(exchange_seconds.clone()),
             Box::new(policies_loaded.clone()),
             Box::new(audit_failures.clone()),
@@ -92,6 +101,7 @@ impl Metrics {
             audit_failures,
             store_errors,
             cache_hits,
+            store_state_lost,
         }
     }
 
