@@ -11,7 +11,8 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, TlsCertificates, Value};
+use redis::io::tcp::TcpSettings;
+use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, TlsCertificates, Value};
 
 use super::RedisSettings;
 
@@ -78,6 +79,13 @@ pub struct LazyCluster {
     connection: tokio::sync::Mutex<Option<ClusterConnection>>,
 }
 
+/// `TCP_NODELAY`: an exchange's commands are small and answered one by one; Nagle's algorithm
+/// would hold them back behind delayed ACKs (the cache-hit path measured slower than the miss
+/// path before this).
+fn tcp_settings() -> TcpSettings {
+    TcpSettings::default().set_nodelay(true)
+}
+
 /// The private CA to trust instead of the system roots, if configured.
 fn tls_certificates(ca_file: Option<&std::path::Path>) -> Result<Option<TlsCertificates>, String> {
     let Some(path) = ca_file else {
@@ -100,9 +108,14 @@ impl Connector {
         let certs = tls_certificates(ca_file)?;
         match target {
             Target::Single(url) => {
+                let info = url
+                    .as_str()
+                    .into_connection_info()
+                    .map_err(|e| e.to_string())?
+                    .set_tcp_settings(tcp_settings());
                 let client = match certs {
-                    Some(certs) => redis::Client::build_with_tls(url.as_str(), certs),
-                    None => redis::Client::open(url.as_str()),
+                    Some(certs) => redis::Client::build_with_tls(info, certs),
+                    None => redis::Client::open(info),
                 }
                 .map_err(|e| e.to_string())?;
                 let config = ConnectionManagerConfig::new()
@@ -120,6 +133,7 @@ impl Connector {
                 let mut builder = ClusterClient::builder(nodes.clone())
                     .connection_timeout(connect_timeout)
                     .response_timeout(timeout)
+                    .tcp_settings(tcp_settings())
                     .retries(2);
                 if let Some(certs) = certs {
                     builder = builder.certs(certs);
