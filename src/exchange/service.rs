@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use arc_swap::ArcSwap;
 
 use super::form::{ExchangeRequest, RequestError, TokenType};
-use super::{decide, DecideContext, Decision, DenyReason, Grant};
+use super::{decide, explain_decision, Candidates, DecideContext, Decision, DenyReason, Grant};
 use crate::audit::{AuditEvent, AuditSink, CacheUse, Outcome};
 use crate::credential::{MintRequest, Minter};
 use crate::domain::{sha256_hex, unix_now, Secret, UnixSeconds};
@@ -226,7 +226,19 @@ impl ExchangeService {
             Decision::Allow(grant) => grant,
             Decision::Deny(denial) => {
                 event.policy = denial.policy.as_ref().map(|p| p.to_string());
-                event.trace = serde_json::to_value(&denial.trace).ok();
+                // The full trace (every condition of each policy decide evaluated), so that an
+                // operator can explain a production denial from the audit record alone.
+                let evaluated = denial.trace.iter().map(|t| t.policy.clone()).collect();
+                let decision = Decision::Deny(denial.clone());
+                let trace = explain_decision(
+                    &decision,
+                    requested,
+                    &token,
+                    &active.policies,
+                    &self.context,
+                    Candidates::Named(evaluated),
+                );
+                event.trace = serde_json::to_value(&trace).ok();
                 event.observations = non_empty_json(&denial.observations);
                 return Err(match denial.reason {
                     DenyReason::AudienceNotServed => ExchangeError::InvalidTarget,
@@ -240,6 +252,7 @@ impl ExchangeService {
         event.audience = Some(grant.audience.to_string());
         event.scopes_granted = grant.scopes.iter().map(|s| s.to_string()).collect();
         event.observations = non_empty_json(&grant.observations);
+        event.guardrails = non_empty_json(&grant.guardrails);
 
         self.issue(
             request,

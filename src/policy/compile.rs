@@ -112,9 +112,7 @@ fn mixed_message(entries: &[(serde_saphyr::Spanned<String>, Node)]) -> String {
 fn matcher_word(word: &str, arg: &Node) -> Result<Matcher, Problem> {
     let pos = Pos::of(arg);
     match (word, &arg.value) {
-        ("glob", Yaml::String(p)) => {
-            compile_regex(pos, &glob_to_regex(p), p, "glob").map(Matcher::Glob)
-        }
+        ("glob", Yaml::String(p)) => glob(pos, p).map(Matcher::Glob),
         ("regex", Yaml::String(r)) => {
             compile_regex(pos, &format!("^(?:{r})$"), r, "regex").map(Matcher::Regex)
         }
@@ -156,6 +154,11 @@ fn matcher_word(word: &str, arg: &Node) -> Result<Matcher, Problem> {
             format!("`{word}` takes true or false, found {}", other.kind()),
         )),
     }
+}
+
+/// A whole-string glob (POLICY.md), e.g. for guardrail scope lists.
+pub(crate) fn glob(pos: Pos, source: &str) -> Result<Pattern, Problem> {
+    compile_regex(pos, &glob_to_regex(source), source, "glob")
 }
 
 fn compile_regex(pos: Pos, anchored: &str, source: &str, word: &str) -> Result<Pattern, Problem> {

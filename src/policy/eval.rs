@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::exchange::{ConditionFailure, DecideContext};
+use crate::exchange::{ConditionFailure, ConditionResult, DecideContext};
 use crate::verify::VerifiedToken;
 
 use super::model::{AnyOf, Condition, Policy, Target};
@@ -72,6 +72,11 @@ fn any_of(a: &AnyOf, token: &VerifiedToken) -> Option<ConditionFailure> {
     })
 }
 
+/// Whether one condition holds (guardrail deny rules use this).
+pub(crate) fn holds(c: &Condition, token: &VerifiedToken) -> bool {
+    check(c, token).is_none()
+}
+
 /// `None` when the condition holds.
 fn check(c: &Condition, token: &VerifiedToken) -> Option<ConditionFailure> {
     match &c.target {
@@ -107,4 +112,66 @@ fn claim<'a>(token: &'a VerifiedToken, path: &[String]) -> Option<&'a Value> {
 
 fn audiences(token: &VerifiedToken) -> Value {
     Value::from(token.audiences.clone())
+}
+
+/// Every condition of `p` with its outcome, in evaluation order, without stopping at the first
+/// failure: the full trace behind `ferry policy explain` and the audit record of a denial. The
+/// summary row `any_of` passes when one group held.
+pub(crate) fn evaluate_all(
+    p: &Policy,
+    token: &VerifiedToken,
+    ctx: &DecideContext,
+) -> Vec<ConditionResult> {
+    let mut out: Vec<ConditionResult> = p.subject.iter().map(|c| row(c, token)).collect();
+    match &p.audience {
+        Some(c) => out.push(row(c, token)),
+        None => {
+            let aud = ctx.broker_audience.as_str();
+            out.push(ConditionResult {
+                path: "audience".to_string(),
+                line: Pos::START.line,
+                column: Pos::START.column,
+                passed: token.audiences.iter().any(|a| a == aud),
+                expected: format!("{} (the broker's audience)", Value::from(aud)),
+                actual: Some(audiences(token)),
+            });
+        }
+    }
+    out.extend(p.claims.iter().map(|c| row(c, token)));
+    if let Some(a) = &p.any_of {
+        let mut any = false;
+        let mut rows = Vec::new();
+        for g in &a.groups {
+            let before = rows.len();
+            rows.extend(g.conditions.iter().map(|c| row(c, token)));
+            any |= rows[before..].iter().all(|r: &ConditionResult| r.passed);
+        }
+        out.push(ConditionResult {
+            path: "any_of".to_string(),
+            line: a.pos.line,
+            column: a.pos.column,
+            passed: any,
+            expected: format!("one of {} groups to hold", a.groups.len()),
+            actual: None,
+        });
+        out.extend(rows);
+    }
+    out
+}
+
+fn row(c: &Condition, token: &VerifiedToken) -> ConditionResult {
+    let failed = check(c, token);
+    let actual = match &c.target {
+        Target::Subject => Some(Value::from(token.subject.as_str())),
+        Target::Audience => Some(audiences(token)),
+        Target::Claim(path) => claim(token, path).cloned(),
+    };
+    ConditionResult {
+        path: c.path.clone(),
+        line: c.pos.line,
+        column: c.pos.column,
+        passed: failed.is_none(),
+        expected: c.matcher.to_string(),
+        actual,
+    }
 }

@@ -39,35 +39,58 @@ const RESERVED_CLAIMS: [&str; 16] = [
 const MIN_TTL: Duration = Duration::from_secs(1);
 const MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct PolicyFile {
+#[schemars(title = "Ferry trust policy")]
+pub(crate) struct PolicyFile {
     #[serde(rename = "description")]
     _description: Option<String>,
+    /// A name from issuers.yaml.
+    #[schemars(with = "String")]
     issuer: Spanned<String>,
+    /// The token's `aud` must contain a match (default: the broker's own audience).
+    #[schemars(with = "Option<super::schema::Expected>")]
     audience: Option<Node>,
+    #[schemars(with = "Option<super::schema::Expected>")]
     subject: Option<Node>,
+    #[schemars(with = "Option<super::schema::Claims>")]
     claims: Option<Node>,
+    /// At least one group must hold; each group is AND.
+    #[schemars(with = "Option<Vec<GroupFile>>")]
     any_of: Option<Spanned<Vec<Spanned<GroupFile>>>>,
+    /// A CEL expression over `claims`, `normalized`, `request`, `issuer`; must be `true`.
+    #[schemars(with = "Option<String>")]
     when: Option<Node>,
     grant: GrantFile,
     mode: Option<Mode>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct GroupFile {
+    #[schemars(with = "Option<super::schema::Expected>")]
     subject: Option<Node>,
+    #[schemars(with = "Option<super::schema::Claims>")]
     claims: Option<Node>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct GrantFile {
+    /// `aud` of the minted credential.
+    #[schemars(with = "String")]
     audience: Audience,
+    /// The most a request may get.
+    #[schemars(with = "Vec<String>")]
     scopes: Spanned<Vec<Spanned<String>>>,
+    /// The longest lifetime, e.g. `15m` (1s..24h).
+    #[schemars(with = "String")]
     ttl: Spanned<String>,
+    /// `jwt` (default).
+    #[schemars(with = "Option<String>")]
     credential: Option<Spanned<String>>,
+    /// Credential claim name -> source claim name.
+    #[schemars(with = "Option<std::collections::BTreeMap<String, String>>")]
     claims: Option<Node>,
     ttl_bound_to_token: Option<bool>,
 }

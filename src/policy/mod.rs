@@ -9,19 +9,25 @@ pub(crate) mod compile;
 mod error;
 mod eval;
 mod file;
+mod guardrails;
 mod index;
 mod issuers;
 mod lint;
 pub(crate) mod matcher;
 mod model;
+mod schema;
 mod set;
+pub mod testcases;
 pub(crate) mod yaml;
 
 pub use error::{Lint, LoadError, LoadErrors};
 pub use set::PolicySet;
 
-pub(crate) use eval::evaluate;
+pub(crate) use eval::{evaluate, evaluate_all, holds};
+pub(crate) use guardrails::{DenyRule, Guardrails};
 pub(crate) use model::{Mode, Policy};
+pub use schema::schemas;
+pub(crate) use yaml::Pos;
 
 #[cfg(test)]
 mod tests;

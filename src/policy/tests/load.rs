@@ -171,16 +171,34 @@ fn github_preset_fills_defaults_and_every_default_is_overridable() {
 }
 
 #[test]
-fn guardrails_file_is_refused_until_supported_and_tests_dir_is_ignored() {
+fn guardrails_file_loads_strictly_and_tests_dir_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("issuers.yaml"), ISSUERS).unwrap();
     std::fs::create_dir(dir.path().join("tests")).unwrap();
     std::fs::write(dir.path().join("tests/x.test.yaml"), "not: [a policy").unwrap();
-    assert!(PolicySet::load(dir.path()).is_ok());
+    let before = PolicySet::load(dir.path()).unwrap();
     std::fs::write(dir.path().join("guardrails.yaml"), "max_ttl: 1h\n").unwrap();
+    let after = PolicySet::load(dir.path()).unwrap();
+    assert_ne!(
+        before.version(),
+        after.version(),
+        "guardrails are part of the version"
+    );
+    std::fs::write(
+        dir.path().join("guardrails.yaml"),
+        "max_ttl: 1h\nissuers_allowed: [github, nope]\ndeny:\n  - description: x\n",
+    )
+    .unwrap();
     let e = PolicySet::load(dir.path()).unwrap_err().to_string();
     assert!(
-        e.ends_with("guardrails.yaml:1:1: guardrails.yaml is not supported yet"),
+        e.contains("guardrails.yaml:2:27: unknown issuer `nope`"),
+        "{e}"
+    );
+    assert!(e.contains("guardrails.yaml:4:5: a deny rule needs"), "{e}");
+    std::fs::write(dir.path().join("guardrails.yaml"), "max_tll: 1h\n").unwrap();
+    let e = PolicySet::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        e.contains("guardrails.yaml:1:1: unknown field `max_tll`"),
         "{e}"
     );
 }
