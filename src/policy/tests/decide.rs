@@ -50,7 +50,7 @@ pub(super) fn pol(extra: &str, aud: &str, scopes: &str, ttl: &str) -> String {
     format!("issuer: corp\n{extra}grant:\n  audience: {aud}\n  scopes: [{scopes}]\n  ttl: {ttl}\n")
 }
 
-fn fixture() -> PolicySet {
+pub(super) fn fixture() -> PolicySet {
     set(&[
         (
             "a-main.yaml",
