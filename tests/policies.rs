@@ -249,19 +249,33 @@ async fn exact_values_are_type_strict() {
     .await;
 }
 
-/// CEL `when:` comes with the policy-authoring work; until then a policy that uses it must make
-/// the whole set refuse to load (a condition is never silently dropped), naming file and line.
+/// CEL `when:` is a condition like any other: through a real exchange, `true` allows, `false`
+/// and evaluation errors deny (never allow).
 #[tokio::test]
-async fn a_when_expression_refuses_the_set_rather_than_being_ignored() {
+async fn a_when_expression_decides_and_its_errors_deny() {
+    check(
+        "when: 'claims.run_attempt == \"1\" && request.scopes.all(s, s.startsWith(\"deploy:\"))'",
+        &[
+            ("first attempt", |c| c.set("run_attempt", "1"), true),
+            ("a retry", |c| c.set("run_attempt", "2"), false),
+            (
+                "no run_attempt: an evaluation error",
+                |c| c.remove("run_attempt"),
+                false,
+            ),
+        ],
+    )
+    .await;
+}
+
+/// A broken `when:` refuses the whole set at load, naming file and line.
+#[tokio::test]
+async fn a_broken_when_expression_refuses_the_set() {
     let policy =
-        policy_with("subject: { glob: \"repo:acme/api:*\" }\nwhen: 'claims.run_attempt == \"1\"'");
+        policy_with("subject: { glob: \"repo:acme/api:*\" }\nwhen: 'claims.run_attempt =='");
     let error = startup_error(Fixture::empty().policy("guarded", &policy)).await;
     assert!(
-        error.contains("guarded.yaml:3:"),
-        "names file and line: {error}"
-    );
-    assert!(
-        error.contains("`when` (CEL) is not supported yet"),
+        error.contains("guarded.yaml:3:7: invalid CEL in `when`"),
         "{error}"
     );
 }

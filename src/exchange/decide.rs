@@ -157,7 +157,7 @@ fn walk(
         if w.winner.is_some() && p.mode == Mode::Enforce {
             continue; // after the winner, only audit policies are still observed
         }
-        let failed = evaluate(p, token, ctx);
+        let failed = evaluate(p, token, ctx, requested);
         let held = failed.is_none();
         if w.winner.is_none() {
             w.trace.push(PolicyTrace {

@@ -145,7 +145,7 @@ fn policy(
         )),
         _ => None,
     };
-    let conditions = evaluate_all(p, token, ctx);
+    let conditions = evaluate_all(p, token, ctx, requested);
     PolicyExplain {
         policy: p.name.clone(),
         file: p.file_name(),

@@ -3,10 +3,11 @@
 
 use serde_json::Value;
 
-use crate::exchange::{ConditionFailure, ConditionResult, DecideContext};
+use crate::exchange::{ConditionFailure, ConditionResult, DecideContext, Requested};
 use crate::verify::VerifiedToken;
 
 use super::model::{AnyOf, Condition, Policy, Target};
+use super::when::When;
 use super::yaml::Pos;
 
 /// `None` when every condition holds; otherwise the first that failed, for the trace.
@@ -14,6 +15,7 @@ pub(crate) fn evaluate(
     p: &Policy,
     token: &VerifiedToken,
     ctx: &DecideContext,
+    requested: &Requested,
 ) -> Option<ConditionFailure> {
     if let Some(f) = p.subject.as_ref().and_then(|c| check(c, token)) {
         return Some(f);
@@ -44,7 +46,35 @@ pub(crate) fn evaluate(
     if let Some(f) = p.claims.iter().find_map(|c| check(c, token)) {
         return Some(f);
     }
-    p.any_of.as_ref().and_then(|a| any_of(a, token))
+    if let Some(f) = p.any_of.as_ref().and_then(|a| any_of(a, token)) {
+        return Some(f);
+    }
+    p.when.as_ref().and_then(|w| {
+        let r = when_row(w, token, requested);
+        (!r.passed).then_some(ConditionFailure {
+            path: r.path,
+            line: r.line,
+            column: r.column,
+            expected: r.expected,
+            actual: r.actual,
+        })
+    })
+}
+
+/// The `when` row: passes only on `true`; an error is shown as the actual value.
+fn when_row(w: &When, token: &VerifiedToken, requested: &Requested) -> ConditionResult {
+    let (passed, actual) = match w.eval(token, requested) {
+        Ok(b) => (b, Value::Bool(b)),
+        Err(e) => (false, Value::String(e)),
+    };
+    ConditionResult {
+        path: "when".to_string(),
+        line: w.pos.line,
+        column: w.pos.column,
+        passed,
+        expected: format!("CEL {} == true", Value::from(w.source.as_str())),
+        actual: Some(actual),
+    }
 }
 
 fn any_of(a: &AnyOf, token: &VerifiedToken) -> Option<ConditionFailure> {
@@ -121,6 +151,7 @@ pub(crate) fn evaluate_all(
     p: &Policy,
     token: &VerifiedToken,
     ctx: &DecideContext,
+    requested: &Requested,
 ) -> Vec<ConditionResult> {
     let mut out: Vec<ConditionResult> = p.subject.iter().map(|c| row(c, token)).collect();
     match &p.audience {
@@ -156,6 +187,7 @@ pub(crate) fn evaluate_all(
         });
         out.extend(rows);
     }
+    out.extend(p.when.iter().map(|w| when_row(w, token, requested)));
     out
 }
 

@@ -15,6 +15,7 @@ use crate::domain::{Audience, IssuerName, PolicyName, Scope, ScopeSet};
 use super::compile::{self, Problem};
 use super::error::LoadError;
 use super::model::{AnyOf, Condition, GrantSpec, Group, Mode, Policy, Target};
+use super::when::When;
 use super::yaml::{self, Node, Pos, Yaml};
 
 /// Claims Ferry sets itself in a credential; `grant.claims` may not overwrite them.
@@ -105,12 +106,7 @@ pub(crate) fn parse(
 ) -> Result<Policy, Vec<LoadError>> {
     let f: PolicyFile = yaml::parse(display, text).map_err(|e| vec![e])?;
     let mut problems: Vec<Problem> = Vec::new();
-    if let Some(when) = &f.when {
-        problems.push((
-            Pos::of(when),
-            "`when` (CEL) is not supported yet".to_string(),
-        ));
-    }
+    let when = f.when.as_ref().and_then(|n| when(n, &mut problems));
     let issuer = issuer(&f.issuer, issuers, &mut problems);
     let subject = f
         .subject
@@ -138,6 +134,7 @@ pub(crate) fn parse(
             audience,
             claims,
             any_of,
+            when,
             grant,
             mode: f.mode.unwrap_or(Mode::Enforce),
         }),
@@ -146,6 +143,20 @@ pub(crate) fn parse(
             .map(|(pos, m)| LoadError::at(display, pos, m))
             .collect()),
     }
+}
+
+fn when(node: &Node, problems: &mut Vec<Problem>) -> Option<When> {
+    let Yaml::String(source) = &node.value else {
+        let msg = format!(
+            "`when` takes a CEL expression as a string, found {}",
+            node.value.kind()
+        );
+        problems.push((Pos::of(node), msg));
+        return None;
+    };
+    When::compile(source, Pos::of(node))
+        .map_err(|m| problems.push((Pos::of(node), m)))
+        .ok()
 }
 
 fn issuer(
@@ -256,6 +267,7 @@ fn grant(g: &GrantFile, problems: &mut Vec<Problem>) -> Option<GrantSpec> {
         audience: g.audience.clone(),
         scopes,
         ttl: ttl.unwrap_or(MIN_TTL),
+        ttl_pos: Pos::of(&g.ttl),
         claims,
         ttl_bound_to_token: g.ttl_bound_to_token.unwrap_or(false),
     })

@@ -13,11 +13,13 @@ mod guardrails;
 mod index;
 mod issuers;
 mod lint;
+mod lint_set;
 pub(crate) mod matcher;
 mod model;
 mod schema;
 mod set;
 pub mod testcases;
+mod when;
 pub(crate) mod yaml;
 
 pub use error::{Lint, LoadError, LoadErrors};

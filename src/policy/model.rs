@@ -58,6 +58,8 @@ pub(crate) struct GrantSpec {
     pub scopes: ScopeSet,
     /// Between 1 s and 24 h.
     pub ttl: Duration,
+    /// Where `grant.ttl` was written (lints point here).
+    pub ttl_pos: Pos,
     /// Credential claim name -> top-level source claim name, in file order; names are never
     /// reserved claims.
     pub claims: Vec<(String, String)>,
@@ -77,6 +79,8 @@ pub(crate) struct Policy {
     /// `claims:` leaves in file order.
     pub claims: Vec<Condition>,
     pub any_of: Option<AnyOf>,
+    /// `when:` (CEL), checked after every other condition.
+    pub when: Option<super::when::When>,
     pub grant: GrantSpec,
     pub mode: Mode,
 }

@@ -14,7 +14,7 @@ use super::error::{Lint, LoadError, LoadErrors};
 use super::guardrails::{self, Guardrails, GUARDRAILS_FILE};
 use super::index::Index;
 use super::model::Policy;
-use super::{file, issuers, lint};
+use super::{file, issuers, lint, lint_set};
 
 const ISSUERS_FILE: &str = "issuers.yaml";
 
@@ -156,10 +156,17 @@ impl PolicySet {
         }
         let kinds: HashMap<&IssuerName, IssuerKind> =
             issuers.iter().map(|i| (&i.name, i.kind)).collect();
-        let warnings = compiled
+        let mut warnings: Vec<Lint> = compiled
             .iter()
             .flat_map(|p| lint::check(p, kinds[&p.issuer], &base_dir.join(&p.file)))
             .collect();
+        warnings.extend(lint_set::check(
+            &compiled,
+            &issuers,
+            issuers_yaml,
+            &guardrails,
+            base_dir,
+        ));
         Ok(PolicySet {
             version: version(issuers_yaml, src.guardrails, policies),
             guardrails,

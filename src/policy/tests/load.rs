@@ -63,14 +63,14 @@ fn unknown_issuer_lists_the_declared_ones() {
 #[test]
 fn every_problem_in_every_file_is_reported() {
     let bad1 = policy_with("claims:\n  a: [x]\n  b: { glob: x, regex: y }\n");
-    let bad2 = "issuer: corp\nwhen: 'true'\ngrant: { audience: a, scopes: [], ttl: 48h, credential: opaque }\n";
+    let bad2 = "issuer: corp\nwhen: 'claims.x =='\ngrant: { audience: a, scopes: [], ttl: 48h, credential: opaque }\n";
     let err = set(&[("a.yaml", &bad1), ("b.yaml", bad2)]).unwrap_err();
     let text = err.to_string();
     assert_eq!(err.0.len(), 6, "{text}");
     for needle in [
         "tp/a.yaml:3:6: a list is not an expected value",
         "tp/a.yaml:4:6: a matcher object takes exactly one matcher word",
-        "tp/b.yaml:2:7: `when` (CEL) is not supported yet",
+        "tp/b.yaml:2:7: invalid CEL in `when`",
         "`grant.scopes` must list at least one scope",
         "`grant.ttl` must be between 1s and 24h",
         "`credential: opaque` is not supported yet",
