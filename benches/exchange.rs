@@ -212,6 +212,8 @@ fn mint_request<'a>(
         subject,
         audience: g.audience.as_str(),
         policy: g.policy.as_str(),
+        policy_file: &g.policy_file,
+        policy_set: "bench",
         scopes: &g.scopes,
         ttl_seconds: g.ttl_seconds,
         now: t,

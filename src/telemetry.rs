@@ -35,6 +35,8 @@ pub struct Metrics {
     pub audit_failures: IntCounter,
     pub store_errors: IntCounter,
     pub cache_hits: IntCounter,
+    /// Policy-set reloads by result: `applied`, `unchanged`, `rejected`.
+    pub policy_reloads: IntCounterVec,
 }
 
 impl Metrics {
@@ -74,6 +76,14 @@ impl Metrics {
             "Exchanges answered from the credential cache",
         )
         .expect("valid metric");
+        let policy_reloads = IntCounterVec::new(
+            Opts::new(
+                "ferry_policy_reloads_total",
+                "Policy-set reloads by result (a rejected set leaves the last good one serving)",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(exchanges.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(exchange_seconds.clone()),
@@ -81,6 +91,7 @@ impl Metrics {
             Box::new(audit_failures.clone()),
             Box::new(store_errors.clone()),
             Box::new(cache_hits.clone()),
+            Box::new(policy_reloads.clone()),
         ] {
             registry.register(c).expect("metric registered once");
         }
@@ -92,6 +103,7 @@ impl Metrics {
             audit_failures,
             store_errors,
             cache_hits,
+            policy_reloads,
         }
     }
 

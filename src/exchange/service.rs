@@ -226,6 +226,11 @@ impl ExchangeService {
             Decision::Allow(grant) => grant,
             Decision::Deny(denial) => {
                 event.policy = denial.policy.as_ref().map(|p| p.to_string());
+                event.policy_file = denial
+                    .policy
+                    .as_ref()
+                    .and_then(|n| active.policies.position(n))
+                    .map(|i| active.policies.policy(i).file_name());
                 // The full trace (every condition of each policy decide evaluated), so that an
                 // operator can explain a production denial from the audit record alone.
                 let evaluated = denial.trace.iter().map(|t| t.policy.clone()).collect();
@@ -316,6 +321,8 @@ impl ExchangeService {
                 subject: &token.subject,
                 audience: grant.audience.as_str(),
                 policy: grant.policy.as_str(),
+                policy_file: &grant.policy_file,
+                policy_set: policy_set_version,
                 scopes: &grant.scopes,
                 ttl_seconds: grant.ttl_seconds,
                 now,
