@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Explain(args)) => cli::policy_explain(args),
         Command::Policy(PolicyCommand::Schema { kind }) => cli::policy_schema(kind),
         Command::Audit(AuditCommand::Verify { file }) => cli::audit_verify(&file),
+        Command::Audit(AuditCommand::List(args)) => cli::audit_list(&args),
         Command::Keys(KeysCommand::Generate { algorithm, out }) => {
             cli::keys_generate(algorithm, &out)
         }

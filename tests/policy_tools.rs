@@ -248,3 +248,47 @@ fn policy_schema_prints_a_schema_for_each_file_kind() {
         Some(2)
     );
 }
+
+/// An audit-mode policy on live traffic grants nothing, and `ferry audit list --audit-mode`
+/// shows what it would have done, with the condition that decided it.
+#[tokio::test]
+async fn audit_list_shows_what_audit_mode_policies_would_do() {
+    let watching =
+        DEPLOY_POLICY.replace("ref: refs/heads/main", "ref: refs/heads/release") + "mode: audit\n";
+    let app = spawn_app(Fixture::deploy().policy("z-watching", &watching)).await;
+    let (status, _, _) = app.exchange_token(&app.token(), None).await;
+    assert_eq!(status, 200, "demo-deploy grants");
+    let release = app.sign(&app.claims().set("ref", "refs/heads/release"));
+    let (status, _, _) = app.exchange_token(&release, None).await;
+    assert_eq!(
+        status, 400,
+        "the audit-mode policy holds but grants nothing"
+    );
+    assert_eq!(app.last_audit_event()["reason"], "audit_only");
+
+    let file = app.audit_path();
+    let out = ferry(
+        &["audit", "list", file.to_str().unwrap(), "--audit-mode"],
+        None,
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("allow granted            policy=demo-deploy"),
+        "{t}"
+    );
+    assert!(t.contains("policy z-watching would deny: claims.ref at line 7 expected \"refs/heads/release\" actual \"refs/heads/main\""), "{t}");
+    assert!(t.contains("policy z-watching would allow"), "{t}");
+    assert!(t.trim_end().ends_with("2 events"), "{t}");
+    let out = ferry(
+        &[
+            "audit",
+            "list",
+            file.to_str().unwrap(),
+            "--policy",
+            "nobody",
+        ],
+        None,
+    );
+    assert!(text(&out).trim_end().ends_with("0 events"));
+}

@@ -13,9 +13,11 @@ use crate::config::{Overrides, Settings, SigningAlgorithm};
 use crate::credential::{generate_pkcs8, write_new_key_file, SigningKey};
 use crate::policy::PolicySet;
 
+mod audit_list;
 mod authoring;
 mod render;
 
+pub use audit_list::{audit_list, ListArgs};
 pub use authoring::{policy_explain, policy_schema, policy_test, ExplainArgs};
 
 #[derive(Debug, Parser)]
@@ -87,6 +89,8 @@ pub enum PolicyCommand {
 pub enum AuditCommand {
     /// Check an audit file's hash chain and report the first broken link.
     Verify { file: PathBuf },
+    /// List exchanges; `--audit-mode` shows what audit-mode policies and guardrails would do.
+    List(ListArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
