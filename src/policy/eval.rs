@@ -170,20 +170,20 @@ pub(crate) fn evaluate_all(
     }
     out.extend(p.claims.iter().map(|c| row(c, token)));
     if let Some(a) = &p.any_of {
-        let mut any = false;
+        let mut held = 0;
         let mut rows = Vec::new();
         for g in &a.groups {
             let before = rows.len();
             rows.extend(g.conditions.iter().map(|c| row(c, token)));
-            any |= rows[before..].iter().all(|r: &ConditionResult| r.passed);
+            held += usize::from(rows[before..].iter().all(|r: &ConditionResult| r.passed));
         }
         out.push(ConditionResult {
             path: "any_of".to_string(),
             line: a.pos.line,
             column: a.pos.column,
-            passed: any,
+            passed: held > 0,
             expected: format!("one of {} groups to hold", a.groups.len()),
-            actual: None,
+            actual: Some(Value::from(format!("{held} held"))),
         });
         out.extend(rows);
     }
