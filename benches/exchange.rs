@@ -247,8 +247,33 @@ fn whole(c: &mut Criterion, f: &Fixture) {
     });
 }
 
+/// `PolicySet::load` of a directory of 10,000 policy files plus issuers and guardrails: what
+/// `serve` start-up, `policy check` and every hot reload pay.
+fn load(c: &mut Criterion, f: &Fixture) {
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = f._dir.path().join("ci.jwks.json");
+    std::fs::write(dir.path().join("issuers.yaml"), issuers_yaml(&jwks)).unwrap();
+    let guardrails =
+        "max_ttl: 1h\ndeny:\n  - description: bots\n    claims: { actor: { glob: '*[bot]' } }\n";
+    std::fs::write(dir.path().join("guardrails.yaml"), guardrails).unwrap();
+    for (name, yaml) in policies(10_000) {
+        std::fs::write(dir.path().join(name), yaml).unwrap();
+    }
+    let mut group = c.benchmark_group("policy");
+    group.sample_size(10);
+    group.bench_function("load_10k_files", |b| {
+        b.iter(|| {
+            let set = PolicySet::load(dir.path()).unwrap();
+            assert_eq!(set.len(), 10_000);
+            set
+        })
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     let f = fixture();
+    load(c, &f);
     floor(c, &f);
     stages(c, &f);
     whole(c, &f);
