@@ -265,6 +265,14 @@ async fn audit_list_shows_what_audit_mode_policies_would_do() {
         "the audit-mode policy holds but grants nothing"
     );
     assert_eq!(app.last_audit_event()["reason"], "audit_only");
+    let granted = &app.audit_events()[0];
+    let watched = &granted["trace"]["policies"][0];
+    assert_eq!(
+        watched["policy"], "z-watching",
+        "the audit-mode policy's full trace: {granted}"
+    );
+    assert_eq!(watched["mode"], "audit");
+    assert_eq!(watched["holds"], false);
 
     let file = app.audit_path();
     let out = ferry(

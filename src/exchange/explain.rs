@@ -74,6 +74,35 @@ pub fn explain(
     explain_decision(&decision, requested, token, set, ctx, candidates)
 }
 
+/// What an audit event keeps in `trace`: for a denial, the full trace of the policies `decide`
+/// evaluated (so an operator can explain a production denial from the record alone); for a
+/// grant watched by `mode: audit` policies, theirs; otherwise nothing, so the plain allow path
+/// stays as cheap as `decide`.
+pub fn audit_trace(
+    decision: &Decision,
+    requested: &Requested,
+    token: &VerifiedToken,
+    set: &PolicySet,
+    ctx: &DecideContext,
+) -> Option<serde_json::Value> {
+    let names: Vec<PolicyName> = match decision {
+        Decision::Deny(d) => d.trace.iter().map(|t| t.policy.clone()).collect(),
+        Decision::Allow(g) if !g.observations.is_empty() => {
+            g.observations.iter().map(|o| o.policy.clone()).collect()
+        }
+        Decision::Allow(_) => return None,
+    };
+    let e = explain_decision(
+        decision,
+        requested,
+        token,
+        set,
+        ctx,
+        Candidates::Named(names),
+    );
+    serde_json::to_value(e).ok()
+}
+
 /// The trace behind a decision already made.
 pub fn explain_decision(
     decision: &Decision,

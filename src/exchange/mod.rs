@@ -17,7 +17,9 @@ pub use decision::{
     ConditionFailure, ConditionResult, DecideContext, Decision, Denial, DenyReason, Grant,
     GuardrailHit, Observation, PolicyTrace,
 };
-pub use explain::{explain, explain_decision, Candidates, Explanation, Granted, PolicyExplain};
+pub use explain::{
+    audit_trace, explain, explain_decision, Candidates, Explanation, Granted, PolicyExplain,
+};
 pub use form::{ExchangeRequest, RequestError, TokenType};
 pub use offline::{decode_unverified, token_from_claims, OfflineTokenError};
 pub use request::Requested;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use arc_swap::ArcSwap;
 
 use super::form::{ExchangeRequest, RequestError, TokenType};
-use super::{decide, explain_decision, Candidates, DecideContext, Decision, DenyReason, Grant};
+use super::{audit_trace, decide, DecideContext, Decision, DenyReason, Grant};
 use crate::audit::{AuditEvent, AuditSink, CacheUse, Outcome};
 use crate::credential::{MintRequest, Minter};
 use crate::domain::{sha256_hex, unix_now, Secret, UnixSeconds};
@@ -222,7 +222,16 @@ impl ExchangeService {
         event.token_sha256 = Some(token.token_sha256.clone());
         event.policy_set_version = Some(active.policies.version().to_string());
 
-        let grant = match decide(requested, &token, &active.policies, &self.context, now) {
+        let decision = decide(requested, &token, &active.policies, &self.context, now);
+        // Full per-condition trace, only for denials and audit-mode rollouts.
+        event.trace = audit_trace(
+            &decision,
+            requested,
+            &token,
+            &active.policies,
+            &self.context,
+        );
+        let grant = match decision {
             Decision::Allow(grant) => grant,
             Decision::Deny(denial) => {
                 event.policy = denial.policy.as_ref().map(|p| p.to_string());
@@ -231,19 +240,6 @@ impl ExchangeService {
                     .as_ref()
                     .and_then(|n| active.policies.position(n))
                     .map(|i| active.policies.policy(i).file_name());
-                // The full trace (every condition of each policy decide evaluated), so that an
-                // operator can explain a production denial from the audit record alone.
-                let evaluated = denial.trace.iter().map(|t| t.policy.clone()).collect();
-                let decision = Decision::Deny(denial.clone());
-                let trace = explain_decision(
-                    &decision,
-                    requested,
-                    &token,
-                    &active.policies,
-                    &self.context,
-                    Candidates::Named(evaluated),
-                );
-                event.trace = serde_json::to_value(&trace).ok();
                 event.observations = non_empty_json(&denial.observations);
                 return Err(match denial.reason {
                     DenyReason::AudienceNotServed => ExchangeError::InvalidTarget,
