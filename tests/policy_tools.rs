@@ -300,3 +300,27 @@ async fn audit_list_shows_what_audit_mode_policies_would_do() {
     );
     assert!(text(&out).trim_end().ends_with("0 events"));
 }
+
+/// A guardrail in `mode: audit` denies nothing but is listed as a would-be denial.
+#[tokio::test]
+async fn audit_list_shows_what_an_audit_mode_guardrail_would_deny() {
+    let guardrails = "mode: audit\ndeny:\n  - description: no deploys from main yet\n    claims: { ref: refs/heads/main }\n";
+    let app = spawn_app(Fixture::deploy().guardrails(guardrails)).await;
+    let (status, _, _) = app.exchange_token(&app.token(), None).await;
+    assert_eq!(status, 200, "audit mode denies nothing");
+    assert_eq!(
+        app.last_audit_event()["guardrails"][0]["effect"],
+        "would_deny"
+    );
+    let file = app.audit_path();
+    let out = ferry(
+        &["audit", "list", file.to_str().unwrap(), "--audit-mode"],
+        None,
+    );
+    let t = text(&out);
+    assert!(
+        t.contains("guardrail deny[0] would deny (guardrails.yaml line 3)"),
+        "{t}"
+    );
+    assert!(t.trim_end().ends_with("1 events"), "{t}");
+}
