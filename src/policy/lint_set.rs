@@ -1,14 +1,14 @@
 //! Lints that look at the whole directory rather than one policy: `unused-issuer`,
 //! `ttl-above-guardrail` and `shadowed-policy`. Codes are stable.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use crate::issuer::IssuerSpec;
 
 use super::error::Lint;
 use super::guardrails::Guardrails;
-use super::model::{Mode, Policy};
+use super::model::{Condition, Mode, Policy};
 use super::yaml::Pos;
 
 /// Every set-level lint, in a stable order.
@@ -89,40 +89,66 @@ fn ttl_above_guardrail(policies: &[Policy], g: &Guardrails, base_dir: &Path) -> 
 /// A later policy is shadowed when an earlier enforcing one for the same issuer and grant
 /// audience grants at least its scopes and checks only conditions the later one checks too:
 /// whenever the later policy holds, the earlier one holds first and wins.
+///
+/// Runs on every load (10,000 policies included), so earlier policies are grouped by issuer,
+/// grant audience and subject condition: only those with the same subject condition, or none,
+/// can shadow a policy.
 fn shadowed(policies: &[Policy], base_dir: &Path) -> Vec<Lint> {
+    type Group<'a> = (&'a str, &'a str, Option<String>);
+    let keys: Vec<BTreeSet<String>> = policies
+        .iter()
+        .map(|p| p.all_conditions().map(condition_key).collect())
+        .collect();
+    let mut groups: HashMap<Group, Vec<usize>> = HashMap::new();
     let mut out = Vec::new();
     for (j, later) in policies.iter().enumerate() {
-        let winner = policies[..j]
-            .iter()
-            .find(|earlier| always_wins(earlier, later));
-        if let Some(earlier) = winner {
+        let group = |subject: Option<String>| {
+            (
+                later.issuer.as_str(),
+                later.grant.audience.as_str(),
+                subject,
+            )
+        };
+        let subject = later.subject.as_ref().map(condition_key);
+        let same = groups.get(&group(subject.clone())).into_iter().flatten();
+        let open = match subject {
+            Some(_) => groups.get(&group(None)).map(Vec::as_slice).unwrap_or(&[]),
+            None => &[],
+        };
+        let winner = same
+            .chain(open)
+            .copied()
+            .filter(|&i| always_wins(&policies[i], &keys[i], later, &keys[j]))
+            .min();
+        if let Some(i) = winner {
             let msg = format!(
                 "policy `{}` can never win: `{}` comes first in file order, grants the same \
                  audience and at least these scopes, and holds whenever this one does",
-                later.name, earlier.name
+                later.name, policies[i].name
             );
-            out.push(Lint::at(
-                &base_dir.join(&later.file),
-                Pos::START,
-                "shadowed-policy",
-                msg,
-            ));
+            let file = base_dir.join(&later.file);
+            out.push(Lint::at(&file, Pos::START, "shadowed-policy", msg));
         }
+        let key = later.subject.as_ref().map(condition_key);
+        groups.entry(group(key)).or_default().push(j);
     }
     out
 }
 
-fn always_wins(earlier: &Policy, later: &Policy) -> bool {
-    let key = |c: &super::model::Condition| format!("{}={}", c.path, c.matcher);
-    let later_conditions: BTreeSet<String> = later.all_conditions().map(key).collect();
+fn condition_key(c: &Condition) -> String {
+    format!("{}={}", c.path, c.matcher)
+}
+
+fn always_wins(
+    earlier: &Policy,
+    earlier_keys: &BTreeSet<String>,
+    later: &Policy,
+    later_keys: &BTreeSet<String>,
+) -> bool {
     earlier.mode == Mode::Enforce
-        && earlier.issuer == later.issuer
-        && earlier.grant.audience == later.grant.audience
         && later.grant.scopes.is_subset(&earlier.grant.scopes)
         && earlier.any_of.is_none()
         && earlier.when.is_none()
         && (earlier.audience.is_some() || later.audience.is_none())
-        && earlier
-            .all_conditions()
-            .all(|c| later_conditions.contains(&key(c)))
+        && earlier_keys.is_subset(later_keys)
 }
