@@ -111,6 +111,10 @@ impl PolicySet {
     }
 
     fn build(src: &Sources, base_dir: &Path) -> Result<PolicySet, LoadErrors> {
+        super::compile::with_pattern_cache(|| Self::compile(src, base_dir))
+    }
+
+    fn compile(src: &Sources, base_dir: &Path) -> Result<PolicySet, LoadErrors> {
         let (issuers_yaml, policies) = (src.issuers, src.policies);
         let mut errors = Vec::new();
         let issuers_path = base_dir.join(ISSUERS_FILE);
