@@ -1,7 +1,8 @@
 //! Hot reload of the policy directory (POLICY.md "Layout"): on a change seen by polling the
 //! directory, or on `SIGHUP`, the whole set is loaded and checked with the same
-//! `PolicySet::load` as at startup, a new `Verifier` is built from its `issuers.yaml` and
-//! warmed, and both are swapped in atomically (one `ArcSwap` store). A set that does not load is
+//! `PolicySet::load` as at startup, a new `Verifier` is built from its `issuers.yaml` (keeping
+//! the key caches of unchanged issuers, fetching keys of new ones), and both are swapped in
+//! atomically (one `ArcSwap` store). A set that does not load is
 //! rejected: the last good one keeps serving, and the rejection is logged, counted
 //! (`ferry_policy_reloads_total{result="rejected"}`) and shown in `/readyz`.
 //!
@@ -93,13 +94,15 @@ impl PolicyReloader {
     }
 
     async fn swap(&self, policies: PolicySet) -> ReloadOutcome {
-        let verifier =
+        let mut verifier =
             match Verifier::new(policies.issuers(), self.verify.clone(), self.fetch.clone()) {
                 Ok(v) => v,
                 Err(e) => return ReloadOutcome::Rejected(format!("issuer keys: {e}")),
             };
-        // Fetch the new issuers' keys before the swap, so exchanges never wait on a cold cache.
-        verifier.warm_up().await;
+        // Unchanged issuers keep their caches (and last good keys); new ones are fetched before
+        // the swap, so exchanges never wait on a cold cache.
+        verifier.adopt_keys_from(&self.service.active.load().verifier);
+        verifier.warm_up_cold().await;
         let version = policies.version().to_string();
         let count = policies.len() as i64;
         self.service
