@@ -37,12 +37,16 @@ struct Args {
     /// Where the loopback issuer keeps its keys between runs (the broker caches them by kid).
     #[arg(long, default_value = ".ferry/dev-issuer")]
     issuer_keys: std::path::PathBuf,
+    /// Replay the token at another replica's base URL (default: the same broker).
+    #[arg(long)]
+    replay_at: Option<String>,
 }
 
 struct Demo {
     http: reqwest::Client,
     broker: String,
     issuer: DevIssuer,
+    replay_at: String,
 }
 
 #[tokio::main]
@@ -65,10 +69,17 @@ async fn main() -> Result<()> {
         "keys",
         format!("rsa-1 (RS256), ec-1 (ES256), kept in {keys_dir}"),
     );
+    let replay_at = args
+        .replay_at
+        .as_deref()
+        .unwrap_or(&broker)
+        .trim_end_matches('/')
+        .to_string();
     let demo = Demo {
         http,
         broker,
         issuer,
+        replay_at,
     };
 
     let token = demo.mint(|c| c);
@@ -135,8 +146,15 @@ impl Demo {
     }
 
     async fn replay(&self, token: &str) -> Result<()> {
-        heading("7. Replaying the first token is refused (single-use jti)");
-        let (status, body) = self.post_token(token).await?;
+        let at = if self.replay_at == self.broker {
+            String::new()
+        } else {
+            format!(" at {}", self.replay_at)
+        };
+        heading(&format!(
+            "7. Replaying the first token{at} is refused (single-use jti)"
+        ));
+        let (status, body) = self.post_token_at(&self.replay_at, token).await?;
         field("status", status);
         print_json("body", &body);
         ensure!(status == 400, "expected 400, got {status}");
@@ -144,10 +162,14 @@ impl Demo {
     }
 
     async fn post_token(&self, token: &str) -> Result<(u16, Value)> {
+        self.post_token_at(&self.broker, token).await
+    }
+
+    async fn post_token_at(&self, broker: &str, token: &str) -> Result<(u16, Value)> {
         let form = rfc8693::exchange_form(token, DEPLOY_AUDIENCE, Some("deploy:api"));
         let response = self
             .http
-            .post(format!("{}/token", self.broker))
+            .post(format!("{broker}/token"))
             .header("content-type", rfc8693::FORM_CONTENT_TYPE)
             .body(form)
             .send()

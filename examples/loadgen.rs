@@ -10,6 +10,10 @@
 //!
 //! `miss`: every token has its own subject and run id, so every exchange mints a credential.
 //! `hit`: identical claims except `jti`, so after the first exchange the credential cache serves.
+//!
+//! The generator is store-agnostic: start the broker with `--redis redis://127.0.0.1:6379` to
+//! measure the Redis store, without it for the in-memory one (README, "Running several replicas
+//! on Redis", has the commands and figures of both in one run).
 
 #[path = "support/dev_issuer.rs"]
 mod dev_issuer;

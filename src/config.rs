@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::FsyncPolicy;
 use crate::issuer::FetchSettings;
+use crate::store::RedisSettings;
 use crate::verify::VerifySettings;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -114,6 +115,8 @@ pub struct CredentialSettings {
 #[serde(rename_all = "lowercase")]
 pub enum StoreBackend {
     Memory,
+    /// Shared by every replica; see `[store.redis]` and `--redis URL`.
+    Redis,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -122,6 +125,7 @@ pub struct StoreSettings {
     pub backend: StoreBackend,
     /// Reuse a still-fresh credential for the same grant instead of minting a new one.
     pub cache_credentials: bool,
+    pub redis: RedisSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -158,6 +162,9 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// `--redis URL`: the Redis store at that URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -289,6 +296,12 @@ fn flag_layer(o: &Overrides) -> serde_json::Value {
     if let Some(dir) = &o.data_dir {
         root.insert("data_dir".into(), serde_json::json!(dir));
     }
+    if let Some(url) = &o.redis {
+        root.insert(
+            "store".into(),
+            serde_json::json!({ "backend": "redis", "redis": { "url": url } }),
+        );
+    }
     root.into()
 }
 
@@ -369,6 +382,7 @@ impl Default for StoreSettings {
         Self {
             backend: StoreBackend::Memory,
             cache_credentials: true,
+            redis: RedisSettings::default(),
         }
     }
 }
@@ -451,6 +465,31 @@ mod tests {
                 .map_err(|e| e.to_string())?;
             assert_eq!(s.verify.leeway, Duration::from_secs(30));
             assert_eq!(s.keys.refresh_cooldown, Duration::from_secs(120));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_redis_flag_selects_the_redis_store_and_keeps_its_file_settings() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "r.toml",
+                "[store.redis]\nprefix = \"blue:\"\ncommand_timeout = \"150ms\"\n",
+            )?;
+            let flags = Overrides {
+                redis: Some("redis://127.0.0.1:6390/2".into()),
+                ..Overrides::default()
+            };
+            let s = Settings::load(Some(Path::new("r.toml")), &flags).map_err(|e| e.to_string())?;
+            assert_eq!(s.store.backend, StoreBackend::Redis);
+            assert_eq!(
+                s.store.redis.url.as_deref(),
+                Some("redis://127.0.0.1:6390/2")
+            );
+            assert_eq!(s.store.redis.prefix, "blue:");
+            assert_eq!(s.store.redis.command_timeout, Duration::from_millis(150));
+            let default = Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(default.store.backend, StoreBackend::Memory);
             Ok(())
         });
     }

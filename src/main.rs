@@ -27,6 +27,19 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Schema { kind }) => cli::policy_schema(kind),
         Command::Audit(AuditCommand::Verify { file }) => cli::audit_verify(&file),
         Command::Audit(AuditCommand::List(args)) => cli::audit_list(&args),
+        Command::Audit(AuditCommand::Tail {
+            redis,
+            prefix,
+            json,
+            from_start,
+            tls_ca_file,
+        }) => cli::audit_tail(ferry::audit::TailOptions {
+            url: redis,
+            prefix,
+            json,
+            from_start,
+            tls_ca_file,
+        }),
         Command::Keys(KeysCommand::Generate { algorithm, out }) => {
             cli::keys_generate(algorithm, &out)
         }

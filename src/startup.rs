@@ -17,7 +17,7 @@ use crate::exchange::{Active, DecideContext, ExchangeService, ExchangeSettings};
 use crate::http::{self, AppState, RequestId};
 use crate::policy::{LoadErrors, PolicySet};
 use crate::reload::PolicyReloader;
-use crate::store::{MemoryStore, Store};
+use crate::store::{MemoryStore, RedisStore, Store, StoreError};
 use crate::telemetry::Metrics;
 use crate::verify::{KeySetupError, Verifier};
 
@@ -40,6 +40,8 @@ pub enum StartupError {
     Audience(String),
     #[error("TLS: {0}")]
     Tls(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 pub struct Application {
@@ -138,6 +140,12 @@ fn build_service(
     let audit = JsonlAuditSink::open(&settings.audit_file(), settings.audit.fsync)?;
     let store: Arc<dyn Store> = match settings.store.backend {
         StoreBackend::Memory => Arc::new(MemoryStore::new()),
+        StoreBackend::Redis => {
+            // Connects lazily: Ferry starts (unready) while Redis is down.
+            let redis = Arc::new(RedisStore::new(&settings.store.redis)?);
+            redis.watch_state(std::time::Duration::from_secs(5));
+            redis
+        }
     };
     let verifier = Verifier::new(
         policies.issuers(),

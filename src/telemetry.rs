@@ -37,6 +37,8 @@ pub struct Metrics {
     pub cache_hits: IntCounter,
     /// Policy-set reloads by result: `applied`, `unchanged`, `rejected`.
     pub policy_reloads: IntCounterVec,
+    /// Advanced at scrape time to the store's own count (`Store::state_losses`).
+    pub store_state_lost: IntCounter,
 }
 
 impl Metrics {
@@ -84,8 +86,15 @@ impl Metrics {
             &["result"],
         )
         .expect("valid metric");
+        let store_state_lost = IntCounter::new(
+            "ferry_store_state_lost_total",
+            "Times this replica found the shared store emptied (flushed or restarted without \
+             persistence): replay records of live tokens were lost",
+        )
+        .expect("valid metric");
         for c in [
-            Box::new(exchanges.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(store_state_lost.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(exchanges.clone()),
             Box::new(exchange_seconds.clone()),
             Box::new(policies_loaded.clone()),
             Box::new(audit_failures.clone()),
@@ -104,6 +113,7 @@ impl Metrics {
             store_errors,
             cache_hits,
             policy_reloads,
+            store_state_lost,
         }
     }
 

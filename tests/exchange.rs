@@ -56,13 +56,10 @@ async fn requesting_a_jwt_token_type_is_reflected_in_issued_token_type() {
     let app = spawn_app(Fixture::deploy()).await;
     let token = app.token();
     let got = app
-        .exchange(&[
-            ("grant_type", GRANT_TYPE_TOKEN_EXCHANGE),
-            ("subject_token", &token),
-            ("subject_token_type", TOKEN_TYPE_JWT),
-            ("audience", DEPLOY_AUDIENCE),
-            ("requested_token_type", TOKEN_TYPE_JWT),
-        ])
+        .exchange(&deploy_form(
+            &token,
+            &[("requested_token_type", TOKEN_TYPE_JWT)],
+        ))
         .await;
     assert_eq!(got.0, 200, "{}", got.1);
     assert_eq!(got.1["issued_token_type"], TOKEN_TYPE_JWT);
@@ -167,16 +164,4 @@ async fn ttl_seconds_shortens_the_credential() {
     assert_eq!(status, 200, "{body}");
     let expires_in = body["expires_in"].as_i64().unwrap();
     assert!((1..=60).contains(&expires_in), "expires_in {expires_in}");
-}
-
-/// The standard deploy exchange form plus `extra` fields.
-fn deploy_form<'a>(token: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let mut form = vec![
-        ("grant_type", GRANT_TYPE_TOKEN_EXCHANGE),
-        ("subject_token", token),
-        ("subject_token_type", TOKEN_TYPE_JWT),
-        ("audience", DEPLOY_AUDIENCE),
-    ];
-    form.extend_from_slice(extra);
-    form
 }

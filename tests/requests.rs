@@ -32,13 +32,10 @@ async fn a_repeated_form_parameter_is_invalid_request() {
     let app = spawn_app(Fixture::deploy()).await;
     let token = app.token();
     let got = app
-        .exchange(&[
-            ("grant_type", GRANT_TYPE_TOKEN_EXCHANGE),
-            ("subject_token", &token),
-            ("subject_token_type", TOKEN_TYPE_JWT),
-            ("audience", DEPLOY_AUDIENCE),
-            ("audience", "https://payroll.acme.internal"),
-        ])
+        .exchange(&deploy_form(
+            &token,
+            &[("audience", "https://payroll.acme.internal")],
+        ))
         .await;
     assert_oauth_error(&got, 400, "invalid_request");
 }
@@ -79,16 +76,13 @@ async fn an_unknown_requested_token_type_is_invalid_request() {
     let app = spawn_app(Fixture::deploy()).await;
     let token = app.token();
     let got = app
-        .exchange(&[
-            ("grant_type", GRANT_TYPE_TOKEN_EXCHANGE),
-            ("subject_token", &token),
-            ("subject_token_type", TOKEN_TYPE_JWT),
-            ("audience", DEPLOY_AUDIENCE),
-            (
+        .exchange(&deploy_form(
+            &token,
+            &[(
                 "requested_token_type",
                 "urn:ietf:params:oauth:token-type:refresh_token",
-            ),
-        ])
+            )],
+        ))
         .await;
     assert_oauth_error(&got, 400, "invalid_request");
 }

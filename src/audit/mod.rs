@@ -4,7 +4,8 @@
 //! Layout: `event` (the event, the contract with the exchange service), `record` (the line
 //! format below, the only code that knows it), `writer` (the group-commit thread), `jsonl`
 //! ([`JsonlAuditSink`]: open, lock, tail), `verify` ([`verify_chain`]), `memory`
-//! ([`MemoryAuditSink`] for tests).
+//! ([`MemoryAuditSink`] for tests), `stream` (following the Redis audit stream that
+//! `store::redis` appends to, for `ferry audit tail`).
 //!
 //! # File format (for operators and SIEMs verifying the trail independently)
 //!
@@ -43,6 +44,7 @@ mod event;
 mod jsonl;
 mod memory;
 mod record;
+mod stream;
 mod verify;
 mod writer;
 
@@ -55,6 +57,7 @@ pub use error::AuditError;
 pub use event::{AuditEvent, CacheUse, Outcome};
 pub use jsonl::JsonlAuditSink;
 pub use memory::MemoryAuditSink;
+pub use stream::{tail, TailOptions};
 pub use verify::{verify_chain, ChainBreak, ChainReport};
 
 /// Where audit events go. Implementations: [`JsonlAuditSink`], [`MemoryAuditSink`].

@@ -1,4 +1,4 @@
-//! The `ferry` command line: `serve`, `policy check|test|explain|schema`, `audit verify|list`,
+//! The `ferry` command line: `serve`, `policy check|test|explain|schema`, `audit verify|list|tail`,
 //! `keys generate`. The policy-authoring tools are in `authoring`, their text output in `render`.
 //!
 //! Exit codes are part of the interface CI pipelines script against: 0 success, 1 a check
@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// Public URL of this broker (iss of minted credentials, default audience).
     #[arg(long)]
     pub public_url: Option<String>,
+    /// Share replay set, credential cache, revocations and the audit stream through Redis:
+    /// `redis://HOST:PORT/DB`, `rediss://…`, or `redis+cluster://HOST:PORT,HOST:PORT`.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +95,24 @@ pub enum AuditCommand {
     Verify { file: PathBuf },
     /// List exchanges; `--audit-mode` shows what audit-mode policies and guardrails would do.
     List(ListArgs),
+    /// Follow the Redis audit stream every replica appends to, printing events as they come.
+    Tail {
+        /// The Redis the replicas share (`redis://HOST:PORT/DB`, `rediss://…`).
+        #[arg(long, value_name = "URL")]
+        redis: String,
+        /// Key prefix of the deployment (`store.redis.prefix`).
+        #[arg(long, default_value = "ferry:")]
+        prefix: String,
+        /// One JSON event per line instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Start with the events already in the stream.
+        #[arg(long)]
+        from_start: bool,
+        /// PEM CA certificate for a `rediss://` server with a private CA.
+        #[arg(long, value_name = "FILE")]
+        tls_ca_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -118,6 +140,7 @@ impl ServeArgs {
             policies: self.policies.clone(),
             data_dir: self.data_dir.clone(),
             public_url: self.public_url.clone(),
+            redis: self.redis.clone(),
         };
         Settings::load(self.config.as_deref(), &overrides)
     }
@@ -146,7 +169,7 @@ pub fn policy_check(dir: &Path, strict: bool) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(errors) => {
-            print!("{errors}");
+            println!("{errors}");
             println!("error: {} problems in {}", errors.0.len(), dir.display());
             ExitCode::from(1)
         }
@@ -166,6 +189,27 @@ pub fn audit_verify(file: &Path) -> ExitCode {
         Err(broken) => {
             println!("broken: {}: {broken}", file.display());
             ExitCode::from(1)
+        }
+    }
+}
+
+/// `ferry audit tail`: runs until interrupted.
+pub fn audit_tail(options: crate::audit::TailOptions) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(crate::audit::tail(&options, &mut std::io::stdout())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -317,6 +317,13 @@ mod tests {
         assert!(matches!(with(&many), Err(RequestError::Invalid(_))));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = parse(&body);
+        }
+    }
+
     #[test]
     fn google_sts_client_form_parses_unmodified() {
         let body = "audience=%2F%2Fiam.googleapis.com%2Fprojects%2F123%2Flocations%2Fglobal%2FworkloadIdentityPools%2Fp%2Fproviders%2Fx\

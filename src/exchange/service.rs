@@ -1,9 +1,10 @@
 //! `ExchangeService`: the only place an exchange does I/O.
 //!
 //! verify (may fetch keys) -> decide (pure) -> claim jti + read cache (one store round trip) ->
-//! mint on a miss -> append the audit event -> only then answer with the credential. Every call
-//! records exactly one audit event, whatever happens; if that record cannot be written, the
-//! caller gets 503 and no credential.
+//! mint on a miss -> append the audit event -> `Store::commit` (the shared audit stream entry,
+//! when the store keeps one, and the cache entry: the second round trip) -> only then answer
+//! with the credential. Every call records exactly one audit event, whatever happens; if that
+//! record cannot be written (file or stream), the caller gets 503 and no credential.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -16,7 +17,7 @@ use crate::audit::{AuditEvent, AuditSink, CacheUse, Outcome};
 use crate::credential::{MintRequest, Minter};
 use crate::domain::{sha256_hex, unix_now, Secret, UnixSeconds};
 use crate::policy::PolicySet;
-use crate::store::{CacheKey, CachedCredential, ClaimOutcome, JtiClaim, Store};
+use crate::store::{slot_of, CacheKey, CachePut, CachedCredential, ClaimOutcome, JtiClaim, Store};
 use crate::telemetry::Metrics;
 use crate::verify::{VerifiedToken, Verifier};
 
@@ -134,7 +135,8 @@ impl ExchangeService {
         result.map(|issued| issued.response)
     }
 
-    /// Appends the audit event; a credential is released only if that succeeded.
+    /// Appends the audit event (file, then stream with the cache entry); a credential is released
+    /// only if both succeeded.
     async fn record(
         &self,
         event: &AuditEvent,
@@ -148,16 +150,28 @@ impl ExchangeService {
             );
             return Err(ExchangeError::Unavailable("audit_unavailable"));
         }
-        let issued = result?;
-        if let Some((key, credential)) = &issued.cache_put {
-            let ttl = Duration::from_secs((credential.expires_at - unix_now()).max(1) as u64);
-            if let Err(e) = self.store.cache_put(key, credential, ttl).await {
-                // The credential is recorded and valid; only reuse is lost.
-                self.metrics.store_errors.inc();
-                tracing::warn!(error = %e, "credential cache write failed");
+        let cache = result.as_ref().ok().and_then(|issued| {
+            issued.cache_put.as_ref().map(|(key, credential)| CachePut {
+                key,
+                credential,
+                ttl: Duration::from_secs((credential.expires_at - unix_now()).max(1) as u64),
+            })
+        });
+        // One round trip: the shared audit stream entry (stores that keep one) and the cache.
+        if let Err(e) = self.store.commit(event, cache).await {
+            self.metrics.store_errors.inc();
+            if self.store.keeps_audit_stream() {
+                self.metrics.audit_failures.inc();
+                tracing::error!(
+                    exchange_id = %event.exchange_id, reason = %event.reason, error = %e,
+                    "audit stream append failed; no credential issued"
+                );
+                return Err(ExchangeError::Unavailable("audit_unavailable"));
             }
+            // The credential is recorded and valid; only reuse is lost.
+            tracing::warn!(error = %e, "credential cache write failed");
         }
-        Ok(issued)
+        result
     }
 
     fn observe(
@@ -276,14 +290,16 @@ impl ExchangeService {
         now: UnixSeconds,
         event: &mut AuditEvent,
     ) -> Result<Issued, ExchangeError> {
+        let slot = slot_of(token.issuer.as_str(), &token.subject);
         let claim = token.jti.as_ref().map(|jti| JtiClaim {
+            slot: slot.clone(),
             key: format!("{}|{}", token.issuer, jti),
             ttl: self.replay_ttl(token.expires_at, now),
         });
         let cache_key = self
             .settings
             .cache_credentials
-            .then(|| grant_key(grant, &token.subject, policy_set_version));
+            .then(|| grant_key(grant, &token.subject, policy_set_version, slot));
         let (claimed, cached) = self
             .store
             .claim_and_lookup(claim.as_ref(), cache_key.as_ref())
@@ -361,7 +377,7 @@ fn reusable(cached: &CachedCredential, ttl_seconds: u64, now: UnixSeconds) -> bo
 }
 
 /// The credential-cache key: everything that shapes the credential's content, never the token.
-fn grant_key(grant: &Grant, subject: &str, policy_set_version: &str) -> CacheKey {
+fn grant_key(grant: &Grant, subject: &str, policy_set_version: &str, slot: String) -> CacheKey {
     let material = serde_json::json!([
         grant.policy.as_str(),
         policy_set_version,
@@ -370,7 +386,10 @@ fn grant_key(grant: &Grant, subject: &str, policy_set_version: &str) -> CacheKey
         grant.scopes.to_scope_string(),
         grant.claims,
     ]);
-    CacheKey(sha256_hex(material.to_string().as_bytes()))
+    CacheKey {
+        slot,
+        id: sha256_hex(material.to_string().as_bytes()),
+    }
 }
 
 fn non_empty_json<T: serde::Serialize>(items: &[T]) -> Option<serde_json::Value> {

@@ -18,7 +18,8 @@ use crate::issuer::testkit::{self, TestKey, ISS};
 use crate::issuer::FetchSettings;
 use crate::policy::PolicySet;
 use crate::store::{
-    CacheKey, CachedCredential, ClaimOutcome, JtiClaim, MemoryStore, Store, StoreError,
+    CacheKey, CachedCredential, ClaimOutcome, JtiClaim, MemoryStore, RateDecision, Store,
+    StoreError,
 };
 use crate::telemetry::Metrics;
 
@@ -118,6 +119,15 @@ impl Store for DownStore {
     async fn ping(&self) -> Result<(), StoreError> {
         Err(StoreError::Unavailable("connection refused".into()))
     }
+    async fn revoke(&self, _: &str, _: Duration) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn is_revoked(&self, _: &str) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn rate_limit(&self, _: &str, _: u32, _: Duration) -> Result<RateDecision, StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
 }
 
 #[tokio::test]
@@ -159,6 +169,60 @@ async fn no_credential_is_issued_when_the_store_is_down_and_the_attempt_is_recor
     assert_eq!(events[0].decision, Some(Outcome::Error));
     assert_eq!(events[0].reason, "store_unavailable");
     assert!(events[0].credential_id.is_none());
+}
+
+/// A shared store whose audit stream refuses appends (claims and lookups still work).
+struct StreamDownStore(MemoryStore);
+
+#[async_trait::async_trait]
+impl Store for StreamDownStore {
+    async fn claim_and_lookup(
+        &self,
+        claim: Option<&JtiClaim>,
+        key: Option<&CacheKey>,
+    ) -> Result<(ClaimOutcome, Option<CachedCredential>), StoreError> {
+        self.0.claim_and_lookup(claim, key).await
+    }
+    async fn cache_put(
+        &self,
+        k: &CacheKey,
+        c: &CachedCredential,
+        t: Duration,
+    ) -> Result<(), StoreError> {
+        self.0.cache_put(k, c, t).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn keeps_audit_stream(&self) -> bool {
+        true
+    }
+    async fn commit(
+        &self,
+        _: &crate::audit::AuditEvent,
+        _: Option<crate::store::CachePut<'_>>,
+    ) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("stream append timed out".into()))
+    }
+    async fn revoke(&self, id: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.0.revoke(id, ttl).await
+    }
+    async fn is_revoked(&self, id: &str) -> Result<bool, StoreError> {
+        self.0.is_revoked(id).await
+    }
+    async fn rate_limit(&self, k: &str, l: u32, w: Duration) -> Result<RateDecision, StoreError> {
+        self.0.rate_limit(k, l, w).await
+    }
+}
+
+#[tokio::test]
+async fn a_failed_audit_stream_append_issues_no_credential() {
+    let h = harness(Arc::new(StreamDownStore(MemoryStore::new())));
+    let err = h.exchange(&h.token("a"), "").await.unwrap_err();
+    assert!(
+        matches!(err, ExchangeError::Unavailable("audit_unavailable")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

@@ -57,6 +57,14 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .metrics
         .policies_loaded
         .set(active.policies.len() as i64);
+    let lost = &state.service.metrics.store_state_lost;
+    lost.inc_by(
+        state
+            .service
+            .store
+            .state_losses()
+            .saturating_sub(lost.get()),
+    );
     let text = state.service.metrics.render(&active.verifier.key_status());
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4"))

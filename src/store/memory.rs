@@ -1,6 +1,7 @@
 //! `MemoryStore`: the embedded, single-process store.
 //!
-//! Entries carry their own expiry (`tokio::time::Instant`, so tests can pause time). Memory stays
+//! Holds the replay set, the credential cache, revocations and rate-limit windows of one
+//! process. Entries carry their own expiry (`tokio::time::Instant`, so tests can pause time). Memory stays
 //! bounded by expiry without a background task: a write sweeps its own shard's expired entries,
 //! but at most once per `SWEEP_EVERY`, so the sweep's O(shard) cost is paid once a second per
 //! shard rather than on every exchange. Reads never return an expired entry either way.
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{CacheKey, CachedCredential, ClaimOutcome, JtiClaim, Store, StoreError};
+use super::{CacheKey, CachedCredential, ClaimOutcome, JtiClaim, RateDecision, Store, StoreError};
 
 /// Shards keep lock hold times short under concurrent exchanges.
 const SHARDS: usize = 16;
@@ -84,6 +85,27 @@ impl<V: Clone> Map<V> {
         shard.entries.insert(key.to_string(), (now + ttl, value));
     }
 
+    /// Adds one to the live counter at `key` (a new one lives `ttl`); returns the count and the
+    /// counter's remaining life.
+    fn increment(&self, key: &str, ttl: Duration) -> (u64, Duration)
+    where
+        V: Into<u64> + From<u64>,
+    {
+        let now = Instant::now();
+        let mut shard = self.shard(key);
+        shard.maybe_sweep(now);
+        let entry = shard
+            .entries
+            .entry(key.to_string())
+            .or_insert((now + ttl, V::from(0)));
+        if entry.0 <= now {
+            *entry = (now + ttl, V::from(0));
+        }
+        let count = entry.1.clone().into() + 1;
+        entry.1 = V::from(count);
+        (count, entry.0 - now)
+    }
+
     fn get(&self, key: &str) -> Option<V> {
         let now = Instant::now();
         self.shard(key)
@@ -117,6 +139,8 @@ impl<V: Clone> Map<V> {
 pub struct MemoryStore {
     jtis: Map<()>,
     cache: Map<CachedCredential>,
+    revoked: Map<()>,
+    windows: Map<u64>,
 }
 
 impl Default for MemoryStore {
@@ -130,6 +154,8 @@ impl MemoryStore {
         Self {
             jtis: Map::new(),
             cache: Map::new(),
+            revoked: Map::new(),
+            windows: Map::new(),
         }
     }
 
@@ -150,7 +176,7 @@ impl Store for MemoryStore {
             Some(c) if !self.jtis.insert_if_absent(&c.key, (), c.ttl) => ClaimOutcome::Replayed,
             _ => ClaimOutcome::Fresh,
         };
-        let cached = cache_key.and_then(|k| self.cache.get(&k.0));
+        let cached = cache_key.and_then(|k| self.cache.get(&k.id));
         Ok((outcome, cached))
     }
 
@@ -160,111 +186,34 @@ impl Store for MemoryStore {
         credential: &CachedCredential,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        self.cache.insert(&key.0, credential.clone(), ttl);
+        self.cache.insert(&key.id, credential.clone(), ttl);
         Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    async fn revoke(&self, credential_id: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.revoked.insert(credential_id, (), ttl);
+        Ok(())
+    }
+
+    async fn is_revoked(&self, credential_id: &str) -> Result<bool, StoreError> {
+        Ok(self.revoked.get(credential_id).is_some())
+    }
+
+    async fn rate_limit(
+        &self,
+        key: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Result<RateDecision, StoreError> {
+        let (count, remaining) = self.windows.increment(key, window);
+        Ok(RateDecision::from_count(count, limit, remaining))
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::Secret;
-
-    fn claim(key: &str, secs: u64) -> JtiClaim {
-        JtiClaim {
-            key: key.into(),
-            ttl: Duration::from_secs(secs),
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_jti_is_single_use_until_its_record_expires() {
-        let store = MemoryStore::new();
-        let c = claim("iss|abc", 120);
-        assert_eq!(
-            store.claim_and_lookup(Some(&c), None).await.unwrap().0,
-            ClaimOutcome::Fresh
-        );
-        assert_eq!(
-            store.claim_and_lookup(Some(&c), None).await.unwrap().0,
-            ClaimOutcome::Replayed
-        );
-        tokio::time::advance(Duration::from_secs(119)).await;
-        assert_eq!(
-            store.claim_and_lookup(Some(&c), None).await.unwrap().0,
-            ClaimOutcome::Replayed
-        );
-        tokio::time::advance(Duration::from_secs(2)).await;
-        assert_eq!(
-            store.claim_and_lookup(Some(&c), None).await.unwrap().0,
-            ClaimOutcome::Fresh
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn expired_records_are_swept_so_memory_stays_bounded() {
-        let store = MemoryStore::new();
-        for i in 0..1000 {
-            store
-                .claim_and_lookup(Some(&claim(&format!("k{i}"), 10)), None)
-                .await
-                .unwrap();
-        }
-        assert_eq!(store.jtis.held(), 1000);
-        tokio::time::advance(Duration::from_secs(11)).await;
-        // Enough writes to touch every shard once the sweep interval has passed.
-        for i in 0..(SHARDS * 20) {
-            store
-                .claim_and_lookup(Some(&claim(&format!("n{i}"), 10)), None)
-                .await
-                .unwrap();
-        }
-        let held = store.jtis.held();
-        assert!(
-            held <= SHARDS * 20,
-            "expired records were not swept: {held}"
-        );
-        assert_eq!(store.remembered_jtis(), SHARDS * 20);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn an_expired_record_is_never_served_even_before_its_shard_is_swept() {
-        let store = MemoryStore::new();
-        let c = claim("iss|x", 2);
-        store.claim_and_lookup(Some(&c), None).await.unwrap();
-        tokio::time::advance(Duration::from_millis(2001)).await;
-        assert_eq!(
-            store.claim_and_lookup(Some(&c), None).await.unwrap().0,
-            ClaimOutcome::Fresh
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn cached_credentials_expire_with_their_ttl() {
-        let store = MemoryStore::new();
-        let key = CacheKey("grant".into());
-        let cred = CachedCredential {
-            token: Secret::new("t"),
-            credential_id: "c1".into(),
-            issued_at: 0,
-            expires_at: 60,
-        };
-        store
-            .cache_put(&key, &cred, Duration::from_secs(60))
-            .await
-            .unwrap();
-        let (_, hit) = store.claim_and_lookup(None, Some(&key)).await.unwrap();
-        assert_eq!(hit.unwrap().credential_id, "c1");
-        tokio::time::advance(Duration::from_secs(61)).await;
-        assert!(store
-            .claim_and_lookup(None, Some(&key))
-            .await
-            .unwrap()
-            .1
-            .is_none());
-    }
-}
+#[path = "memory_tests.rs"]
+mod tests;

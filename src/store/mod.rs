@@ -1,11 +1,15 @@
-//! Shared exchange state behind the [`Store`] trait: the `jti` replay set and the credential
-//! cache. The in-memory implementation is the embedded default; a Redis implementation shares
-//! the same state across replicas.
+//! Shared exchange state behind the [`Store`] trait: the `jti` replay set, the credential
+//! cache, revocations, rate-limit counters and (for stores that keep one) the audit stream.
+//! [`MemoryStore`] is the embedded default; [`RedisStore`] shares the same state across
+//! replicas. The backend is chosen once at startup (`startup.rs`), never by branches elsewhere.
 //!
 //! The trait is shaped for round trips, not for convenience: one call claims the `jti` and looks
-//! up the cache together, so a networked store can answer both in one pipeline.
+//! up the cache together, and one call ([`Store::commit`]) appends the audit stream entry and
+//! stores the new credential together, so a networked store answers an exchange in two.
 
 mod memory;
+mod rate;
+pub mod redis;
 
 use std::time::Duration;
 
@@ -14,17 +18,27 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{Secret, UnixSeconds};
 
 pub use memory::MemoryStore;
+pub use rate::RateDecision;
+pub use redis::{RedisSettings, RedisStore};
+
+use crate::audit::AuditEvent;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The store could not be reached or did not answer in time: fail closed (503).
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The store settings are unusable (e.g. a malformed Redis URL): a startup error.
+    #[error("store configuration: {0}")]
+    Config(String),
 }
 
 /// A subject token's `jti`, to be remembered until the token can no longer be replayed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JtiClaim {
+    /// Cluster affinity of the exchange ([`slot_of`]): the claim and the cache entry of one
+    /// exchange carry the same tag, so a Redis Cluster serves both from one slot.
+    pub slot: String,
     /// Issuer and jti together: two issuers may mint the same jti.
     pub key: String,
     /// How long to remember it: `exp + leeway + margin - now`, never shorter (a replay record
@@ -43,7 +57,31 @@ pub enum ClaimOutcome {
 /// Identifies a grant for the credential cache: a digest of policy, policy-set version, subject,
 /// audience, scopes and copied claims; never derived from the raw token.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CacheKey(pub String);
+pub struct CacheKey {
+    /// Same tag as the exchange's [`JtiClaim::slot`].
+    pub slot: String,
+    /// The grant digest (unique on its own).
+    pub id: String,
+}
+
+/// The cluster-affinity tag of an exchange: a short digest of issuer and subject, known before
+/// the decision and the same for every replay of a token, so the replay record of a token and
+/// the credentials cached for its grants share one Redis Cluster slot.
+pub fn slot_of(issuer: &str, subject: &str) -> String {
+    let mut material = String::with_capacity(issuer.len() + subject.len() + 1);
+    material.push_str(issuer);
+    material.push('\n');
+    material.push_str(subject);
+    crate::domain::sha256_hex(material.as_bytes())[..12].to_string()
+}
+
+/// A credential to cache, written together with the exchange's audit stream entry.
+#[derive(Debug, Clone, Copy)]
+pub struct CachePut<'a> {
+    pub key: &'a CacheKey,
+    pub credential: &'a CachedCredential,
+    pub ttl: Duration,
+}
 
 /// A minted credential kept for reuse while it is fresh.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -75,6 +113,46 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// How many times the store was found emptied under this replica (flushed, or restarted
+    /// without persistence). Always 0 for a store that lives and dies with the process.
+    fn state_losses(&self) -> u64 {
+        0
+    }
+
+    /// Whether [`Store::commit`] records audit events (a shared audit stream). When it does, a
+    /// failed commit means the event may be unrecorded, and the credential must not leave.
+    fn keeps_audit_stream(&self) -> bool {
+        false
+    }
+
+    /// After the decision, in one round trip: appends `event` to the audit stream (stores that
+    /// keep one) and caches `cache`. The default keeps no stream and only caches.
+    async fn commit(
+        &self,
+        event: &AuditEvent,
+        cache: Option<CachePut<'_>>,
+    ) -> Result<(), StoreError> {
+        let _ = event;
+        match cache {
+            Some(put) => self.cache_put(put.key, put.credential, put.ttl).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Records that credential `credential_id` is revoked, until `ttl` (its remaining life) has
+    /// passed; every replica sharing the store sees it at once.
+    async fn revoke(&self, credential_id: &str, ttl: Duration) -> Result<(), StoreError>;
+
+    async fn is_revoked(&self, credential_id: &str) -> Result<bool, StoreError>;
+
+    /// Counts one event against `key`: at most `limit` per fixed `window` (shared by replicas).
+    async fn rate_limit(
+        &self,
+        key: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Result<RateDecision, StoreError>;
 }
 
 /// Serde for a [`Secret`] inside a store record (the store is trusted infrastructure; logs and

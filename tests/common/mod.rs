@@ -8,6 +8,7 @@
 #[path = "../../examples/support/dev_issuer.rs"]
 pub mod dev_issuer;
 pub mod fixture;
+pub mod redis_server;
 pub mod refusal;
 #[path = "../../examples/support/rfc8693.rs"]
 pub mod rfc8693;
@@ -269,4 +270,16 @@ pub fn assert_no_store(headers: &HeaderMap) {
         cache_control.is_some_and(|v| v.contains("no-store")),
         "Cache-Control: no-store, got {cache_control:?}"
     );
+}
+
+/// The standard deploy exchange form plus `extra` fields.
+pub fn deploy_form<'a>(token: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![
+        ("grant_type", rfc8693::GRANT_TYPE_TOKEN_EXCHANGE),
+        ("subject_token", token),
+        ("subject_token_type", rfc8693::TOKEN_TYPE_JWT),
+        ("audience", DEPLOY_AUDIENCE),
+    ];
+    form.extend_from_slice(extra);
+    form
 }

@@ -1,4 +1,5 @@
-//! Cache behaviour through the public `Verifier`, with the counting in-memory fetcher.
+//! Cache behaviour through the public `Verifier`, with the counting in-memory fetcher. Time is
+//! paused (the cache reads `tokio::time::Instant`), so cooldowns and delays are exact, not racy.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,7 @@ async fn code(v: &crate::verify::Verifier, token: &str) -> &'static str {
         .map_or_else(|e| e.code(), |_| "accepted")
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn second_unknown_kid_within_cooldown_does_not_fetch() {
     let key = TestKey::rsa("k1");
     let (v, fetcher) = testkit::verifier(spec(&[Algorithm::RS256]), vec![key.jwk()], settings(300));
@@ -43,7 +44,7 @@ async fn second_unknown_kid_within_cooldown_does_not_fetch() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn known_kid_is_served_without_fetching() {
     let key = TestKey::rsa("k1");
     let (v, fetcher) = testkit::verifier(spec(&[Algorithm::RS256]), vec![key.jwk()], settings(0));
@@ -54,7 +55,7 @@ async fn known_kid_is_served_without_fetching() {
     assert_eq!(fetcher.calls(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn concurrent_unknown_kid_misses_share_one_fetch() {
     let key = TestKey::rsa("k1");
     let fetcher =
@@ -68,7 +69,7 @@ async fn concurrent_unknown_kid_misses_share_one_fetch() {
     assert_eq!(fetcher.calls(), 2, "warm-up plus one shared refresh");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn concurrent_first_requests_share_one_initial_fetch() {
     let key = TestKey::rsa("k1");
     let fetcher =
@@ -84,7 +85,7 @@ async fn concurrent_first_requests_share_one_initial_fetch() {
     assert_eq!(fetcher.calls(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn rotated_key_is_accepted_after_refresh() {
     let old = TestKey::rsa("old");
     let new = TestKey::rsa("new");
@@ -96,7 +97,7 @@ async fn rotated_key_is_accepted_after_refresh() {
     assert_eq!(code(&v, &old.token("RS256", &claims())).await, "accepted");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn stale_keys_keep_serving_when_refresh_fails() {
     let key = TestKey::rsa("k1");
     let fetch = FetchSettings {
@@ -128,7 +129,7 @@ async fn stale_keys_keep_serving_when_refresh_fails() {
     assert!(status.last_refresh_unix.is_some());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn keys_past_max_stale_are_unavailable() {
     let key = TestKey::rsa("k1");
     let fetch = FetchSettings {
@@ -148,7 +149,7 @@ async fn keys_past_max_stale_are_unavailable() {
     assert!(!v.key_status()[0].ready);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn never_loaded_issuer_is_retried_at_most_once_per_second() {
     let key = TestKey::rsa("k1");
     let (v, fetcher) =
@@ -165,7 +166,7 @@ async fn never_loaded_issuer_is_retried_at_most_once_per_second() {
     assert_eq!(fetcher.calls(), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn scheduled_refresh_runs_once_in_the_background() {
     let key = TestKey::rsa("k1");
     let fetch = FetchSettings {

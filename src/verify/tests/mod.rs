@@ -1,6 +1,7 @@
 //! Verification rules, one token built to break each (SECURITY.md "Token verification").
 
 mod claims;
+mod fuzz;
 mod header;
 mod shape;
 

@@ -1,0 +1,214 @@
+//! Connections to Redis: one multiplexed, auto-reconnecting connection per replica, to a single
+//! server (`redis://`, `rediss://` over rustls) or to a Redis Cluster (`redis+cluster://h:p,h:p`
+//! or a list of seed nodes).
+//!
+//! Both are lazy: Ferry starts while Redis is down, answers 503 until it is up, and recovers
+//! without a restart. Every command is bounded by the caller's timeout (`RedisStore::run`), so
+//! a reconnect in progress never holds a request past it.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, TlsCertificates, Value};
+
+use super::RedisSettings;
+
+/// Where to connect, parsed from the settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Single(String),
+    Cluster(Vec<String>),
+}
+
+impl Target {
+    /// `nodes` wins when given; `redis+cluster://a:1,b:2` (or `rediss+cluster://`) names seeds.
+    pub fn parse(settings: &RedisSettings) -> Result<Target, String> {
+        if !settings.nodes.is_empty() {
+            return Ok(Target::Cluster(settings.nodes.clone()));
+        }
+        let url = settings
+            .url
+            .as_deref()
+            .ok_or("store.backend is redis but store.redis.url is not set (use --redis URL)")?;
+        for (scheme, plain) in [
+            ("redis+cluster://", "redis://"),
+            ("rediss+cluster://", "rediss://"),
+        ] {
+            if let Some(rest) = url.strip_prefix(scheme) {
+                let nodes = rest
+                    .trim_end_matches('/')
+                    .split(',')
+                    .filter(|n| !n.is_empty())
+                    .map(|n| format!("{plain}{n}"))
+                    .collect::<Vec<_>>();
+                return if nodes.is_empty() {
+                    Err(format!("{url}: no cluster nodes"))
+                } else {
+                    Ok(Target::Cluster(nodes))
+                };
+            }
+        }
+        if url.starts_with("redis://") || url.starts_with("rediss://") {
+            Ok(Target::Single(url.to_string()))
+        } else {
+            Err(format!(
+                "{url}: expected redis://, rediss://, redis+cluster:// or rediss+cluster://"
+            ))
+        }
+    }
+}
+
+/// The replica's one connection handle, cheap to clone per command.
+#[derive(Clone)]
+pub enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+/// Owns the connection (or, for a cluster not reached yet, the means to make one).
+pub enum Connector {
+    Single(ConnectionManager),
+    Cluster(Box<LazyCluster>),
+}
+
+pub struct LazyCluster {
+    client: ClusterClient,
+    connection: tokio::sync::Mutex<Option<ClusterConnection>>,
+}
+
+/// The private CA to trust instead of the system roots, if configured.
+fn tls_certificates(ca_file: Option<&std::path::Path>) -> Result<Option<TlsCertificates>, String> {
+    let Some(path) = ca_file else {
+        return Ok(None);
+    };
+    let pem = std::fs::read(path).map_err(|e| format!("tls_ca_file {}: {e}", path.display()))?;
+    Ok(Some(TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem),
+    }))
+}
+
+impl Connector {
+    pub fn new(
+        target: &Target,
+        ca_file: Option<&std::path::Path>,
+        timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Result<Connector, String> {
+        let certs = tls_certificates(ca_file)?;
+        match target {
+            Target::Single(url) => {
+                let client = match certs {
+                    Some(certs) => redis::Client::build_with_tls(url.as_str(), certs),
+                    None => redis::Client::open(url.as_str()),
+                }
+                .map_err(|e| e.to_string())?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(connect_timeout))
+                    .set_response_timeout(Some(timeout))
+                    // Few, short retries: a request waits at most its own timeout anyway, and
+                    // the next command after a failure starts a fresh reconnect.
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_millis(200));
+                ConnectionManager::new_lazy_with_config(client, config)
+                    .map(Connector::Single)
+                    .map_err(|e| e.to_string())
+            }
+            Target::Cluster(nodes) => {
+                let mut builder = ClusterClient::builder(nodes.clone())
+                    .connection_timeout(connect_timeout)
+                    .response_timeout(timeout)
+                    .retries(2);
+                if let Some(certs) = certs {
+                    builder = builder.certs(certs);
+                }
+                let client = builder.build().map_err(|e| e.to_string())?;
+                Ok(Connector::Cluster(Box::new(LazyCluster {
+                    client,
+                    connection: tokio::sync::Mutex::new(None),
+                })))
+            }
+        }
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Connector::Cluster(_))
+    }
+
+    /// A handle for one operation; connects a cluster on first use.
+    pub async fn get(&self) -> redis::RedisResult<Conn> {
+        match self {
+            Connector::Single(manager) => Ok(Conn::Single(manager.clone())),
+            Connector::Cluster(lazy) => {
+                let mut slot = lazy.connection.lock().await;
+                if let Some(conn) = slot.as_ref() {
+                    return Ok(Conn::Cluster(conn.clone()));
+                }
+                let conn = lazy.client.get_async_connection().await?;
+                *slot = Some(conn.clone());
+                Ok(Conn::Cluster(conn))
+            }
+        }
+    }
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(url: &str) -> RedisSettings {
+        RedisSettings {
+            url: Some(url.into()),
+            ..RedisSettings::default()
+        }
+    }
+
+    #[test]
+    fn urls_choose_a_single_server_or_a_cluster() {
+        assert_eq!(
+            Target::parse(&settings("redis://127.0.0.1:6379/2")).unwrap(),
+            Target::Single("redis://127.0.0.1:6379/2".into())
+        );
+        assert_eq!(
+            Target::parse(&settings("rediss://r.example:6380")).unwrap(),
+            Target::Single("rediss://r.example:6380".into())
+        );
+        assert_eq!(
+            Target::parse(&settings("redis+cluster://a:1,b:2")).unwrap(),
+            Target::Cluster(vec!["redis://a:1".into(), "redis://b:2".into()])
+        );
+        assert!(Target::parse(&settings("http://a:1")).is_err());
+        assert!(Target::parse(&settings("redis+cluster://")).is_err());
+        assert!(Target::parse(&RedisSettings::default()).is_err());
+    }
+}

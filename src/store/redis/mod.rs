@@ -1,0 +1,310 @@
+//! `RedisStore`: the state every replica shares, in Redis (a single server or a Cluster).
+//!
+//! An exchange costs at most two round trips: `scripts::CLAIM_AND_LOOKUP` (claim the `jti` with
+//! `SET NX PX`, read the cached credential) and [`Store::commit`] (append the audit stream
+//! entry with `XADD … MAXLEN ~ N` and store the new credential with `SET PX`). Both are Lua
+//! scripts on one server: a script is one command, so the command count in `INFO commandstats`
+//! proves the budget, and the commit script stores nothing if the `XADD` fails. On a Cluster
+//! the claim script still works (its keys share a hash tag, see `keys`); the stream lives on
+//! another slot, so the commit sends `XADD` and `SET` concurrently instead.
+//!
+//! Every operation is bounded by `command_timeout`; a timeout or a connection error is
+//! [`StoreError::Unavailable`], which the service turns into 503 with no credential.
+//!
+//! Layout: `connect` (targets, lazy connections), `keys` (the key layout), `scripts` (the
+//! Lua), `settings`, and
+//! `state` (noticing that Redis lost its data).
+
+mod connect;
+mod keys;
+mod scripts;
+mod settings;
+mod state;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::{RedisError, Script, Value};
+
+use super::{
+    CacheKey, CachePut, CachedCredential, ClaimOutcome, JtiClaim, RateDecision, Store, StoreError,
+};
+use crate::audit::AuditEvent;
+pub use connect::{Conn, Connector, Target};
+use keys::Keys;
+use scripts::{CLAIM_AND_LOOKUP, COMMIT, RATE};
+pub use settings::RedisSettings;
+use state::StateWatch;
+
+pub struct RedisStore {
+    connector: Connector,
+    keys: Keys,
+    settings: RedisSettings,
+    claim_script: Script,
+    commit_script: Script,
+    rate_script: Script,
+    state: Arc<StateWatch>,
+}
+
+impl RedisStore {
+    /// Builds the store without touching the network: Redis may be down at startup. Call it
+    /// inside a Tokio runtime (the connection's background task is spawned on it).
+    pub fn new(settings: &RedisSettings) -> Result<RedisStore, StoreError> {
+        let target = Target::parse(settings).map_err(StoreError::Config)?;
+        let connector = Connector::new(
+            &target,
+            settings.tls_ca_file.as_deref(),
+            settings.command_timeout,
+            settings.connect_timeout,
+        )
+        .map_err(StoreError::Config)?;
+        Ok(RedisStore {
+            connector,
+            keys: Keys::new(&settings.prefix),
+            settings: settings.clone(),
+            claim_script: Script::new(CLAIM_AND_LOOKUP),
+            commit_script: Script::new(COMMIT),
+            rate_script: Script::new(RATE),
+            state: Arc::new(StateWatch::default()),
+        })
+    }
+
+    /// Runs `op` on a connection within `command_timeout`.
+    async fn run<T, F, Fut>(&self, what: &'static str, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(Conn) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
+        let timeout = self.settings.command_timeout;
+        let work = async {
+            let conn = self.connector.get().await?;
+            op(conn).await
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(StoreError::Unavailable(format!("redis {what}: {e}"))),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "redis {what}: no answer within {timeout:?}"
+            ))),
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    (d.as_millis() as u64).max(1)
+}
+
+fn encode(credential: &CachedCredential) -> Result<String, StoreError> {
+    serde_json::to_string(credential).map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+fn decode(value: Value) -> Option<CachedCredential> {
+    match value {
+        Value::BulkString(bytes) => serde_json::from_slice(&bytes).ok(),
+        _ => None,
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for RedisStore {
+    async fn claim_and_lookup(
+        &self,
+        claim: Option<&JtiClaim>,
+        cache_key: Option<&CacheKey>,
+    ) -> Result<(ClaimOutcome, Option<CachedCredential>), StoreError> {
+        if claim.is_none() && cache_key.is_none() {
+            return Ok((ClaimOutcome::Fresh, None));
+        }
+        let mut call = self.claim_script.prepare_invoke();
+        match claim {
+            Some(c) => call.key(self.keys.jti(c)).arg(millis(c.ttl)),
+            None => call.arg(""),
+        };
+        match cache_key {
+            Some(k) => call.key(self.keys.credential(k)).arg("1"),
+            None => call.arg("0"),
+        };
+        let (replayed, cached): (i64, Value) = self
+            .run("claim", |mut conn| async move {
+                call.invoke_async(&mut conn).await
+            })
+            .await?;
+        let outcome = if replayed == 1 {
+            ClaimOutcome::Replayed
+        } else {
+            ClaimOutcome::Fresh
+        };
+        Ok((outcome, decode(cached)))
+    }
+
+    async fn cache_put(
+        &self,
+        key: &CacheKey,
+        credential: &CachedCredential,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let (key, value) = (self.keys.credential(key), encode(credential)?);
+        self.run("cache put", |mut conn| async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(millis(ttl))
+                .exec_async(&mut conn)
+                .await
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let marker = self.keys.state_marker();
+        let present: bool = self
+            .run("ping", |mut conn| async move {
+                redis::cmd("SET")
+                    .arg(&marker)
+                    .arg("1")
+                    .arg("NX")
+                    .query_async::<Option<String>>(&mut conn)
+                    .await
+                    .map(|set| set.is_none())
+            })
+            .await?;
+        self.state.observe(present);
+        Ok(())
+    }
+
+    fn state_losses(&self) -> u64 {
+        self.state.losses()
+    }
+
+    fn keeps_audit_stream(&self) -> bool {
+        self.settings.audit_stream
+    }
+
+    async fn commit(
+        &self,
+        event: &AuditEvent,
+        cache: Option<CachePut<'_>>,
+    ) -> Result<(), StoreError> {
+        if !self.settings.audit_stream {
+            return match cache {
+                Some(put) => self.cache_put(put.key, put.credential, put.ttl).await,
+                None => Ok(()),
+            };
+        }
+        let event =
+            serde_json::to_string(event).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let cache = match cache {
+            Some(put) => Some((
+                self.keys.credential(put.key),
+                encode(put.credential)?,
+                millis(put.ttl),
+            )),
+            None => None,
+        };
+        if self.connector.is_cluster() {
+            return self.commit_cluster(event, cache).await;
+        }
+        let mut call = self.commit_script.prepare_invoke();
+        call.key(self.keys.stream())
+            .arg(self.settings.audit_stream_maxlen)
+            .arg(event);
+        if let Some((key, value, ttl)) = cache {
+            call.key(key).arg(value).arg(ttl);
+        }
+        self.run("audit stream append", |mut conn| async move {
+            call.invoke_async::<i64>(&mut conn).await.map(|_| ())
+        })
+        .await
+    }
+
+    async fn revoke(&self, credential_id: &str, ttl: Duration) -> Result<(), StoreError> {
+        let key = self.keys.revoked(credential_id);
+        self.run("revoke", |mut conn| async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg("1")
+                .arg("PX")
+                .arg(millis(ttl))
+                .exec_async(&mut conn)
+                .await
+        })
+        .await
+    }
+
+    async fn is_revoked(&self, credential_id: &str) -> Result<bool, StoreError> {
+        let key = self.keys.revoked(credential_id);
+        self.run("revocation check", |mut conn| async move {
+            redis::cmd("EXISTS").arg(key).query_async(&mut conn).await
+        })
+        .await
+    }
+
+    async fn rate_limit(
+        &self,
+        key: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Result<RateDecision, StoreError> {
+        let mut call = self.rate_script.prepare_invoke();
+        call.key(self.keys.rate(key)).arg(millis(window));
+        let (count, remaining_ms): (u64, u64) = self
+            .run("rate limit", |mut conn| async move {
+                call.invoke_async(&mut conn).await
+            })
+            .await?;
+        Ok(RateDecision::from_count(
+            count,
+            limit,
+            Duration::from_millis(remaining_ms),
+        ))
+    }
+}
+
+impl RedisStore {
+    /// On a Cluster the stream and the credential live on different slots: send both at once
+    /// (one round trip of latency, to two nodes). The credential is cached even if the append
+    /// fails, but it is not released then, and a later cache hit is audited on its own.
+    async fn commit_cluster(
+        &self,
+        event: String,
+        cache: Option<(String, String, u64)>,
+    ) -> Result<(), StoreError> {
+        let stream = self.keys.stream();
+        let maxlen = self.settings.audit_stream_maxlen;
+        self.run("audit stream append", |conn| async move {
+            let mut xadd_conn = conn.clone();
+            let append = async move {
+                redis::cmd("XADD")
+                    .arg(stream)
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(maxlen)
+                    .arg("*")
+                    .arg("event")
+                    .arg(event)
+                    .exec_async(&mut xadd_conn)
+                    .await
+            };
+            let mut set_conn = conn;
+            let put = async move {
+                match cache {
+                    Some((key, value, ttl)) => {
+                        redis::cmd("SET")
+                            .arg(key)
+                            .arg(value)
+                            .arg("PX")
+                            .arg(ttl)
+                            .exec_async(&mut set_conn)
+                            .await
+                    }
+                    None => Ok(()),
+                }
+            };
+            let (appended, stored) = futures_util::future::join(append, put).await;
+            appended.and(stored)
+        })
+        .await
+    }
+}

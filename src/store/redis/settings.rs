@@ -1,0 +1,46 @@
+//! `[store.redis]` settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisSettings {
+    /// `redis://HOST:PORT/DB`, `rediss://…` (TLS through rustls), or
+    /// `redis+cluster://HOST:PORT,HOST:PORT` for a Redis Cluster. `--redis URL` sets it.
+    pub url: Option<String>,
+    /// Redis Cluster seed nodes (`redis://HOST:PORT` each); when set, `url` is ignored.
+    pub nodes: Vec<String>,
+    /// PEM CA certificate(s) that `rediss://` servers must chain to, instead of the system
+    /// roots (for a private CA).
+    pub tls_ca_file: Option<PathBuf>,
+    /// Prepended to every key, so several deployments can share one Redis.
+    pub prefix: String,
+    /// Bound on every store operation, reconnects included; past it the exchange gets 503.
+    #[serde(with = "humantime_serde")]
+    pub command_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Append every audit event to the `<prefix>audit` stream (in addition to the JSONL file).
+    pub audit_stream: bool,
+    /// `XADD … MAXLEN ~ N`: roughly how many events the stream keeps (an event is about 1 KB,
+    /// so the default holds about 100 MB; raise it if the shipper may lag for longer).
+    pub audit_stream_maxlen: u64,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            nodes: Vec::new(),
+            tls_ca_file: None,
+            prefix: "ferry:".into(),
+            command_timeout: Duration::from_millis(500),
+            connect_timeout: Duration::from_millis(500),
+            audit_stream: true,
+            audit_stream_maxlen: 100_000,
+        }
+    }
+}

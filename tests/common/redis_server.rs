@@ -1,0 +1,383 @@
+//! Real Redis servers for tests: `RedisServer::start()` runs `redis-server` on a free loopback
+//! port without persistence (`--save "" --appendonly no`) and stops it by its pid on drop;
+//! `stop`/`restart` simulate outages on the same port. `shared_redis()` prefers the
+//! server `FERRY_TEST_REDIS_URL` points at (tests then isolate themselves by key prefix).
+//! `RedisCluster::start()` makes a three-master Redis Cluster of such servers.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use ferry::config::{Settings, StoreBackend};
+
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<Child>,
+    extra: Vec<String>,
+    /// The working directory (cluster nodes keep `nodes.conf` there across restarts).
+    dir: tempfile::TempDir,
+}
+
+/// A free loopback port (bound, then released for the server to take).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// Starts a server with extra `redis-server` arguments (e.g. cluster mode).
+    pub fn start_with(extra: &[&str]) -> RedisServer {
+        let mut server = RedisServer {
+            port: free_port(),
+            child: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            dir: tempfile::tempdir().expect("redis dir"),
+        };
+        server.launch();
+        server
+    }
+
+    /// A port on which nothing listens yet; `launch` starts the server there later.
+    pub fn not_started() -> RedisServer {
+        RedisServer {
+            port: free_port(),
+            child: None,
+            extra: Vec::new(),
+            dir: tempfile::tempdir().expect("redis dir"),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn launch(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (.ci/run installs it)");
+        self.child = Some(child);
+        self.wait_until_up();
+    }
+
+    /// Kills the server (SIGKILL, by pid): an abrupt outage, data lost.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    fn wait_until_up(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.cli(&["PING"]).is_some_and(|o| o.trim() == "PONG") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server on port {} did not come up", self.port);
+    }
+
+    /// Runs `redis-cli` against this server; `None` if it could not.
+    pub fn cli(&self, args: &[&str]) -> Option<String> {
+        redis_cli(self.port, args)
+    }
+
+    /// `INFO commandstats` as `command -> calls`.
+    pub fn command_calls(&self) -> std::collections::BTreeMap<String, u64> {
+        let text = self.cli(&["INFO", "commandstats"]).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| {
+                let rest = line.strip_prefix("cmdstat_")?;
+                let (name, stats) = rest.split_once(':')?;
+                let calls = stats.split(',').next()?.strip_prefix("calls=")?;
+                Some((name.to_string(), calls.parse().ok()?))
+            })
+            .collect()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A Redis for tests that need no fault: `FERRY_TEST_REDIS_URL`, or a server of their own
+/// (returned so that it lives as long as the test).
+pub fn shared_redis() -> (String, Option<RedisServer>) {
+    match std::env::var("FERRY_TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => (url, None),
+        _ => {
+            let server = RedisServer::start();
+            (server.url(), Some(server))
+        }
+    }
+}
+
+/// A key prefix no other test (or test run) uses.
+pub fn unique_prefix() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "t{}-{}-{}:",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        uuid::Uuid::now_v7().simple()
+    )
+}
+
+/// Settings change: the Redis store at `url` with `prefix` and a short command timeout.
+pub fn use_redis(url: &str, prefix: &str) -> impl FnOnce(&mut Settings) + Send + 'static {
+    let (url, prefix) = (url.to_string(), prefix.to_string());
+    move |s: &mut Settings| {
+        s.store.backend = StoreBackend::Redis;
+        s.store.redis.url = Some(url);
+        s.store.redis.prefix = prefix;
+        s.store.redis.command_timeout = Duration::from_millis(300);
+        s.store.redis.connect_timeout = Duration::from_millis(300);
+    }
+}
+
+/// A three-master Redis Cluster on free loopback ports, made with `redis-cli --cluster create`.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start() -> RedisCluster {
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| {
+                let bus = free_port().to_string();
+                RedisServer::start_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-port",
+                    &bus,
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                ])
+            })
+            .collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let out = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("redis-cli runs");
+        assert!(
+            out.status.success(),
+            "cluster create: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let cluster = RedisCluster { nodes };
+        cluster.wait_until_ok();
+        cluster
+    }
+
+    /// `redis+cluster://` with every node as a seed.
+    pub fn url(&self) -> String {
+        let seeds: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        format!("redis+cluster://{}", seeds.join(","))
+    }
+
+    /// Waits until every node reports `cluster_state:ok`.
+    pub fn wait_until_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let ok = self.nodes.iter().all(|n| {
+                n.cli(&["CLUSTER", "INFO"])
+                    .is_some_and(|info| info.contains("cluster_state:ok"))
+            });
+            if ok {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the cluster did not reach cluster_state:ok");
+    }
+
+    /// The node serving `key`'s slot.
+    pub fn node_for(&mut self, key: &str) -> &mut RedisServer {
+        let slot: u16 = self.nodes[0]
+            .cli(&["CLUSTER", "KEYSLOT", key])
+            .and_then(|s| s.trim().parse().ok())
+            .expect("CLUSTER KEYSLOT");
+        let index = self
+            .nodes
+            .iter()
+            .position(|n| owns_slot(n, slot))
+            .expect("a node owns the slot");
+        &mut self.nodes[index]
+    }
+
+    /// Runs `redis-cli -c` (following redirects) against the first node.
+    pub fn cli(&self, args: &[&str]) -> Option<String> {
+        let out = Command::new("redis-cli")
+            .args(["-c", "-p", &self.nodes[0].port.to_string()])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// Whether `node` serves `slot` (from its `CLUSTER NODES` line marked `myself`).
+fn owns_slot(node: &RedisServer, slot: u16) -> bool {
+    let nodes = node.cli(&["CLUSTER", "NODES"]).unwrap_or_default();
+    let Some(me) = nodes.lines().find(|l| l.contains("myself")) else {
+        return false;
+    };
+    me.split_whitespace().skip(8).any(|range| {
+        let (lo, hi) = range.split_once('-').unwrap_or((range, range));
+        match (lo.parse::<u16>(), hi.parse::<u16>()) {
+            (Ok(lo), Ok(hi)) => (lo..=hi).contains(&slot),
+            _ => false,
+        }
+    })
+}
+
+/// A private CA and a server certificate for 127.0.0.1, made with the `openssl` command.
+pub struct TestCa {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let dir = tempfile::tempdir().expect("ca dir");
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .stdin(Stdio::null())
+                .output()
+                .expect("openssl is installed (.ci/run installs it)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        run(&[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=ferry-test-ca",
+            ],
+        ]
+        .concat());
+        run(&[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat());
+        std::fs::write(dir.path().join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]);
+        TestCa { dir }
+    }
+
+    pub fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    /// A server that also listens with TLS; returns it and its TLS port.
+    pub fn start_server(&self) -> (RedisServer, u16) {
+        let tls_port = free_port();
+        let server = RedisServer::start_with(&[
+            "--tls-port",
+            &tls_port.to_string(),
+            "--tls-cert-file",
+            &self.path("server.pem"),
+            "--tls-key-file",
+            &self.path("server.key"),
+            "--tls-ca-cert-file",
+            &self.path("ca.pem"),
+            "--tls-auth-clients",
+            "no",
+        ]);
+        (server, tls_port)
+    }
+}

@@ -1,0 +1,118 @@
+//! The Redis store on a local three-master Redis Cluster that the test starts: the keys of one
+//! exchange share a slot (the claim script would fail with CROSSSLOT otherwise), replicas share
+//! state across nodes, and a node restart costs at most a few fast 503s.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::redis_server::{unique_prefix, use_redis, RedisCluster};
+use common::*;
+use ferry::store::{
+    CacheKey, CachePut, CachedCredential, ClaimOutcome, JtiClaim, RedisSettings, RedisStore, Store,
+};
+
+fn store(url: &str, prefix: &str) -> RedisStore {
+    RedisStore::new(&RedisSettings {
+        url: Some(url.into()),
+        prefix: prefix.into(),
+        command_timeout: Duration::from_millis(1000),
+        ..RedisSettings::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_replay_cache_revocations_and_limits_across_cluster_nodes() {
+    let cluster = RedisCluster::start();
+    let prefix = unique_prefix();
+    let (a, b) = (
+        store(&cluster.url(), &prefix),
+        store(&cluster.url(), &prefix),
+    );
+    let mut slots = std::collections::BTreeSet::new();
+    // Many tags, so the keys spread over all three masters.
+    for i in 0..30 {
+        let slot = format!("tag{i}");
+        let claim = JtiClaim {
+            slot: slot.clone(),
+            key: format!("iss|jti-{i}"),
+            ttl: Duration::from_secs(60),
+        };
+        let key = CacheKey {
+            slot: slot.clone(),
+            id: format!("grant-{i}"),
+        };
+        let (fresh, none) = a.claim_and_lookup(Some(&claim), Some(&key)).await.unwrap();
+        assert_eq!((fresh, none.is_none()), (ClaimOutcome::Fresh, true));
+        let cred = CachedCredential {
+            token: ferry::domain::Secret::new("jwt"),
+            credential_id: format!("c{i}"),
+            issued_at: 0,
+            expires_at: 1,
+        };
+        let put = CachePut {
+            key: &key,
+            credential: &cred,
+            ttl: Duration::from_secs(60),
+        };
+        a.commit(&ferry::audit::AuditEvent::default(), Some(put))
+            .await
+            .unwrap();
+        let (replayed, hit) = b.claim_and_lookup(Some(&claim), Some(&key)).await.unwrap();
+        assert_eq!(replayed, ClaimOutcome::Replayed);
+        assert_eq!(hit.unwrap().credential_id, format!("c{i}"));
+        a.revoke(&format!("c{i}"), Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(b.is_revoked(&format!("c{i}")).await.unwrap());
+        slots.insert(slot);
+    }
+    let window = Duration::from_secs(30);
+    assert!(a.rate_limit("k", 1, window).await.unwrap().allowed);
+    assert!(!b.rate_limit("k", 1, window).await.unwrap().allowed);
+    let len = cluster.cli(&["XLEN", &format!("{prefix}audit")]).unwrap();
+    assert_eq!(len.trim(), "30");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchanges_on_a_cluster_survive_a_node_restart_with_fast_503s_at_most() {
+    let mut cluster = RedisCluster::start();
+    let prefix = unique_prefix();
+    let app = spawn_app(Fixture::deploy().settings(use_redis(&cluster.url(), &prefix))).await;
+    let first = app.token();
+    let (status, body, _) = app.exchange_token(&first, None).await;
+    assert_eq!(status, 200, "{body}");
+    let replay = app.exchange_token(&first, None).await;
+    assert_eq!(replay.0, 400, "replay refused on a cluster");
+
+    // Restart the node that serves the audit stream, which every exchange writes to.
+    let stream = format!("{prefix}audit");
+    cluster.node_for(&stream).restart();
+    cluster.wait_until_ok();
+    let len = cluster.cli(&["XLEN", &stream]).unwrap();
+    assert_eq!(len.trim(), "0", "the node restarted empty");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let started = Instant::now();
+        let got = app.exchange_token(&app.token(), None).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "no request hangs"
+        );
+        if got.0 == 200 {
+            break;
+        }
+        assert_oauth_error(&got, 503, "temporarily_unavailable");
+        assert!(
+            Instant::now() < deadline,
+            "service did not resume: {:?}",
+            got.1
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for _ in 0..5 {
+        let (status, body, _) = app.exchange_token(&app.token(), None).await;
+        assert_eq!(status, 200, "after the restart: {body}");
+    }
+}

@@ -1,0 +1,227 @@
+//! Two real `ferry serve` processes (the built binary) on one Redis behave as one broker: a token
+//! exchanged on A is refused on B, a credential cached by A is served by B, both replicas'
+//! events reach the shared audit stream, and `ferry audit tail` prints them.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::redis_server::{shared_redis, unique_prefix, RedisCluster};
+use common::*;
+
+/// What both replicas present as their public URL (the load balancer's, in production).
+const PUBLIC_URL: &str = "https://ferry.replicas.test";
+
+/// A `ferry serve` child process, killed by pid on drop.
+struct Replica {
+    child: Child,
+    base_url: String,
+    data_dir: tempfile::TempDir,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_replica(policies: &Path, key_file: &Path, redis_url: &str, prefix: &str) -> Replica {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--public-url",
+            PUBLIC_URL,
+        ])
+        .arg("--policies")
+        .arg(policies)
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .args(["--redis", redis_url])
+        .env("FERRY_STORE__REDIS__PREFIX", prefix)
+        .env("FERRY_CREDENTIAL__KEY_FILE", key_file)
+        .env("FERRY_AUDIT__FSYNC", "never")
+        .env("FERRY_LOG__LEVEL", "info")
+        .env("FERRY_LOG__FORMAT", "json")
+        .env("FERRY_SERVER__WORKERS", "1")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the ferry binary starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        // Keep draining so the replica never blocks on a full pipe.
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if let Some(addr) = event["listen"].as_str() {
+                let _ = tx.send(addr.to_string());
+            }
+        }
+    });
+    let Ok(addr) = rx.recv_timeout(Duration::from_secs(20)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the replica did not log its listen address");
+    };
+    Replica {
+        child,
+        base_url: format!("http://{addr}"),
+        data_dir,
+    }
+}
+
+async fn wait_ready(client: &reqwest::Client, replica: &Replica) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = client
+            .get(format!("{}/readyz", replica.base_url))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200);
+        if ready {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never ready",
+            replica.base_url
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn exchange(
+    client: &reqwest::Client,
+    replica: &Replica,
+    token: &str,
+) -> (u16, serde_json::Value) {
+    let response = client
+        .post(format!("{}/token", replica.base_url))
+        .header("content-type", rfc8693::FORM_CONTENT_TYPE)
+        .body(rfc8693::exchange_form(token, DEPLOY_AUDIENCE, None))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        serde_json::from_slice(&response.bytes().await.unwrap()).unwrap(),
+    )
+}
+
+fn exchange_ids(replica: &Replica) -> Vec<String> {
+    let text = std::fs::read_to_string(replica.data_dir.path().join("audit.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|e| e["exchange_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Runs `ferry audit tail --json --from-start` until it printed `n` lines.
+fn tail_lines(redis_url: &str, prefix: &str, n: usize) -> Vec<serde_json::Value> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["audit", "tail", "--redis", redis_url, "--prefix", prefix])
+        .args(["--json", "--from-start"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let lines: Vec<_> = (0..n)
+        .map(|_| {
+            rx.recv_timeout(Duration::from_secs(10))
+                .expect("tail prints events")
+        })
+        .map(|l| serde_json::from_str(&l).expect("a JSON event per line"))
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    lines
+}
+
+/// Two replicas on `redis_url`: replay refused across them, the cache shared. Returns the
+/// exchange ids each replica recorded in its own JSONL file.
+async fn two_replicas_scenario(redis_url: &str, prefix: &str) -> (Vec<String>, Vec<String>) {
+    let issuer = DevIssuer::start("127.0.0.1:0");
+    let policies = tempfile::tempdir().unwrap();
+    std::fs::write(
+        policies.path().join("issuers.yaml"),
+        fixture::issuers_yaml(&issuer.url()),
+    )
+    .unwrap();
+    std::fs::write(policies.path().join("demo-deploy.yaml"), DEPLOY_POLICY).unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("signing-key.pem");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+
+    // A first, so that it generates the signing key both replicas use.
+    let a = start_replica(policies.path(), &key_file, redis_url, prefix);
+    wait_ready(&client, &a).await;
+    let b = start_replica(policies.path(), &key_file, redis_url, prefix);
+    wait_ready(&client, &b).await;
+
+    let claims = Claims::github(&issuer.url(), PUBLIC_URL);
+    let first = issuer.sign(&claims, Alg::RS256, None);
+    let (status, minted) = exchange(&client, &a, &first).await;
+    assert_eq!(status, 200, "{minted}");
+
+    let (status, replayed) = exchange(&client, &b, &first).await;
+    assert_eq!(status, 400, "replayed on the other replica: {replayed}");
+    assert_eq!(replayed["error"], "invalid_request");
+
+    let again = issuer.sign(&claims.clone().jti("second-token"), Alg::RS256, None);
+    let (status, reused) = exchange(&client, &b, &again).await;
+    assert_eq!(status, 200, "{reused}");
+    assert_eq!(
+        reused["access_token"], minted["access_token"],
+        "B serves the credential A cached"
+    );
+    (exchange_ids(&a), exchange_ids(&b))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replica_processes_on_one_redis_behave_as_one_broker() {
+    let (redis_url, _server) = shared_redis();
+    let prefix = unique_prefix();
+    let (from_a, from_b) = two_replicas_scenario(&redis_url, &prefix).await;
+    assert_eq!((from_a.len(), from_b.len()), (1, 2));
+    let stream: Vec<String> = tail_lines(&redis_url, &prefix, 3)
+        .into_iter()
+        .map(|e| e["exchange_id"].as_str().unwrap().to_string())
+        .collect();
+    for id in from_a.iter().chain(&from_b) {
+        assert!(stream.contains(id), "event {id} is in the shared stream");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replica_processes_on_a_redis_cluster_behave_as_one_broker() {
+    let cluster = RedisCluster::start();
+    let prefix = unique_prefix();
+    let (from_a, from_b) = two_replicas_scenario(&cluster.url(), &prefix).await;
+    let stream = cluster
+        .cli(&["XRANGE", &format!("{prefix}audit"), "-", "+"])
+        .unwrap();
+    for id in from_a.iter().chain(&from_b) {
+        assert!(
+            stream.contains(id.as_str()),
+            "event {id} is in the shared stream"
+        );
+    }
+}
