@@ -210,8 +210,14 @@ fn token(
         return token_from_claims(set, claims, None, &ctx.broker_audience, now)
             .map_err(|e| e.to_string());
     }
-    let verifier = Verifier::new(set.issuers(), Default::default(), Default::default())
-        .map_err(|e| e.to_string())?;
+    // The same leeway, size limit and fetch limits as `serve` (FERRY_* environment).
+    let settings = Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+    let verifier = Verifier::new(
+        set.issuers(),
+        settings.verify_settings(),
+        settings.fetch_settings(),
+    )
+    .map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
