@@ -212,6 +212,8 @@ fn mint_request<'a>(
         subject,
         audience: g.audience.as_str(),
         policy: g.policy.as_str(),
+        policy_file: &g.policy_file,
+        policy_set: "bench",
         scopes: &g.scopes,
         ttl_seconds: g.ttl_seconds,
         now: t,
@@ -245,8 +247,50 @@ fn whole(c: &mut Criterion, f: &Fixture) {
     });
 }
 
+/// `PolicySet::load` of a directory of 10,000 policy files plus issuers and guardrails: what
+/// `serve` start-up, `policy check` and every hot reload pay.
+fn load(c: &mut Criterion, f: &Fixture) {
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = f._dir.path().join("ci.jwks.json");
+    std::fs::write(dir.path().join("issuers.yaml"), issuers_yaml(&jwks)).unwrap();
+    let guardrails =
+        "max_ttl: 1h\ndeny:\n  - description: bots\n    claims: { actor: { glob: '*[bot]' } }\n";
+    std::fs::write(dir.path().join("guardrails.yaml"), guardrails).unwrap();
+    for (name, yaml) in policies(10_000) {
+        std::fs::write(dir.path().join(name), yaml).unwrap();
+    }
+    // The same directory with a distinct glob subject per policy: 10,000 different patterns
+    // to compile (the repeated `refs/heads/*` above compiles once per load).
+    let globs = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = text
+            .replace(":ref:refs/heads/main\"", ":*\"")
+            .replace("subject: \"", "subject: { glob: \"");
+        let text = text.replace(":*\"\n", ":*\" }\n");
+        std::fs::write(globs.path().join(path.file_name().unwrap()), text).unwrap();
+    }
+    let mut group = c.benchmark_group("policy");
+    group.sample_size(10);
+    for (name, d) in [
+        ("load_10k_files", &dir),
+        ("load_10k_files_distinct_globs", &globs),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let set = PolicySet::load(d.path()).unwrap();
+                assert_eq!(set.len(), 10_000);
+                set
+            })
+        });
+    }
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     let f = fixture();
+    load(c, &f);
     floor(c, &f);
     stages(c, &f);
     whole(c, &f);

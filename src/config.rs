@@ -59,6 +59,10 @@ pub struct TlsSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct PolicySettings {
     pub dir: PathBuf,
+    /// How often the directory is checked for changes (hot reload); `0s` turns polling off
+    /// (`SIGHUP` still reloads).
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -333,6 +337,7 @@ impl Default for PolicySettings {
     fn default() -> Self {
         Self {
             dir: PathBuf::from("trust-policies"),
+            reload_interval: Duration::from_secs(2),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! |---|---|
 //! | [`domain`] | newtypes parsed at the boundary: names, audiences, scopes, algorithms, secrets |
 //! | [`policy`] | the `trust-policies/` file format: strict loading, compiled matchers, the policy index |
+//! | [`reload`] | hot reload of the policy directory: load, check, swap atomically or keep the last good set |
 //! | [`issuer`] | where issuer keys come from: pinned files, JWKS URLs, discovery; the key cache |
 //! | [`verify`] | subject-token verification -> [`verify::VerifiedToken`] |
 //! | [`exchange`] | request parsing, the pure `decide`, and the service that orchestrates I/O |
@@ -29,6 +30,7 @@ pub mod exchange;
 pub mod http;
 pub mod issuer;
 pub mod policy;
+pub mod reload;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -18,10 +18,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
-        Command::Policy(PolicyCommand::Check { dir }) => {
-            cli::policy_check(&dir.unwrap_or_else(|| PathBuf::from("trust-policies")))
-        }
+        Command::Policy(PolicyCommand::Check { dir, strict }) => cli::policy_check(
+            &dir.unwrap_or_else(|| PathBuf::from("trust-policies")),
+            strict,
+        ),
+        Command::Policy(PolicyCommand::Test { dir }) => cli::policy_test(dir),
+        Command::Policy(PolicyCommand::Explain(args)) => cli::policy_explain(args),
+        Command::Policy(PolicyCommand::Schema { kind }) => cli::policy_schema(kind),
         Command::Audit(AuditCommand::Verify { file }) => cli::audit_verify(&file),
+        Command::Audit(AuditCommand::List(args)) => cli::audit_list(&args),
         Command::Audit(AuditCommand::Tail {
             redis,
             prefix,

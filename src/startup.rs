@@ -16,6 +16,7 @@ use crate::domain::Audience;
 use crate::exchange::{Active, DecideContext, ExchangeService, ExchangeSettings};
 use crate::http::{self, AppState, RequestId};
 use crate::policy::{LoadErrors, PolicySet};
+use crate::reload::PolicyReloader;
 use crate::store::{MemoryStore, RedisStore, Store, StoreError};
 use crate::telemetry::Metrics;
 use crate::verify::{KeySetupError, Verifier};
@@ -48,6 +49,8 @@ pub struct Application {
     local_addr: SocketAddr,
     base_url: String,
     service: Arc<ExchangeService>,
+    reloader: Arc<PolicyReloader>,
+    reload_interval: std::time::Duration,
 }
 
 impl Application {
@@ -68,7 +71,21 @@ impl Application {
         })?;
         let base_url = settings.public_url_for(local_addr);
         let service = Arc::new(build_service(&settings, policies, &base_url)?);
-        let server = serve(&settings, listener, service.clone(), &base_url)?;
+        let reloader = Arc::new(PolicyReloader::new(
+            settings.policies.dir.clone(),
+            service.clone(),
+            settings.verify_settings(),
+            settings.fetch_settings(),
+        ));
+        #[cfg(unix)]
+        reloader.clone().listen_for_sighup();
+        let server = serve(
+            &settings,
+            listener,
+            service.clone(),
+            reloader.clone(),
+            &base_url,
+        )?;
         tracing::info!(
             listen = %local_addr, public_url = %base_url,
             policies = service.active.load().policies.len(),
@@ -79,6 +96,8 @@ impl Application {
             local_addr,
             base_url,
             service,
+            reloader,
+            reload_interval: settings.policies.reload_interval,
         })
     }
 
@@ -95,10 +114,17 @@ impl Application {
         self.service.clone()
     }
 
-    /// Fetches issuer keys in the background, then serves until the server stops.
+    /// Reloads the policy directory (what a change or `SIGHUP` triggers).
+    pub fn reloader(&self) -> Arc<PolicyReloader> {
+        self.reloader.clone()
+    }
+
+    /// Fetches issuer keys in the background, watches the policy directory, then serves until
+    /// the server stops.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let active = self.service.active.load_full();
         tokio::spawn(async move { active.verifier.warm_up().await });
+        self.reloader.clone().spawn_polling(self.reload_interval);
         self.server.await
     }
 }
@@ -155,10 +181,12 @@ fn serve(
     settings: &Settings,
     listener: TcpListener,
     service: Arc<ExchangeService>,
+    reloader: Arc<PolicyReloader>,
     base_url: &str,
 ) -> Result<Server, StartupError> {
     let state = web::Data::new(AppState {
         service,
+        reloader,
         public_url: base_url.to_string(),
         max_body_bytes: settings.server.max_body_bytes,
     });

@@ -35,6 +35,8 @@ pub struct Metrics {
     pub audit_failures: IntCounter,
     pub store_errors: IntCounter,
     pub cache_hits: IntCounter,
+    /// Policy-set reloads by result: `applied`, `unchanged`, `rejected`.
+    pub policy_reloads: IntCounterVec,
     /// Advanced at scrape time to the store's own count (`Store::state_losses`).
     pub store_state_lost: IntCounter,
 }
@@ -76,6 +78,14 @@ impl Metrics {
             "Exchanges answered from the credential cache",
         )
         .expect("valid metric");
+        let policy_reloads = IntCounterVec::new(
+            Opts::new(
+                "ferry_policy_reloads_total",
+                "Policy-set reloads by result (a rejected set leaves the last good one serving)",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
         let store_state_lost = IntCounter::new(
             "ferry_store_state_lost_total",
             "Times this replica found the shared store emptied (flushed or restarted without \
@@ -90,6 +100,7 @@ impl Metrics {
             Box::new(audit_failures.clone()),
             Box::new(store_errors.clone()),
             Box::new(cache_hits.clone()),
+            Box::new(policy_reloads.clone()),
         ] {
             registry.register(c).expect("metric registered once");
         }
@@ -101,6 +112,7 @@ impl Metrics {
             audit_failures,
             store_errors,
             cache_hits,
+            policy_reloads,
             store_state_lost,
         }
     }

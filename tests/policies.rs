@@ -249,19 +249,33 @@ async fn exact_values_are_type_strict() {
     .await;
 }
 
-/// CEL `when:` comes with the policy-authoring work; until then a policy that uses it must make
-/// the whole set refuse to load (a condition is never silently dropped), naming file and line.
+/// CEL `when:` is a condition like any other: through a real exchange, `true` allows, `false`
+/// and evaluation errors deny (never allow).
 #[tokio::test]
-async fn a_when_expression_refuses_the_set_rather_than_being_ignored() {
+async fn a_when_expression_decides_and_its_errors_deny() {
+    check(
+        "when: 'claims.run_attempt == \"1\" && request.scopes.all(s, s.startsWith(\"deploy:\"))'",
+        &[
+            ("first attempt", |c| c.set("run_attempt", "1"), true),
+            ("a retry", |c| c.set("run_attempt", "2"), false),
+            (
+                "no run_attempt: an evaluation error",
+                |c| c.remove("run_attempt"),
+                false,
+            ),
+        ],
+    )
+    .await;
+}
+
+/// A broken `when:` refuses the whole set at load, naming file and line.
+#[tokio::test]
+async fn a_broken_when_expression_refuses_the_set() {
     let policy =
-        policy_with("subject: { glob: \"repo:acme/api:*\" }\nwhen: 'claims.run_attempt == \"1\"'");
+        policy_with("subject: { glob: \"repo:acme/api:*\" }\nwhen: 'claims.run_attempt =='");
     let error = startup_error(Fixture::empty().policy("guarded", &policy)).await;
     assert!(
-        error.contains("guarded.yaml:3:"),
-        "names file and line: {error}"
-    );
-    assert!(
-        error.contains("`when` (CEL) is not supported yet"),
+        error.contains("guarded.yaml:3:7: invalid CEL in `when`"),
         "{error}"
     );
 }
@@ -275,13 +289,49 @@ async fn an_audit_mode_policy_never_grants() {
     assert_eq!(assert_denial_event(&app.last_audit_event()), "audit_only");
 }
 
-/// Guardrails come with the policy-authoring work; until then a guardrails file must make the set
-/// refuse to load rather than leave an organisation believing its deny rules are enforced.
+/// A guardrail deny rule beats the policy that holds, through a real exchange; the audit event
+/// names the rule and keeps the full trace, so the denial can be explained from the record alone.
 #[tokio::test]
-async fn a_guardrails_file_refuses_the_set_rather_than_being_ignored() {
-    let guardrails =
-        "deny:\n  - description: bots never deploy\n    claims: { actor: { glob: \"*[bot]\" } }\n";
-    let error = startup_error(Fixture::deploy().guardrails(guardrails)).await;
-    assert!(error.contains("guardrails.yaml"), "{error}");
-    assert!(error.contains("not supported yet"), "{error}");
+async fn a_guardrail_deny_rule_beats_a_holding_policy_and_is_audited() {
+    let guardrails = "deny:\n  - description: bots never deploy\n    claims: { actor: { glob: \"*[bot]\" } }\n    scopes: [\"deploy:*\"]\n";
+    let app = spawn_app(Fixture::deploy().guardrails(guardrails)).await;
+    let (status, body, _) = app.exchange_token(&app.token(), Some("deploy:api")).await;
+    assert_eq!(status, 200, "a human may deploy: {body}");
+    let bot = app.sign(&app.claims().set("actor", "renovate-like[bot]"));
+    let (status, body, _) = app.exchange_token(&bot, Some("deploy:api")).await;
+    assert_eq!(status, 400, "{body}");
+    assert_generic(body["error_description"].as_str().unwrap_or_default());
+    let event = app.last_audit_event();
+    assert_eq!(assert_denial_event(&event), "guardrail_denied");
+    let trace = &event["trace"];
+    assert_eq!(trace["guardrails"][0]["rule"], "deny[0]", "{trace}");
+    assert_eq!(trace["guardrails"][0]["description"], "bots never deploy");
+    assert_eq!(trace["guardrails"][0]["line"], 2);
+    assert_eq!(
+        trace["policies"][0]["holds"], true,
+        "the policy itself held: {trace}"
+    );
+}
+
+/// The audit record of a claim mismatch holds every condition with pass/fail and its line.
+#[tokio::test]
+async fn a_denial_audit_event_holds_the_full_trace() {
+    let app = spawn_app(Fixture::deploy()).await;
+    let token = app.sign(&app.claims().set("ref", "refs/heads/dev"));
+    let (status, _, _) = app.exchange_token(&token, None).await;
+    assert_eq!(status, 400);
+    let event = app.last_audit_event();
+    assert_eq!(assert_denial_event(&event), "claim_mismatch");
+    let conditions = event["trace"]["policies"][0]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let failed: Vec<&serde_json::Value> =
+        conditions.iter().filter(|c| c["passed"] == false).collect();
+    assert_eq!(failed.len(), 1, "{conditions:?}");
+    assert_eq!(failed[0]["path"], "claims.ref");
+    assert_eq!(failed[0]["expected"], "\"refs/heads/main\"");
+    assert_eq!(failed[0]["actual"], "refs/heads/dev");
+    assert!(failed[0]["line"].as_u64().unwrap_or_default() > 1);
+    assert!(conditions.len() >= 4, "passing conditions are listed too");
 }

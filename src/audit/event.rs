@@ -66,4 +66,7 @@ pub struct AuditEvent {
     /// `mode: audit` policies' would-be outcomes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observations: Option<serde_json::Value>,
+    /// Guardrail rules that applied to a grant (a denial's are in `trace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrails: Option<serde_json::Value>,
 }

@@ -52,12 +52,15 @@ struct Claims<'a> {
     copied: &'a Map<String, Value>,
 }
 
-/// Ferry's own provenance claims: which exchange, which source issuer, which policy.
+/// Ferry's own provenance claims: which exchange, which source issuer, which policy, from
+/// which file of which policy-set version.
 #[derive(Serialize)]
 struct FerryClaims<'a> {
     exchange_id: &'a str,
     issuer: &'a str,
     policy: &'a str,
+    policy_file: &'a str,
+    policy_set: &'a str,
 }
 
 impl Minter for JwtMinter {
@@ -78,6 +81,8 @@ impl Minter for JwtMinter {
                 exchange_id: r.exchange_id,
                 issuer: r.source_issuer,
                 policy: r.policy,
+                policy_file: r.policy_file,
+                policy_set: r.policy_set,
             },
             copied: r.claims,
         };
@@ -133,6 +138,8 @@ mod tests {
             subject: "repo:acme/api:ref:refs/heads/main",
             audience: "https://deploy.acme.internal",
             policy: "deploy-api",
+            policy_file: "deploy-api.yaml",
+            policy_set: "abc123",
             scopes: &scopes,
             ttl_seconds: 900,
             now,
@@ -170,6 +177,8 @@ mod tests {
         assert_eq!(claims["repository"], "acme/api");
         assert_eq!(claims["ferry"]["exchange_id"], "ex-1");
         assert_eq!(claims["ferry"]["issuer"], "github");
+        assert_eq!(claims["ferry"]["policy_file"], "deploy-api.yaml");
+        assert_eq!(claims["ferry"]["policy_set"], "abc123");
     }
 
     #[test]

@@ -18,6 +18,10 @@ pub struct MintRequest<'a> {
     pub audience: &'a str,
     /// The policy that granted it; RFC 9068 `client_id`.
     pub policy: &'a str,
+    /// The file that policy came from, relative to the policy directory.
+    pub policy_file: &'a str,
+    /// The version (content hash) of the policy set that decided.
+    pub policy_set: &'a str,
     pub scopes: &'a ScopeSet,
     pub ttl_seconds: u64,
     pub now: UnixSeconds,

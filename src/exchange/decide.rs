@@ -11,8 +11,9 @@ use crate::policy::{evaluate, Mode, Policy, PolicySet};
 use crate::verify::VerifiedToken;
 
 use super::decision::{
-    DecideContext, Decision, Denial, DenyReason, Grant, Observation, PolicyTrace,
+    DecideContext, Decision, Denial, DenyReason, Grant, GuardrailHit, Observation, PolicyTrace,
 };
+use super::guard::Guard;
 
 use super::request::Requested;
 
@@ -28,9 +29,12 @@ pub fn decide(
     ctx: &DecideContext,
     now: UnixSeconds,
 ) -> Decision {
-    // Seam for guardrails (a later issue): organisation deny rules are checked here, before any
-    // policy, and win over every policy.
-    let walk = match &requested.policy {
+    // Guardrails first: an issuer the organisation does not allow never reaches a policy.
+    let mut guard = Guard::new(policies.guardrails());
+    if let Err(reason) = guard.issuer(token) {
+        return deny(reason, Walk::with(guard.hits), requested.policy.clone());
+    }
+    let mut walk = match &requested.policy {
         Some(name) => {
             let Some(i) = policies
                 .position(name)
@@ -38,7 +42,7 @@ pub fn decide(
             else {
                 return deny(
                     DenyReason::UnknownPolicy,
-                    Walk::default(),
+                    Walk::with(guard.hits.clone()),
                     Some(name.clone()),
                 );
             };
@@ -50,7 +54,7 @@ pub fn decide(
             {
                 return deny(
                     DenyReason::AudienceNotServed,
-                    Walk::default(),
+                    Walk::with(guard.hits.clone()),
                     Some(name.clone()),
                 );
             }
@@ -58,12 +62,13 @@ pub fn decide(
         }
         None => match search(policies, requested, token, ctx) {
             Ok(walk) => walk,
-            Err(reason) => return deny(reason, Walk::default(), None),
+            Err(reason) => return deny(reason, Walk::with(guard.hits.clone()), None),
         },
     };
+    walk.guardrails = guard.hits;
     let named = requested.policy.clone();
     match walk.winner {
-        Some(i) => grant(policies.policy(i), requested, token, now, walk),
+        Some(i) => grant(policies, i, requested, token, now, walk),
         None if !walk.covered_any => deny(DenyReason::ScopeNotAllowed, walk, named),
         None if walk.audit_held => deny(DenyReason::AuditOnly, walk, named),
         None => deny(DenyReason::ClaimMismatch, walk, named),
@@ -122,6 +127,16 @@ struct Walk {
     audit_held: bool,
     trace: Vec<PolicyTrace>,
     observations: Vec<Observation>,
+    guardrails: Vec<GuardrailHit>,
+}
+
+impl Walk {
+    fn with(guardrails: Vec<GuardrailHit>) -> Walk {
+        Walk {
+            guardrails,
+            ..Walk::default()
+        }
+    }
 }
 
 fn walk(
@@ -142,7 +157,7 @@ fn walk(
         if w.winner.is_some() && p.mode == Mode::Enforce {
             continue; // after the winner, only audit policies are still observed
         }
-        let failed = evaluate(p, token, ctx);
+        let failed = evaluate(p, token, ctx, requested);
         let held = failed.is_none();
         if w.winner.is_none() {
             w.trace.push(PolicyTrace {
@@ -178,18 +193,28 @@ fn covers(p: &Policy, requested: &ScopeSet) -> bool {
 }
 
 fn grant(
-    p: &Policy,
+    policies: &PolicySet,
+    i: usize,
     requested: &Requested,
     token: &VerifiedToken,
     now: UnixSeconds,
-    walk: Walk,
+    mut walk: Walk,
 ) -> Decision {
-    let scopes = if requested.scopes.is_empty() {
-        p.grant.scopes.clone()
-    } else {
+    let p = policies.policy(i);
+    let explicit = !requested.scopes.is_empty();
+    let mut scopes = if explicit {
         requested.scopes.clone()
+    } else {
+        p.grant.scopes.clone()
     };
-    // Lifetime: the smallest of every bound. Guardrails' `max_ttl` joins this list later.
+    // Guardrail deny rules and the scope ceiling win over the policy that held.
+    let mut guard = Guard::new(policies.guardrails());
+    let refused = guard.grant(token, &mut scopes, explicit);
+    walk.guardrails.append(&mut guard.hits);
+    if let Err(reason) = refused {
+        return deny(reason, walk, Some(p.name.clone()));
+    }
+    // Lifetime: the smallest of every bound, the guardrail ceiling included.
     let mut ttl = p.grant.ttl.as_secs();
     if let Some(asked) = requested.ttl {
         ttl = ttl.min(asked.as_secs());
@@ -198,6 +223,8 @@ fn grant(
         let remaining = u64::try_from(token.expires_at.saturating_sub(now)).unwrap_or(0);
         ttl = ttl.min(remaining);
     }
+    guard.ttl(&mut ttl);
+    walk.guardrails.append(&mut guard.hits);
     if ttl < 1 {
         return deny(DenyReason::LifetimeExhausted, walk, Some(p.name.clone()));
     }
@@ -215,6 +242,7 @@ fn grant(
         ttl_seconds: ttl,
         claims,
         observations: walk.observations,
+        guardrails: walk.guardrails,
     })
 }
 
@@ -228,5 +256,6 @@ fn deny(reason: DenyReason, walk: Walk, named: Option<crate::domain::PolicyName>
         policy,
         trace: walk.trace,
         observations: walk.observations,
+        guardrails: walk.guardrails,
     })
 }

@@ -31,6 +31,8 @@ pub struct Grant {
     pub claims: Map<String, Value>,
     /// Policies in `mode: audit` that were evaluated on the way, with what they would have done.
     pub observations: Vec<Observation>,
+    /// Guardrail rules that applied (capped the lifetime, or would have denied in audit mode).
+    pub guardrails: Vec<GuardrailHit>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -41,6 +43,8 @@ pub struct Denial {
     /// One entry per candidate policy that was evaluated, in order.
     pub trace: Vec<PolicyTrace>,
     pub observations: Vec<Observation>,
+    /// Guardrail rules that applied; a guardrail denial is the last entry.
+    pub guardrails: Vec<GuardrailHit>,
 }
 
 /// Why a request was denied. Codes are stable: policy tests (`expect: { deny: CODE }`), audit
@@ -62,6 +66,12 @@ pub enum DenyReason {
     AuditOnly,
     /// The computed lifetime is under one second (e.g. bound to an almost-expired token).
     LifetimeExhausted,
+    /// `guardrails.yaml` `issuers_allowed` does not list the token's issuer.
+    IssuerNotAllowed,
+    /// A `guardrails.yaml` `deny` rule applied; it wins over every policy.
+    GuardrailDenied,
+    /// The scopes asked for (or, when none were, every scope) exceed `scopes_allowed`.
+    ScopeAboveCeiling,
 }
 
 impl DenyReason {
@@ -74,6 +84,9 @@ impl DenyReason {
             Self::ClaimMismatch => "claim_mismatch",
             Self::AuditOnly => "audit_only",
             Self::LifetimeExhausted => "lifetime_exhausted",
+            Self::IssuerNotAllowed => "issuer_not_allowed",
+            Self::GuardrailDenied => "guardrail_denied",
+            Self::ScopeAboveCeiling => "scope_above_ceiling",
         }
     }
 }
@@ -106,4 +119,31 @@ pub struct Observation {
     pub policy: PolicyName,
     pub would: &'static str,
     pub failed: Option<ConditionFailure>,
+}
+
+/// A guardrail rule that applied to a request, pointing at its line in `guardrails.yaml`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GuardrailHit {
+    /// `issuers_allowed`, `max_ttl`, `scopes_allowed`, or `deny[N]`.
+    pub rule: String,
+    pub description: Option<String>,
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+    /// `denied`, `capped`, or in `mode: audit` `would_deny`, `would_cap`.
+    pub effect: &'static str,
+}
+
+/// One condition of a policy and whether it held: a row of `ferry policy explain`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConditionResult {
+    /// Where in the policy, as in [`ConditionFailure::path`].
+    pub path: String,
+    pub line: u64,
+    pub column: u64,
+    pub passed: bool,
+    /// The expected value or pattern, rendered for people.
+    pub expected: String,
+    /// The token's value at that path; `None` when the claim is missing.
+    pub actual: Option<Value>,
 }

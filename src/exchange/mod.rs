@@ -2,18 +2,28 @@
 
 mod decide;
 mod decision;
+mod explain;
 pub mod form;
+mod guard;
+mod offline;
 mod request;
 mod service;
 #[cfg(test)]
 mod service_tests;
+mod testrun;
 
 pub use decide::decide;
 pub use decision::{
-    ConditionFailure, DecideContext, Decision, Denial, DenyReason, Grant, Observation, PolicyTrace,
+    ConditionFailure, ConditionResult, DecideContext, Decision, Denial, DenyReason, Grant,
+    GuardrailHit, Observation, PolicyTrace,
+};
+pub use explain::{
+    audit_trace, explain, explain_decision, Candidates, Explanation, Granted, PolicyExplain,
 };
 pub use form::{ExchangeRequest, RequestError, TokenType};
+pub use offline::{decode_unverified, token_from_claims, OfflineTokenError};
 pub use request::Requested;
 pub use service::{
     Active, ExchangeError, ExchangeService, ExchangeSettings, RequestMeta, TokenResponse,
 };
+pub use testrun::{run_cases, CaseOutcome};

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use arc_swap::ArcSwap;
 
 use super::form::{ExchangeRequest, RequestError, TokenType};
-use super::{decide, DecideContext, Decision, DenyReason, Grant};
+use super::{audit_trace, decide, DecideContext, Decision, DenyReason, Grant};
 use crate::audit::{AuditEvent, AuditSink, CacheUse, Outcome};
 use crate::credential::{MintRequest, Minter};
 use crate::domain::{sha256_hex, unix_now, Secret, UnixSeconds};
@@ -236,11 +236,24 @@ impl ExchangeService {
         event.token_sha256 = Some(token.token_sha256.clone());
         event.policy_set_version = Some(active.policies.version().to_string());
 
-        let grant = match decide(requested, &token, &active.policies, &self.context, now) {
+        let decision = decide(requested, &token, &active.policies, &self.context, now);
+        // Full per-condition trace, only for denials and audit-mode rollouts.
+        event.trace = audit_trace(
+            &decision,
+            requested,
+            &token,
+            &active.policies,
+            &self.context,
+        );
+        let grant = match decision {
             Decision::Allow(grant) => grant,
             Decision::Deny(denial) => {
                 event.policy = denial.policy.as_ref().map(|p| p.to_string());
-                event.trace = serde_json::to_value(&denial.trace).ok();
+                event.policy_file = denial
+                    .policy
+                    .as_ref()
+                    .and_then(|n| active.policies.position(n))
+                    .map(|i| active.policies.policy(i).file_name());
                 event.observations = non_empty_json(&denial.observations);
                 return Err(match denial.reason {
                     DenyReason::AudienceNotServed => ExchangeError::InvalidTarget,
@@ -254,6 +267,7 @@ impl ExchangeService {
         event.audience = Some(grant.audience.to_string());
         event.scopes_granted = grant.scopes.iter().map(|s| s.to_string()).collect();
         event.observations = non_empty_json(&grant.observations);
+        event.guardrails = non_empty_json(&grant.guardrails);
 
         self.issue(
             request,
@@ -319,6 +333,8 @@ impl ExchangeService {
                 subject: &token.subject,
                 audience: grant.audience.as_str(),
                 policy: grant.policy.as_str(),
+                policy_file: &grant.policy_file,
+                policy_set: policy_set_version,
                 scopes: &grant.scopes,
                 ttl_seconds: grant.ttl_seconds,
                 now,

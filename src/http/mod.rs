@@ -15,6 +15,8 @@ use crate::exchange::ExchangeService;
 /// What every handler can reach.
 pub struct AppState {
     pub service: Arc<ExchangeService>,
+    /// Policy hot reload: its status is part of `/readyz`.
+    pub reloader: Arc<crate::reload::PolicyReloader>,
     pub public_url: String,
     pub max_body_bytes: usize,
 }

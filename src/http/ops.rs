@@ -34,7 +34,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let ready = store.is_ok() && audit.is_ok();
     let body = json!({
         "ready": ready,
-        "policies": { "loaded": active.policies.len(), "version": active.policies.version() },
+        "policies": {
+            "loaded": active.policies.len(),
+            "version": active.policies.version(),
+            "reload": state.reloader.status(),
+        },
         "store": match &store { Ok(()) => "ok".to_string(), Err(e) => e.to_string() },
         "audit": match &audit { Ok(()) => "ok".to_string(), Err(e) => e.clone() },
         "issuers": issuers,

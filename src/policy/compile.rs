@@ -3,7 +3,10 @@
 //! Every rejection says what to write instead; every condition keeps the position of the YAML
 //! node it came from, so traces and lints can point at it.
 
-use regex::RegexBuilder;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use regex::{Regex, RegexBuilder};
 
 use super::matcher::{Matcher, Pattern, Scalar};
 use super::model::{Condition, Target};
@@ -112,9 +115,7 @@ fn mixed_message(entries: &[(serde_saphyr::Spanned<String>, Node)]) -> String {
 fn matcher_word(word: &str, arg: &Node) -> Result<Matcher, Problem> {
     let pos = Pos::of(arg);
     match (word, &arg.value) {
-        ("glob", Yaml::String(p)) => {
-            compile_regex(pos, &glob_to_regex(p), p, "glob").map(Matcher::Glob)
-        }
+        ("glob", Yaml::String(p)) => glob(pos, p).map(Matcher::Glob),
         ("regex", Yaml::String(r)) => {
             compile_regex(pos, &format!("^(?:{r})$"), r, "regex").map(Matcher::Regex)
         }
@@ -158,14 +159,21 @@ fn matcher_word(word: &str, arg: &Node) -> Result<Matcher, Problem> {
     }
 }
 
+/// A whole-string glob (POLICY.md), e.g. for guardrail scope lists.
+pub(crate) fn glob(pos: Pos, source: &str) -> Result<Pattern, Problem> {
+    compile_regex(pos, &glob_to_regex(source), source, "glob")
+}
+
 fn compile_regex(pos: Pos, anchored: &str, source: &str, word: &str) -> Result<Pattern, Problem> {
-    RegexBuilder::new(anchored)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map(|regex| Pattern {
+    if let Some(regex) = REGEX_CACHE.with(|c| c.borrow().get(anchored).cloned()) {
+        return Ok(Pattern {
             source: source.to_string(),
             regex,
-        })
+        });
+    }
+    let regex = RegexBuilder::new(anchored)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
         .map_err(|e| {
             let detail: Vec<String> = e
                 .to_string()
@@ -173,7 +181,27 @@ fn compile_regex(pos: Pos, anchored: &str, source: &str, word: &str) -> Result<P
                 .map(|l| l.trim().to_string())
                 .collect();
             (pos, format!("invalid {word}: {}", detail.join(" ")))
-        })
+        })?;
+    REGEX_CACHE.with(|c| c.borrow_mut().insert(anchored.to_string(), regex.clone()));
+    Ok(Pattern {
+        source: source.to_string(),
+        regex,
+    })
+}
+
+thread_local! {
+    /// Compiled patterns of the load in progress on this thread, by anchored pattern: a large
+    /// set repeats the same globs (`refs/heads/*`) thousands of times, and building a regex's
+    /// automaton is most of a load's cost. A `Regex` clone shares the compiled program.
+    static REGEX_CACHE: RefCell<HashMap<String, Regex>> = RefCell::new(HashMap::new());
+}
+
+/// Runs one load with a fresh pattern cache, emptied afterwards so nothing outlives the load.
+pub(crate) fn with_pattern_cache<T>(load: impl FnOnce() -> T) -> T {
+    REGEX_CACHE.with(|c| c.borrow_mut().clear());
+    let out = load();
+    REGEX_CACHE.with(|c| c.borrow_mut().clear());
+    out
 }
 
 /// Whole-string glob: `*` is any run (including `/` and `:`), `?` one character, nothing else

@@ -3,10 +3,11 @@
 
 use serde_json::Value;
 
-use crate::exchange::{ConditionFailure, DecideContext};
+use crate::exchange::{ConditionFailure, ConditionResult, DecideContext, Requested};
 use crate::verify::VerifiedToken;
 
 use super::model::{AnyOf, Condition, Policy, Target};
+use super::when::When;
 use super::yaml::Pos;
 
 /// `None` when every condition holds; otherwise the first that failed, for the trace.
@@ -14,6 +15,7 @@ pub(crate) fn evaluate(
     p: &Policy,
     token: &VerifiedToken,
     ctx: &DecideContext,
+    requested: &Requested,
 ) -> Option<ConditionFailure> {
     if let Some(f) = p.subject.as_ref().and_then(|c| check(c, token)) {
         return Some(f);
@@ -44,7 +46,35 @@ pub(crate) fn evaluate(
     if let Some(f) = p.claims.iter().find_map(|c| check(c, token)) {
         return Some(f);
     }
-    p.any_of.as_ref().and_then(|a| any_of(a, token))
+    if let Some(f) = p.any_of.as_ref().and_then(|a| any_of(a, token)) {
+        return Some(f);
+    }
+    p.when.as_ref().and_then(|w| {
+        let r = when_row(w, token, requested);
+        (!r.passed).then_some(ConditionFailure {
+            path: r.path,
+            line: r.line,
+            column: r.column,
+            expected: r.expected,
+            actual: r.actual,
+        })
+    })
+}
+
+/// The `when` row: passes only on `true`; an error is shown as the actual value.
+fn when_row(w: &When, token: &VerifiedToken, requested: &Requested) -> ConditionResult {
+    let (passed, actual) = match w.eval(token, requested) {
+        Ok(b) => (b, Value::Bool(b)),
+        Err(e) => (false, Value::String(e)),
+    };
+    ConditionResult {
+        path: "when".to_string(),
+        line: w.pos.line,
+        column: w.pos.column,
+        passed,
+        expected: format!("CEL {} == true", Value::from(w.source.as_str())),
+        actual: Some(actual),
+    }
 }
 
 fn any_of(a: &AnyOf, token: &VerifiedToken) -> Option<ConditionFailure> {
@@ -70,6 +100,11 @@ fn any_of(a: &AnyOf, token: &VerifiedToken) -> Option<ConditionFailure> {
         expected: format!("one group to hold ({})", each.join("; ")),
         actual: None,
     })
+}
+
+/// Whether one condition holds (guardrail deny rules use this).
+pub(crate) fn holds(c: &Condition, token: &VerifiedToken) -> bool {
+    check(c, token).is_none()
 }
 
 /// `None` when the condition holds.
@@ -107,4 +142,68 @@ fn claim<'a>(token: &'a VerifiedToken, path: &[String]) -> Option<&'a Value> {
 
 fn audiences(token: &VerifiedToken) -> Value {
     Value::from(token.audiences.clone())
+}
+
+/// Every condition of `p` with its outcome, in evaluation order, without stopping at the first
+/// failure: the full trace behind `ferry policy explain` and the audit record of a denial. The
+/// summary row `any_of` passes when one group held.
+pub(crate) fn evaluate_all(
+    p: &Policy,
+    token: &VerifiedToken,
+    ctx: &DecideContext,
+    requested: &Requested,
+) -> Vec<ConditionResult> {
+    let mut out: Vec<ConditionResult> = p.subject.iter().map(|c| row(c, token)).collect();
+    match &p.audience {
+        Some(c) => out.push(row(c, token)),
+        None => {
+            let aud = ctx.broker_audience.as_str();
+            out.push(ConditionResult {
+                path: "audience".to_string(),
+                line: Pos::START.line,
+                column: Pos::START.column,
+                passed: token.audiences.iter().any(|a| a == aud),
+                expected: format!("{} (the broker's audience)", Value::from(aud)),
+                actual: Some(audiences(token)),
+            });
+        }
+    }
+    out.extend(p.claims.iter().map(|c| row(c, token)));
+    if let Some(a) = &p.any_of {
+        let mut held = 0;
+        let mut rows = Vec::new();
+        for g in &a.groups {
+            let before = rows.len();
+            rows.extend(g.conditions.iter().map(|c| row(c, token)));
+            held += usize::from(rows[before..].iter().all(|r: &ConditionResult| r.passed));
+        }
+        out.push(ConditionResult {
+            path: "any_of".to_string(),
+            line: a.pos.line,
+            column: a.pos.column,
+            passed: held > 0,
+            expected: format!("one of {} groups to hold", a.groups.len()),
+            actual: Some(Value::from(format!("{held} held"))),
+        });
+        out.extend(rows);
+    }
+    out.extend(p.when.iter().map(|w| when_row(w, token, requested)));
+    out
+}
+
+fn row(c: &Condition, token: &VerifiedToken) -> ConditionResult {
+    let failed = check(c, token);
+    let actual = match &c.target {
+        Target::Subject => Some(Value::from(token.subject.as_str())),
+        Target::Audience => Some(audiences(token)),
+        Target::Claim(path) => claim(token, path).cloned(),
+    };
+    ConditionResult {
+        path: c.path.clone(),
+        line: c.pos.line,
+        column: c.pos.column,
+        passed: failed.is_none(),
+        expected: c.matcher.to_string(),
+        actual,
+    }
 }

@@ -17,22 +17,38 @@ use super::yaml::{self, Pos};
 
 const GITHUB_ACTIONS_URL: &str = "https://token.actions.githubusercontent.com";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct IssuersFile {
+#[schemars(title = "Ferry issuers.yaml")]
+pub(crate) struct IssuersFile {
+    /// Issuer name (used by policies) -> how to trust it.
+    #[schemars(with = "BTreeMap<String, Entry>")]
     issuers: BTreeMap<IssuerName, Spanned<Entry>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Entry {
+pub(crate) struct Entry {
+    /// `oidc` or `github-actions` (a preset).
+    #[schemars(with = "String")]
     kind: Spanned<String>,
+    /// The token's exact `iss`; also the base of OIDC discovery.
+    #[schemars(with = "Option<String>")]
     url: Option<Spanned<String>>,
+    #[schemars(with = "Option<String>")]
     jwks_url: Option<Spanned<String>>,
+    /// Pinned keys, relative to the policy directory.
+    #[schemars(with = "Option<String>")]
     jwks_file: Option<Spanned<String>>,
+    /// Allowlist, e.g. `[RS256, ES256]`; `none` and HMAC are refused.
+    #[schemars(with = "Option<Vec<String>>")]
     algorithms: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `iat` must be at most this old, e.g. `1h`.
+    #[schemars(with = "Option<String>")]
     max_token_age: Option<Spanned<String>>,
     require_jti: Option<bool>,
+    /// Plain http, for loopback issuers only.
+    #[schemars(with = "Option<bool>")]
     insecure_http: Option<Spanned<bool>>,
 }
 

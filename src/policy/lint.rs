@@ -1,5 +1,6 @@
 //! Lints: patterns that load but are probably wider than their author meant (POLICY.md
-//! "Matchers"). Codes are stable: `wide-glob`, `subject-any`, `github-no-numeric-id`.
+//! "Matchers"). Codes are stable: `wide-glob`, `subject-any`, `github-no-numeric-id`,
+//! `missing-audience`, `regex-crosses-segment`; the set-level ones are in `lint_set`.
 
 use std::path::Path;
 
@@ -14,8 +15,20 @@ const ANY_REGEXES: [&str; 6] = [".*", ".+", "(?s).*", "(?s).+", "(?s:.*)", "(?s:
 
 pub(crate) fn check(p: &Policy, kind: IssuerKind, file: &Path) -> Vec<Lint> {
     let mut out = Vec::new();
+    if p.audience.is_none() {
+        let msg = "no `audience:`: the policy accepts any token addressed to the broker's \
+                   default audience, which changes with the broker's URL; pin `audience:`"
+            .to_string();
+        out.push(Lint::at(
+            file,
+            super::yaml::Pos::START,
+            "missing-audience",
+            msg,
+        ));
+    }
     for c in p.all_conditions() {
         wide_globs(c, &c.matcher, file, &mut out);
+        crossing_regexes(c, &c.matcher, file, &mut out);
         if c.target == Target::Subject && matches_anything(&c.matcher) {
             let msg = format!(
                 "`{}` matches every subject of the issuer; pin the subject",
@@ -48,6 +61,28 @@ fn wide_globs(c: &Condition, m: &Matcher, file: &Path, out: &mut Vec<Lint>) {
         }
         Matcher::AnyOf(ms) => ms.iter().for_each(|m| wide_globs(c, m, file, out)),
         Matcher::Contains(m) => wide_globs(c, m, file, out),
+        _ => {}
+    }
+}
+
+/// A regex over a `/`-separated value whose `.*` / `.+` can swallow more than one segment
+/// (`acme/.*/deploy.yml` also matches `acme/x/y/deploy.yml`).
+fn crossing_regexes(c: &Condition, m: &Matcher, file: &Path, out: &mut Vec<Lint>) {
+    match m {
+        Matcher::Regex(p) if p.source.contains('/') => {
+            let Some(dot) = [".*", ".+"].into_iter().find(|d| p.source.contains(d)) else {
+                return;
+            };
+            let better = if dot == ".*" { "[^/]*" } else { "[^/]+" };
+            let msg = format!(
+                "regex `{}` in `{}`: `{dot}` also matches `/`, so it can span several path \
+                 segments; write `{better}` where one segment is meant",
+                p.source, c.path
+            );
+            out.push(Lint::at(file, c.pos, "regex-crosses-segment", msg));
+        }
+        Matcher::AnyOf(ms) => ms.iter().for_each(|m| crossing_regexes(c, m, file, out)),
+        Matcher::Contains(m) => crossing_regexes(c, m, file, out),
         _ => {}
     }
 }

@@ -1,27 +1,39 @@
 //! Trust policies: the `trust-policies/` file format (POLICY.md), loaded strictly and compiled.
 //!
-//! Layout: `set` (the [`PolicySet`] and the directory loader: the only I/O), `issuers` and `file`
-//! (one YAML file each -> validated specs), `yaml` (parser options, spanned YAML tree, error
-//! rendering), `compile` (YAML -> matchers), `matcher` (the pure check), `eval` (a policy against a token), `model` (compiled
-//! policy), `index` (lookup for `decide`), `lint` (warnings for `ferry policy check`).
+//! Layout: `set` (the [`PolicySet`] and the directory loader: the only I/O besides reading test
+//! files), `issuers`, `file` and `grant`, `guardrails` (one YAML file each -> validated specs),
+//! `yaml` (parser options, spanned YAML tree, error rendering), `compile` (YAML -> matchers),
+//! `matcher` (the pure check), `when` (CEL), `eval` (a policy against a token: first failure
+//! for `decide`, every condition for explain), `model` (compiled policy), `index` (lookup for
+//! `decide`), `lint` and `lint_set` (warnings for `ferry policy check`), `schema` (JSON Schema
+//! for editors), [`testcases`] (the `tests/*.test.yaml` format).
 
 pub(crate) mod compile;
 mod error;
 mod eval;
 mod file;
+mod grant;
+mod guardrails;
 mod index;
 mod issuers;
 mod lint;
+mod lint_set;
 pub(crate) mod matcher;
 mod model;
+mod schema;
 mod set;
+pub mod testcases;
+mod when;
 pub(crate) mod yaml;
 
 pub use error::{Lint, LoadError, LoadErrors};
 pub use set::PolicySet;
 
-pub(crate) use eval::evaluate;
+pub(crate) use eval::{evaluate, evaluate_all, holds};
+pub(crate) use guardrails::{DenyRule, Guardrails};
 pub(crate) use model::{Mode, Policy};
+pub use schema::schemas;
+pub(crate) use yaml::Pos;
 
 #[cfg(test)]
 mod tests;

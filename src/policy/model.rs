@@ -42,7 +42,8 @@ pub(crate) struct AnyOf {
     pub pos: Pos,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+/// `enforce` (default) grants; `audit` only records what it would have decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Mode {
     Enforce,
@@ -57,6 +58,8 @@ pub(crate) struct GrantSpec {
     pub scopes: ScopeSet,
     /// Between 1 s and 24 h.
     pub ttl: Duration,
+    /// Where `grant.ttl` was written (lints point here).
+    pub ttl_pos: Pos,
     /// Credential claim name -> top-level source claim name, in file order; names are never
     /// reserved claims.
     pub claims: Vec<(String, String)>,
@@ -76,6 +79,8 @@ pub(crate) struct Policy {
     /// `claims:` leaves in file order.
     pub claims: Vec<Condition>,
     pub any_of: Option<AnyOf>,
+    /// `when:` (CEL), checked after every other condition.
+    pub when: Option<super::when::When>,
     pub grant: GrantSpec,
     pub mode: Mode,
 }

@@ -11,9 +11,10 @@ use crate::domain::{IssuerName, PolicyName};
 use crate::issuer::{IssuerKind, IssuerSpec};
 
 use super::error::{Lint, LoadError, LoadErrors};
+use super::guardrails::{self, Guardrails, GUARDRAILS_FILE};
 use super::index::Index;
 use super::model::Policy;
-use super::{file, issuers, lint};
+use super::{file, issuers, lint, lint_set};
 
 const ISSUERS_FILE: &str = "issuers.yaml";
 
@@ -25,16 +26,18 @@ pub struct PolicySet {
     policies: Vec<Policy>,
     by_name: HashMap<PolicyName, usize>,
     index: Index,
+    guardrails: Guardrails,
     version: String,
     warnings: Vec<Lint>,
 }
 
 impl PolicySet {
     /// Loads `dir` (POLICY.md "Layout"): `issuers.yaml`, one policy per `*.yaml`/`*.yml`;
-    /// `tests/` and other subdirectories are ignored; `guardrails.yaml` is refused for now.
+    /// `guardrails.yaml` when present; `tests/` and other subdirectories are ignored.
     pub fn load(dir: &Path) -> Result<PolicySet, LoadErrors> {
         let mut errors = Vec::new();
         let mut issuers_text = None;
+        let mut guardrails_text = None;
         let mut policies = Vec::new();
         for (name, path) in yaml_files(dir, &mut errors) {
             let text = match std::fs::read_to_string(&path) {
@@ -47,10 +50,10 @@ impl PolicySet {
             match name.as_str() {
                 ISSUERS_FILE => issuers_text = Some(text),
                 "issuers.yml" => errors.push(LoadError::file(&path, "rename to issuers.yaml")),
-                "guardrails.yaml" | "guardrails.yml" => errors.push(LoadError::file(
-                    &path,
-                    "guardrails.yaml is not supported yet",
-                )),
+                GUARDRAILS_FILE => guardrails_text = Some(text),
+                "guardrails.yml" => {
+                    errors.push(LoadError::file(&path, "rename to guardrails.yaml"))
+                }
                 _ => policies.push((name, text)),
             }
         }
@@ -61,7 +64,12 @@ impl PolicySet {
             ));
             return Err(LoadErrors(errors));
         };
-        match Self::from_sources(&issuers_text, &policies, dir) {
+        let sources = Sources {
+            issuers: &issuers_text,
+            guardrails: guardrails_text.as_deref(),
+            policies: &policies,
+        };
+        match Self::build(&sources, dir) {
             Ok(set) if errors.is_empty() => Ok(set),
             Ok(_) => Err(LoadErrors(errors)),
             Err(LoadErrors(more)) => {
@@ -79,6 +87,35 @@ impl PolicySet {
         policies: &[(String, String)],
         base_dir: &Path,
     ) -> Result<PolicySet, LoadErrors> {
+        let sources = Sources {
+            issuers: issuers_yaml,
+            guardrails: None,
+            policies,
+        };
+        Self::build(&sources, base_dir)
+    }
+
+    /// [`PolicySet::from_sources`] with a `guardrails.yaml` text too.
+    pub fn from_sources_with_guardrails(
+        issuers_yaml: &str,
+        guardrails_yaml: &str,
+        policies: &[(String, String)],
+        base_dir: &Path,
+    ) -> Result<PolicySet, LoadErrors> {
+        let sources = Sources {
+            issuers: issuers_yaml,
+            guardrails: Some(guardrails_yaml),
+            policies,
+        };
+        Self::build(&sources, base_dir)
+    }
+
+    fn build(src: &Sources, base_dir: &Path) -> Result<PolicySet, LoadErrors> {
+        super::compile::with_pattern_cache(|| Self::compile(src, base_dir))
+    }
+
+    fn compile(src: &Sources, base_dir: &Path) -> Result<PolicySet, LoadErrors> {
+        let (issuers_yaml, policies) = (src.issuers, src.policies);
         let mut errors = Vec::new();
         let issuers_path = base_dir.join(ISSUERS_FILE);
         let issuers = issuers::parse(&issuers_path, issuers_yaml, base_dir).unwrap_or_else(|e| {
@@ -86,6 +123,14 @@ impl PolicySet {
             Vec::new()
         });
         let known: BTreeSet<IssuerName> = issuers.iter().map(|i| i.name.clone()).collect();
+        let guardrails = match src.guardrails {
+            Some(text) => guardrails::parse(&base_dir.join(GUARDRAILS_FILE), text, &known)
+                .unwrap_or_else(|e| {
+                    errors.extend(e);
+                    Guardrails::default()
+                }),
+            None => Guardrails::default(),
+        };
         let mut sorted: Vec<&(String, String)> = policies.iter().collect();
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
         let mut compiled: Vec<Policy> = Vec::new();
@@ -115,12 +160,20 @@ impl PolicySet {
         }
         let kinds: HashMap<&IssuerName, IssuerKind> =
             issuers.iter().map(|i| (&i.name, i.kind)).collect();
-        let warnings = compiled
+        let mut warnings: Vec<Lint> = compiled
             .iter()
             .flat_map(|p| lint::check(p, kinds[&p.issuer], &base_dir.join(&p.file)))
             .collect();
+        warnings.extend(lint_set::check(
+            &compiled,
+            &issuers,
+            issuers_yaml,
+            &guardrails,
+            base_dir,
+        ));
         Ok(PolicySet {
-            version: version(issuers_yaml, policies),
+            version: version(issuers_yaml, src.guardrails, policies),
+            guardrails,
             index: Index::build(&compiled),
             issuers,
             policies: compiled,
@@ -168,6 +221,18 @@ impl PolicySet {
     pub(crate) fn index(&self) -> &Index {
         &self.index
     }
+
+    pub(crate) fn guardrails(&self) -> &Guardrails {
+        &self.guardrails
+    }
+}
+
+/// The texts of one policy directory.
+struct Sources<'a> {
+    issuers: &'a str,
+    guardrails: Option<&'a str>,
+    /// `(file name, text)`.
+    policies: &'a [(String, String)],
 }
 
 /// `*.yaml` / `*.yml` regular files directly in `dir`, sorted by name. Subdirectories (`tests/`,
@@ -216,12 +281,13 @@ fn policy_name(file_name: &str, display: &Path, errors: &mut Vec<LoadError>) -> 
 
 /// SHA-256 over `(relative path, bytes)` of every file, sorted by path; each file is framed as
 /// `path NUL length(u64 BE) bytes` so no two different sets hash alike.
-fn version(issuers_yaml: &str, policies: &[(String, String)]) -> String {
+fn version(issuers_yaml: &str, guardrails: Option<&str>, policies: &[(String, String)]) -> String {
     let mut files: Vec<(&str, &str)> = policies
         .iter()
         .map(|(n, t)| (n.as_str(), t.as_str()))
         .collect();
     files.push((ISSUERS_FILE, issuers_yaml));
+    files.extend(guardrails.map(|g| (GUARDRAILS_FILE, g)));
     files.sort();
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     for (path, text) in files {

@@ -50,6 +50,28 @@ impl Verifier {
         Self::with_fetchers(with_fetchers, verify, fetch)
     }
 
+    /// For a hot reload: takes over the key caches of `old`'s issuers whose spec is unchanged,
+    /// so a reload neither refetches their keys nor loses their last good keys during an
+    /// issuer outage. Issuers that are new or changed keep their fresh, empty cache.
+    pub fn adopt_keys_from(&mut self, old: &Verifier) {
+        for entry in &mut self.issuers {
+            if let Some(same) = old.issuers.iter().find(|o| o.spec == entry.spec) {
+                entry.keys = same.keys.clone();
+            }
+        }
+    }
+
+    /// Fetches keys for the issuers that have none yet (after [`Verifier::adopt_keys_from`]:
+    /// the new ones), concurrently. Never fails; see [`Verifier::key_status`].
+    pub async fn warm_up_cold(&self) {
+        let cold = self
+            .issuers
+            .iter()
+            .filter(|e| !e.keys.status().ready)
+            .map(|e| e.keys.refresh_gated(std::time::Duration::ZERO));
+        futures_util::future::join_all(cold).await;
+    }
+
     /// Builds a verifier over given fetchers: `new` uses the real ones, tests in-memory ones.
     pub(crate) fn with_fetchers(
         issuers: Vec<(IssuerSpec, Arc<dyn KeyFetcher>)>,
@@ -125,4 +147,40 @@ fn fetcher_for(
         fetch.max_body_bytes,
     );
     Ok(Arc::new(fetcher))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::policy::PolicySet;
+
+    fn issuers(text: &str) -> Vec<IssuerSpec> {
+        let set = PolicySet::from_sources(text, &[], Path::new("tp")).unwrap();
+        set.issuers().to_vec()
+    }
+
+    #[test]
+    fn a_reloaded_verifier_keeps_the_key_caches_of_unchanged_issuers_only() {
+        let before = "issuers:\n  github:\n    kind: github-actions\n  corp:\n    kind: oidc\n    url: https://idp.example.com\n";
+        let after = before.replace("idp.example.com", "idp2.example.com");
+        let old = Verifier::new(&issuers(before), Default::default(), Default::default()).unwrap();
+        let mut new =
+            Verifier::new(&issuers(&after), Default::default(), Default::default()).unwrap();
+        new.adopt_keys_from(&old);
+        let keys = |v: &Verifier, name: &str| {
+            v.issuers
+                .iter()
+                .find(|e| e.spec.name.as_str() == name)
+                .unwrap()
+                .keys
+                .clone()
+        };
+        assert!(Arc::ptr_eq(&keys(&new, "github"), &keys(&old, "github")));
+        assert!(
+            !Arc::ptr_eq(&keys(&new, "corp"), &keys(&old, "corp")),
+            "changed spec"
+        );
+    }
 }

@@ -11,9 +11,9 @@ use crate::verify::VerifiedToken;
 
 use super::*;
 
-const NOW: i64 = 1_700_000_000;
+pub(super) const NOW: i64 = 1_700_000_000;
 
-fn token(issuer: &str, sub: &str, claims: Value) -> VerifiedToken {
+pub(super) fn token(issuer: &str, sub: &str, claims: Value) -> VerifiedToken {
     let Value::Object(claims) = claims else {
         panic!("claims must be an object")
     };
@@ -31,13 +31,13 @@ fn token(issuer: &str, sub: &str, claims: Value) -> VerifiedToken {
     }
 }
 
-fn ctx() -> DecideContext {
+pub(super) fn ctx() -> DecideContext {
     DecideContext {
         broker_audience: "https://ferry.internal".parse().unwrap(),
     }
 }
 
-fn req(audience: Option<&str>, scopes: &str, policy: Option<&str>) -> Requested {
+pub(super) fn req(audience: Option<&str>, scopes: &str, policy: Option<&str>) -> Requested {
     Requested {
         audience: audience.map(|a| a.parse().unwrap()),
         scopes: ScopeSet::parse(scopes).unwrap(),
@@ -46,11 +46,11 @@ fn req(audience: Option<&str>, scopes: &str, policy: Option<&str>) -> Requested 
     }
 }
 
-fn pol(extra: &str, aud: &str, scopes: &str, ttl: &str) -> String {
+pub(super) fn pol(extra: &str, aud: &str, scopes: &str, ttl: &str) -> String {
     format!("issuer: corp\n{extra}grant:\n  audience: {aud}\n  scopes: [{scopes}]\n  ttl: {ttl}\n")
 }
 
-fn fixture() -> PolicySet {
+pub(super) fn fixture() -> PolicySet {
     set(&[
         (
             "a-main.yaml",
@@ -77,18 +77,18 @@ fn fixture() -> PolicySet {
     .unwrap()
 }
 
-fn run(r: &Requested, t: &VerifiedToken, s: &PolicySet) -> Decision {
+pub(super) fn run(r: &Requested, t: &VerifiedToken, s: &PolicySet) -> Decision {
     decide(r, t, s, &ctx(), NOW)
 }
 
-fn allowed(d: Decision) -> crate::exchange::Grant {
+pub(super) fn allowed(d: Decision) -> crate::exchange::Grant {
     match d {
         Decision::Allow(g) => g,
         Decision::Deny(d) => panic!("expected allow, got {d:?}"),
     }
 }
 
-fn denied(d: Decision) -> crate::exchange::Denial {
+pub(super) fn denied(d: Decision) -> crate::exchange::Denial {
     match d {
         Decision::Deny(d) => d,
         Decision::Allow(g) => panic!("expected deny, got {g:?}"),

@@ -63,14 +63,14 @@ fn unknown_issuer_lists_the_declared_ones() {
 #[test]
 fn every_problem_in_every_file_is_reported() {
     let bad1 = policy_with("claims:\n  a: [x]\n  b: { glob: x, regex: y }\n");
-    let bad2 = "issuer: corp\nwhen: 'true'\ngrant: { audience: a, scopes: [], ttl: 48h, credential: opaque }\n";
+    let bad2 = "issuer: corp\nwhen: 'claims.x =='\ngrant: { audience: a, scopes: [], ttl: 48h, credential: opaque }\n";
     let err = set(&[("a.yaml", &bad1), ("b.yaml", bad2)]).unwrap_err();
     let text = err.to_string();
     assert_eq!(err.0.len(), 6, "{text}");
     for needle in [
         "tp/a.yaml:3:6: a list is not an expected value",
         "tp/a.yaml:4:6: a matcher object takes exactly one matcher word",
-        "tp/b.yaml:2:7: `when` (CEL) is not supported yet",
+        "tp/b.yaml:2:7: invalid CEL in `when`",
         "`grant.scopes` must list at least one scope",
         "`grant.ttl` must be between 1s and 24h",
         "`credential: opaque` is not supported yet",
@@ -171,16 +171,34 @@ fn github_preset_fills_defaults_and_every_default_is_overridable() {
 }
 
 #[test]
-fn guardrails_file_is_refused_until_supported_and_tests_dir_is_ignored() {
+fn guardrails_file_loads_strictly_and_tests_dir_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("issuers.yaml"), ISSUERS).unwrap();
     std::fs::create_dir(dir.path().join("tests")).unwrap();
     std::fs::write(dir.path().join("tests/x.test.yaml"), "not: [a policy").unwrap();
-    assert!(PolicySet::load(dir.path()).is_ok());
+    let before = PolicySet::load(dir.path()).unwrap();
     std::fs::write(dir.path().join("guardrails.yaml"), "max_ttl: 1h\n").unwrap();
+    let after = PolicySet::load(dir.path()).unwrap();
+    assert_ne!(
+        before.version(),
+        after.version(),
+        "guardrails are part of the version"
+    );
+    std::fs::write(
+        dir.path().join("guardrails.yaml"),
+        "max_ttl: 1h\nissuers_allowed: [github, nope]\ndeny:\n  - description: x\n",
+    )
+    .unwrap();
     let e = PolicySet::load(dir.path()).unwrap_err().to_string();
     assert!(
-        e.ends_with("guardrails.yaml:1:1: guardrails.yaml is not supported yet"),
+        e.contains("guardrails.yaml:2:27: unknown issuer `nope`"),
+        "{e}"
+    );
+    assert!(e.contains("guardrails.yaml:4:5: a deny rule needs"), "{e}");
+    std::fs::write(dir.path().join("guardrails.yaml"), "max_tll: 1h\n").unwrap();
+    let e = PolicySet::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        e.contains("guardrails.yaml:1:1: unknown field `max_tll`"),
         "{e}"
     );
 }

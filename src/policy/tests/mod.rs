@@ -1,9 +1,12 @@
 //! Tests for the policy module and `exchange::decide`, with shared helpers for building sets.
 
 mod decide;
+mod explain;
+mod guardrails;
 mod lints;
 mod load;
 mod matchers;
+mod when;
 
 use std::path::Path;
 

@@ -1,4 +1,5 @@
-//! The `ferry` command line: `serve`, `policy check`, `audit verify`, `audit tail`, `keys generate`.
+//! The `ferry` command line: `serve`, `policy check|test|explain|schema`, `audit verify|list|tail`,
+//! `keys generate`. The policy-authoring tools are in `authoring`, their text output in `render`.
 //!
 //! Exit codes are part of the interface CI pipelines script against: 0 success, 1 a check
 //! failed (policy errors, broken audit chain), 2 usage or startup errors.
@@ -11,6 +12,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::config::{Overrides, Settings, SigningAlgorithm};
 use crate::credential::{generate_pkcs8, write_new_key_file, SigningKey};
 use crate::policy::PolicySet;
+
+mod audit_list;
+mod authoring;
+mod render;
+
+pub use audit_list::{audit_list, ListArgs};
+pub use authoring::{policy_explain, policy_schema, policy_test, ExplainArgs};
 
 #[derive(Debug, Parser)]
 #[command(name = "ferry", version, about = "Workload identity federation broker")]
@@ -59,10 +67,25 @@ pub struct ServeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
-    /// Load a policy directory exactly as `serve` does and report every problem.
+    /// Load a policy directory exactly as `serve` does and report every problem and warning.
     Check {
         /// Policy directory (default: trust-policies).
         dir: Option<PathBuf>,
+        /// Treat warnings as errors (exit 1).
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Run the cases in DIR/tests/*.test.yaml offline; exit 1 if any fails.
+    Test {
+        /// Policy directory (default: trust-policies).
+        dir: Option<PathBuf>,
+    },
+    /// Show, for each candidate policy, every condition with pass/fail, and the decision.
+    Explain(ExplainArgs),
+    /// Print JSON Schema for policy, issuers, guardrails and test files.
+    Schema {
+        /// Only one: policy, issuers, guardrails or test.
+        kind: Option<String>,
     },
 }
 
@@ -70,6 +93,8 @@ pub enum PolicyCommand {
 pub enum AuditCommand {
     /// Check an audit file's hash chain and report the first broken link.
     Verify { file: PathBuf },
+    /// List exchanges; `--audit-mode` shows what audit-mode policies and guardrails would do.
+    List(ListArgs),
     /// Follow the Redis audit stream every replica appends to, printing events as they come.
     Tail {
         /// The Redis the replicas share (`redis://HOST:PORT/DB`, `rediss://…`).
@@ -121,8 +146,9 @@ impl ServeArgs {
     }
 }
 
-/// `ferry policy check`: errors as `FILE:LINE:COL: message`, then a one-line summary.
-pub fn policy_check(dir: &Path) -> ExitCode {
+/// `ferry policy check`: errors as `FILE:LINE:COL: message`, warnings as
+/// `FILE:LINE:COL: warning[CODE]: message`, then a one-line summary. `strict`: warnings fail.
+pub fn policy_check(dir: &Path, strict: bool) -> ExitCode {
     match PolicySet::load(dir) {
         Ok(set) => {
             for lint in set.warnings() {
@@ -136,6 +162,10 @@ pub fn policy_check(dir: &Path) -> ExitCode {
                 &set.version()[..set.version().len().min(12)],
                 set.warnings().len()
             );
+            if strict && !set.warnings().is_empty() {
+                println!("error: --strict: {} warnings", set.warnings().len());
+                return ExitCode::from(1);
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {

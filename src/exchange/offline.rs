@@ -1,0 +1,97 @@
+//! Tokens for the offline tools (`ferry policy test`, `ferry policy explain` without
+//! `--verify`): the [`VerifiedToken`] `decide` needs, built from bare claims with **no signature
+//! check**. The exchange service never calls this; only the verifier makes tokens for it.
+
+use base64::Engine;
+use serde_json::{Map, Value};
+
+use crate::domain::{sha256_hex, Algorithm, Audience, IssuerName, UnixSeconds};
+use crate::policy::PolicySet;
+use crate::verify::VerifiedToken;
+
+/// Why claims could not stand for a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OfflineTokenError {
+    #[error("not a compact JWT (three base64url parts with a JSON object payload)")]
+    Malformed,
+    /// Stable code, as the verifier's.
+    #[error("`iss` {0} is not an issuer in issuers.yaml")]
+    UnknownIssuer(String),
+}
+
+impl OfflineTokenError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed_token",
+            Self::UnknownIssuer(_) => "unknown_issuer",
+        }
+    }
+}
+
+/// The payload of a compact JWT, decoded and **not verified**.
+pub fn decode_unverified(token: &str) -> Result<Map<String, Value>, OfflineTokenError> {
+    let parts: Vec<&str> = token.trim().split('.').collect();
+    let [_, payload, _] = parts.as_slice() else {
+        return Err(OfflineTokenError::Malformed);
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| OfflineTokenError::Malformed)?;
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(OfflineTokenError::Malformed),
+    }
+}
+
+/// Claims as a token of the issuer their `iss` names (or `default_issuer` when there is no
+/// `iss`). A missing `aud` means the broker's own audience; a missing `exp` is 10 minutes on.
+pub fn token_from_claims(
+    set: &PolicySet,
+    claims: Map<String, Value>,
+    default_issuer: Option<&IssuerName>,
+    broker_audience: &Audience,
+    now: UnixSeconds,
+) -> Result<VerifiedToken, OfflineTokenError> {
+    let issuer = match claims.get("iss") {
+        Some(iss) => set
+            .issuers()
+            .iter()
+            .find(|i| Some(i.issuer_url.as_str()) == iss.as_str())
+            .map(|i| i.name.clone())
+            .ok_or_else(|| OfflineTokenError::UnknownIssuer(iss.to_string()))?,
+        None => default_issuer
+            .cloned()
+            .ok_or_else(|| OfflineTokenError::UnknownIssuer("(none)".to_string()))?,
+    };
+    let audiences = match claims.get("aud") {
+        Some(Value::String(a)) => vec![a.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .collect(),
+        _ => vec![broker_audience.to_string()],
+    };
+    let text = Value::Object(claims.clone()).to_string();
+    Ok(VerifiedToken {
+        issuer,
+        subject: claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        audiences,
+        expires_at: claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .unwrap_or(now + 600),
+        issued_at: claims.get("iat").and_then(Value::as_i64),
+        jti: claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        token_sha256: sha256_hex(text.as_bytes()),
+        claims,
+        algorithm: Algorithm::RS256,
+        key_id: None,
+    })
+}
