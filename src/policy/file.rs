@@ -64,7 +64,7 @@ pub(crate) fn parse(
     let f: PolicyFile = yaml::parse(display, text).map_err(|e| vec![e])?;
     let mut problems: Vec<Problem> = Vec::new();
     let when = f.when.as_ref().and_then(|n| when(n, &mut problems));
-    let issuer = issuer(&f.issuer, issuers, &mut problems);
+    let issuer = yaml::known_issuer(&f.issuer, issuers, &mut problems);
     let subject = f
         .subject
         .as_ref()
@@ -114,30 +114,6 @@ fn when(node: &Node, problems: &mut Vec<Problem>) -> Option<When> {
     When::compile(source, Pos::of(node))
         .map_err(|m| problems.push((Pos::of(node), m)))
         .ok()
-}
-
-fn issuer(
-    s: &Spanned<String>,
-    known: &BTreeSet<IssuerName>,
-    problems: &mut Vec<Problem>,
-) -> Option<IssuerName> {
-    match s.value.parse::<IssuerName>() {
-        Ok(name) if known.contains(&name) => Some(name),
-        _ => {
-            let names: Vec<String> = known.iter().map(|n| format!("`{n}`")).collect();
-            let msg = format!(
-                "unknown issuer `{}`, expected one of the names in issuers.yaml: {}",
-                s.value,
-                if names.is_empty() {
-                    "(none declared)".to_string()
-                } else {
-                    names.join(", ")
-                }
-            );
-            problems.push((Pos::of(s), msg));
-            None
-        }
-    }
 }
 
 fn top(node: &Node, target: Target, path: &str, problems: &mut Vec<Problem>) -> Option<Condition> {

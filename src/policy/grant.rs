@@ -10,7 +10,7 @@ use crate::domain::{Audience, Scope, ScopeSet};
 
 use super::compile::Problem;
 use super::model::GrantSpec;
-use super::yaml::{Node, Pos, Yaml};
+use super::yaml::{self, Node, Pos, Yaml};
 
 /// Claims Ferry sets itself in a credential; `grant.claims` may not overwrite them.
 const RESERVED_CLAIMS: [&str; 16] = [
@@ -100,26 +100,13 @@ pub(super) fn grant(g: &GrantFile, problems: &mut Vec<Problem>) -> Option<GrantS
 }
 
 fn ttl(s: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<Duration> {
-    match humantime::parse_duration(&s.value) {
-        Ok(d) if (MIN_TTL..=MAX_TTL).contains(&d) => Some(d),
-        Ok(_) => {
-            problems.push((
-                Pos::of(s),
-                format!(
-                    "`grant.ttl` must be between 1s and 24h, found `{}`",
-                    s.value
-                ),
-            ));
-            None
-        }
-        Err(e) => {
-            problems.push((
-                Pos::of(s),
-                format!("invalid duration `{}`: {e} (write e.g. `15m`)", s.value),
-            ));
-            None
-        }
-    }
+    yaml::duration_in(
+        s,
+        "grant.ttl",
+        MIN_TTL..=MAX_TTL,
+        "between 1s and 24h",
+        problems,
+    )
 }
 
 fn grant_claims(node: &Node, problems: &mut Vec<Problem>) -> Vec<(String, String)> {

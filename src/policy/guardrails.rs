@@ -117,27 +117,19 @@ pub(crate) fn parse(
         value: list
             .value
             .iter()
-            .filter_map(|s| issuer(s, known, &mut problems))
+            .filter_map(|s| yaml::known_issuer(s, known, &mut problems))
             .collect(),
         pos: Pos::of(list),
     });
-    let max_ttl = f
-        .max_ttl
-        .as_ref()
-        .and_then(|s| match humantime::parse_duration(&s.value) {
-            Ok(d) if d >= Duration::from_secs(1) => Some(Located {
-                value: d,
+    let max_ttl = f.max_ttl.as_ref().and_then(|s| {
+        let at_least_1s = Duration::from_secs(1)..=Duration::MAX;
+        yaml::duration_in(s, "max_ttl", at_least_1s, "at least 1s", &mut problems).map(|value| {
+            Located {
+                value,
                 pos: Pos::of(s),
-            }),
-            _ => {
-                let msg = format!(
-                    "`max_ttl` must be a duration of at least 1s (e.g. `1h`), found `{}`",
-                    s.value
-                );
-                problems.push((Pos::of(s), msg));
-                None
             }
-        });
+        })
+    });
     let scopes_allowed = f.scopes_allowed.as_ref().map(|list| Located {
         value: globs(&list.value, &mut problems),
         pos: Pos::of(list),
@@ -203,7 +195,7 @@ fn deny_rule(
         issuer: rule
             .issuer
             .as_ref()
-            .and_then(|s| issuer(s, known, problems)),
+            .and_then(|s| yaml::known_issuer(s, known, problems)),
         conditions,
         scopes,
     }
@@ -217,22 +209,4 @@ fn globs(list: &[Spanned<String>], problems: &mut Vec<Problem>) -> Vec<Pattern> 
                 .ok()
         })
         .collect()
-}
-
-fn issuer(
-    s: &Spanned<String>,
-    known: &BTreeSet<IssuerName>,
-    problems: &mut Vec<Problem>,
-) -> Option<IssuerName> {
-    match s.value.parse::<IssuerName>() {
-        Ok(name) if known.contains(&name) => Some(name),
-        _ => {
-            let msg = format!(
-                "unknown issuer `{}`, expected a name from issuers.yaml",
-                s.value
-            );
-            problems.push((Pos::of(s), msg));
-            None
-        }
-    }
 }

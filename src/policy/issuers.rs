@@ -241,21 +241,6 @@ fn algorithms(e: &Entry, kind: IssuerKind, problems: &mut Problems) -> Vec<Algor
 }
 
 fn parse_age(s: &Spanned<String>, problems: &mut Problems) -> Option<Duration> {
-    match humantime::parse_duration(&s.value) {
-        Ok(d) if !d.is_zero() => Some(d),
-        Ok(_) => {
-            problems.push((
-                Pos::of(s),
-                "`max_token_age` must be more than zero".to_string(),
-            ));
-            None
-        }
-        Err(e) => {
-            problems.push((
-                Pos::of(s),
-                format!("invalid duration `{}`: {e} (write e.g. `15m`)", s.value),
-            ));
-            None
-        }
-    }
+    let positive = Duration::from_nanos(1)..=Duration::MAX;
+    yaml::duration_in(s, "max_token_age", positive, "more than zero", problems)
 }

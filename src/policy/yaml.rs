@@ -4,13 +4,17 @@
 //!
 //! Owns no policy semantics: it only says what the YAML *is* and where it was written.
 
+use std::collections::BTreeSet;
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{DefaultMessageFormatter, MessageFormatter, Options, Spanned};
 
 use super::error::LoadError;
+use crate::domain::IssuerName;
 
 /// A 1-based line and column in a policy file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -172,4 +176,47 @@ fn single_line(message: &str) -> String {
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
+}
+
+/// A humantime duration (`15m`, `1h`) within `range`; otherwise a problem at its position that
+/// names the field and says what is allowed (`bounds`, e.g. "between 1s and 24h").
+pub(crate) fn duration_in(
+    s: &Spanned<String>,
+    field: &str,
+    range: RangeInclusive<Duration>,
+    bounds: &str,
+    problems: &mut Vec<(Pos, String)>,
+) -> Option<Duration> {
+    let problem = match humantime::parse_duration(&s.value) {
+        Ok(d) if range.contains(&d) => return Some(d),
+        Ok(_) => format!("`{field}` must be {bounds}, found `{}`", s.value),
+        Err(e) => format!("invalid duration `{}`: {e} (write e.g. `15m`)", s.value),
+    };
+    problems.push((Pos::of(s), problem));
+    None
+}
+
+/// An issuer name declared in `issuers.yaml`; otherwise a problem listing the declared names.
+pub(crate) fn known_issuer(
+    s: &Spanned<String>,
+    known: &BTreeSet<IssuerName>,
+    problems: &mut Vec<(Pos, String)>,
+) -> Option<IssuerName> {
+    match s.value.parse::<IssuerName>() {
+        Ok(name) if known.contains(&name) => Some(name),
+        _ => {
+            let names: Vec<String> = known.iter().map(|n| format!("`{n}`")).collect();
+            let declared = if names.is_empty() {
+                "(none declared)".to_string()
+            } else {
+                names.join(", ")
+            };
+            let msg = format!(
+                "unknown issuer `{}`, expected one of the names in issuers.yaml: {declared}",
+                s.value
+            );
+            problems.push((Pos::of(s), msg));
+            None
+        }
+    }
 }
