@@ -225,3 +225,33 @@ fn duplicate_issuer_urls_are_refused_at_setup() {
     let result = Verifier::new(&[a, b], VerifySettings::default(), FetchSettings::default());
     assert!(matches!(result, Err(KeySetupError::DuplicateIssuerUrl(_))));
 }
+
+/// SECURITY.md "Key fetching": an issuer that accepts the connection and never answers must not
+/// hold a fetch (and so a request) past the fetch timeout.
+#[tokio::test]
+async fn an_issuer_that_never_answers_fails_at_the_fetch_timeout_instead_of_hanging() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accept and hold every connection open without writing a byte.
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let settings = FetchSettings {
+        timeout: std::time::Duration::from_millis(300),
+        ..FetchSettings::default()
+    };
+    let fetcher = HttpFetcher::new(
+        build_client(&settings).unwrap(),
+        HttpSource::Jwks(url(addr, "/jwks")),
+        true,
+        settings.max_body_bytes,
+    );
+    // Generous outer bound: the point is that the fetch ends by itself, with an error.
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), fetcher.fetch()).await;
+    silent.abort();
+    let result = outcome.expect("the fetch hung past its own timeout");
+    assert!(result.is_err(), "a silent issuer produced keys");
+}
