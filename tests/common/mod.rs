@@ -167,13 +167,9 @@ impl TestApp {
     }
 
     pub async fn get_json(&self, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base_url))
-            .send()
-            .await
-            .unwrap();
-        let (status, body, _) = read_json(response).await;
+        let (status, text, _) = self.get(path).await;
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{status}: body is not JSON: {text}"));
         (status, body)
     }
 

@@ -124,7 +124,13 @@ impl Drop for RedisServer {
 }
 
 pub fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
+    redis_cli_with(&[], port, args)
+}
+
+/// `redis-cli [flags] -p PORT args...`; stdout when it succeeds.
+fn redis_cli_with(flags: &[&str], port: u16, args: &[&str]) -> Option<String> {
     let out = Command::new("redis-cli")
+        .args(flags)
         .args(["-p", &port.to_string()])
         .args(args)
         .stdin(Stdio::null())
@@ -255,15 +261,7 @@ impl RedisCluster {
 
     /// Runs `redis-cli -c` (following redirects) against the first node.
     pub fn cli(&self, args: &[&str]) -> Option<String> {
-        let out = Command::new("redis-cli")
-            .args(["-c", "-p", &self.nodes[0].port.to_string()])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        redis_cli_with(&["-c"], self.nodes[0].port, args)
     }
 }
 
