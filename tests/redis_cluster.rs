@@ -1,9 +1,11 @@
 //! The Redis store on a local three-master Redis Cluster that the test starts: the keys of one
 //! exchange share a slot (the claim script would fail with CROSSSLOT otherwise), replicas share
-//! state across nodes, and a node restart costs at most a few fast 503s.
+//! state across nodes, and a node restart or a manual failover of every master costs at most a
+//! few fast 503s (and, for the failover, loses no replay record).
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::redis_server::{unique_prefix, use_redis, RedisCluster};
@@ -115,4 +117,73 @@ async fn exchanges_on_a_cluster_survive_a_node_restart_with_fast_503s_at_most() 
         let (status, body, _) = app.exchange_token(&app.token(), None).await;
         assert_eq!(status, 200, "after the restart: {body}");
     }
+}
+
+/// Exchanges until one is granted; every answer on the way is a fast 503.
+async fn until_granted(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = app.exchange_token(&app.token(), None).await;
+        if got.0 == 200 {
+            return;
+        }
+        assert_oauth_error(&got, 503, "temporarily_unavailable");
+        assert!(
+            Instant::now() < deadline,
+            "service did not resume: {:?}",
+            got.1
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_failover_of_every_master_keeps_replay_records_and_costs_only_fast_503s() {
+    let cluster = Arc::new(RedisCluster::start_with_replicas(1));
+    let prefix = unique_prefix();
+    let app = spawn_app(Fixture::deploy().settings(use_redis(&cluster.url(), &prefix))).await;
+    let first = app.token();
+    let (status, body, _) = app.exchange_token(&first, None).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Every slot moves to another node (the replica of its master) while requests keep landing.
+    let moving = cluster.clone();
+    let failovers = tokio::task::spawn_blocking(move || {
+        let masters = moving.masters();
+        assert_eq!(masters.len(), 3);
+        for master in masters {
+            moving.failover(master);
+        }
+    });
+    let (mut granted, mut during) = (1, 0);
+    while !failovers.is_finished() {
+        let started = Instant::now();
+        let got = app.exchange_token(&app.token(), None).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "no request hangs"
+        );
+        during += 1;
+        if got.0 == 200 {
+            granted += 1;
+        } else {
+            assert_oauth_error(&got, 503, "temporarily_unavailable");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    failovers.await.unwrap();
+    assert!(during > 0, "requests landed during the failovers");
+
+    until_granted(&app).await;
+    // The first token's jti record was written before the failover: the promoted replica has it.
+    let replay = app.exchange_token(&first, None).await;
+    assert_eq!(replay.0, 400, "replay still refused after the failover");
+    let len: usize = cluster
+        .cli(&["XLEN", &format!("{prefix}audit")])
+        .and_then(|l| l.trim().parse().ok())
+        .expect("XLEN");
+    assert!(
+        len > granted,
+        "every granted exchange kept its stream entry ({len} <= {granted})"
+    );
 }

@@ -252,3 +252,54 @@ async fn without_the_audit_stream_a_commit_only_caches() {
     let len = server.cli(&["XLEN", &format!("{prefix}audit")]).unwrap();
     assert_eq!(len.trim(), "0");
 }
+
+/// Connections to Redis stay bounded: one per thread that uses the store (in `ferry serve`, one
+/// per HTTP worker), reused for every later command on that thread — never one per request.
+#[test]
+fn each_thread_reuses_one_connection_and_threads_do_not_share_one() {
+    use std::sync::{Arc, Barrier};
+    const THREADS: usize = 3;
+    let server = RedisServer::start();
+    let store = Arc::new(RedisStore::new(&settings(&server.url(), "conn:")).unwrap());
+    // Every thread runs two bursts of commands; the connections are counted after each.
+    let (burst_done, next_burst) = (
+        Arc::new(Barrier::new(THREADS + 1)),
+        Arc::new(Barrier::new(THREADS + 1)),
+    );
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (store, done, next) = (store.clone(), burst_done.clone(), next_burst.clone());
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                for burst in 0..2 {
+                    rt.block_on(async {
+                        for i in 0..20 {
+                            let c = claim(&format!("t{t}-{burst}-{i}"), Duration::from_secs(5));
+                            store.claim_and_lookup(Some(&c), None).await.unwrap();
+                        }
+                    });
+                    done.wait();
+                    next.wait();
+                }
+            })
+        })
+        .collect();
+    let clients = || {
+        let list = server.cli(&["CLIENT", "LIST"]).unwrap_or_default();
+        // Not counting `redis-cli` itself.
+        list.lines().filter(|l| !l.contains("cmd=client")).count()
+    };
+    for burst in 0..2 {
+        burst_done.wait();
+        assert_eq!(
+            clients(),
+            THREADS,
+            "burst {burst}: one connection per thread"
+        );
+        next_burst.wait();
+    }
+    handles.into_iter().for_each(|h| h.join().unwrap());
+}

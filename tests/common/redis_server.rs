@@ -183,7 +183,13 @@ pub struct RedisCluster {
 
 impl RedisCluster {
     pub fn start() -> RedisCluster {
-        let nodes: Vec<RedisServer> = (0..3)
+        RedisCluster::start_with_replicas(0)
+    }
+
+    /// Three masters with `replicas` replicas each (`redis-cli --cluster create
+    /// --cluster-replicas N`); a manual `CLUSTER FAILOVER` needs at least one.
+    pub fn start_with_replicas(replicas: usize) -> RedisCluster {
+        let nodes: Vec<RedisServer> = (0..3 * (1 + replicas))
             .map(|_| {
                 let bus = free_port().to_string();
                 RedisServer::start_with(&[
@@ -205,7 +211,7 @@ impl RedisCluster {
         let out = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&addrs)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .stdin(Stdio::null())
             .output()
             .expect("redis-cli runs");
@@ -216,6 +222,9 @@ impl RedisCluster {
         );
         let cluster = RedisCluster { nodes };
         cluster.wait_until_ok();
+        if replicas > 0 {
+            cluster.wait_until_replicas_synced();
+        }
         cluster
     }
 
@@ -247,16 +256,71 @@ impl RedisCluster {
 
     /// The node serving `key`'s slot.
     pub fn node_for(&mut self, key: &str) -> &mut RedisServer {
+        let index = self.index_for(key);
+        &mut self.nodes[index]
+    }
+
+    fn index_for(&self, key: &str) -> usize {
         let slot: u16 = self.nodes[0]
             .cli(&["CLUSTER", "KEYSLOT", key])
             .and_then(|s| s.trim().parse().ok())
             .expect("CLUSTER KEYSLOT");
-        let index = self
-            .nodes
+        self.nodes
             .iter()
             .position(|n| owns_slot(n, slot))
-            .expect("a node owns the slot");
-        &mut self.nodes[index]
+            .expect("a node owns the slot")
+    }
+
+    /// The nodes that serve slots now.
+    pub fn masters(&self) -> Vec<u16> {
+        self.nodes
+            .iter()
+            .filter(|n| myself_line(n).is_some_and(|l| l.contains("master")))
+            .map(|n| n.port)
+            .collect()
+    }
+
+    /// Promotes a replica of the master on `master_port` with a manual `CLUSTER FAILOVER` (the
+    /// replica first catches up with its master, so nothing acknowledged is lost) and waits
+    /// until the old master has become its replica; returns the new master's port.
+    pub fn failover(&self, master_port: u16) -> u16 {
+        let master_id = node_id(&self.nodes[self.index_of(master_port)]);
+        let replica = self
+            .nodes
+            .iter()
+            .find(|n| myself_line(n).is_some_and(|l| replicates(&l, &master_id)))
+            .expect("the master has a replica");
+        let ok = replica.cli(&["CLUSTER", "FAILOVER"]).unwrap_or_default();
+        assert_eq!(ok.trim(), "OK", "CLUSTER FAILOVER");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.masters().contains(&replica.port) || self.masters().contains(&master_port) {
+            assert!(Instant::now() < deadline, "the failover did not complete");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.wait_until_ok();
+        replica.port
+    }
+
+    fn index_of(&self, port: u16) -> usize {
+        self.nodes.iter().position(|n| n.port == port).unwrap()
+    }
+
+    /// Waits until every replica reports its link to the master up and in sync.
+    fn wait_until_replicas_synced(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let synced = self.nodes.iter().all(|n| {
+                let info = n.cli(&["INFO", "replication"]).unwrap_or_default();
+                info.contains("role:master")
+                    || (info.contains("master_link_status:up")
+                        && info.contains("master_sync_in_progress:0"))
+            });
+            if synced {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the cluster's replicas did not sync");
     }
 
     /// Runs `redis-cli -c` (following redirects) against the first node.
@@ -265,10 +329,29 @@ impl RedisCluster {
     }
 }
 
+/// `node`'s own line of `CLUSTER NODES` (the one marked `myself`).
+fn myself_line(node: &RedisServer) -> Option<String> {
+    let nodes = node.cli(&["CLUSTER", "NODES"])?;
+    nodes
+        .lines()
+        .find(|l| l.contains("myself"))
+        .map(str::to_string)
+}
+
+/// Whether a `CLUSTER NODES` line is a replica of `master_id`: `id addr flags master-id ...`.
+fn replicates(line: &str, master_id: &str) -> bool {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    fields.len() > 3 && fields[2].contains("slave") && fields[3] == master_id
+}
+
+fn node_id(node: &RedisServer) -> String {
+    let line = myself_line(node).expect("CLUSTER NODES");
+    line.split_whitespace().next().unwrap().to_string()
+}
+
 /// Whether `node` serves `slot` (from its `CLUSTER NODES` line marked `myself`).
 fn owns_slot(node: &RedisServer, slot: u16) -> bool {
-    let nodes = node.cli(&["CLUSTER", "NODES"]).unwrap_or_default();
-    let Some(me) = nodes.lines().find(|l| l.contains("myself")) else {
+    let Some(me) = myself_line(node) else {
         return false;
     };
     me.split_whitespace().skip(8).any(|range| {

@@ -1,6 +1,13 @@
-//! Connections to Redis: one multiplexed, auto-reconnecting connection per replica, to a single
-//! server (`redis://`, `rediss://` over rustls) or to a Redis Cluster (`redis+cluster://h:p,h:p`
-//! or a list of seed nodes).
+//! Connections to Redis: multiplexed, auto-reconnecting connections to a single server
+//! (`redis://`, `rediss://` over rustls) or to a Redis Cluster (`redis+cluster://h:p,h:p` or a
+//! list of seed nodes).
+//!
+//! A single server gets one connection per thread that uses the store (in `ferry serve`, one
+//! per HTTP worker, plus one for the background checks): a multiplexed connection's I/O runs in
+//! a task on the runtime that first used it, and each HTTP worker has a runtime of its own, so
+//! one shared connection would cost every command two cross-thread wake-ups (worker → I/O task
+//! → worker). With one per worker, a command and its reply stay on the worker's thread. A
+//! cluster keeps one connection per replica (its client already holds one per node).
 //!
 //! Both are lazy: Ferry starts while Redis is down, answers 503 until it is up, and recovers
 //! without a restart. Every command is bounded by the caller's timeout (`RedisStore::run`), so
@@ -68,10 +75,17 @@ pub enum Conn {
     Cluster(ClusterConnection),
 }
 
-/// Owns the connection (or, for a cluster not reached yet, the means to make one).
+/// Owns the connections (or the means to make them on first use).
 pub enum Connector {
-    Single(ConnectionManager),
+    Single(Box<PerThread>),
     Cluster(Box<LazyCluster>),
+}
+
+/// One lazily connected [`ConnectionManager`] per thread, all to the same server.
+pub struct PerThread {
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+    managers: thread_local::ThreadLocal<ConnectionManager>,
 }
 
 pub struct LazyCluster {
@@ -125,9 +139,11 @@ impl Connector {
                     // the next command after a failure starts a fresh reconnect.
                     .set_number_of_retries(1)
                     .set_max_delay(Duration::from_millis(200));
-                ConnectionManager::new_lazy_with_config(client, config)
-                    .map(Connector::Single)
-                    .map_err(|e| e.to_string())
+                Ok(Connector::Single(Box::new(PerThread {
+                    client,
+                    config,
+                    managers: thread_local::ThreadLocal::new(),
+                })))
             }
             Target::Cluster(nodes) => {
                 let mut builder = ClusterClient::builder(nodes.clone())
@@ -154,7 +170,15 @@ impl Connector {
     /// A handle for one operation; connects a cluster on first use.
     pub async fn get(&self) -> redis::RedisResult<Conn> {
         match self {
-            Connector::Single(manager) => Ok(Conn::Single(manager.clone())),
+            Connector::Single(local) => local
+                .managers
+                .get_or_try(|| {
+                    ConnectionManager::new_lazy_with_config(
+                        local.client.clone(),
+                        local.config.clone(),
+                    )
+                })
+                .map(|manager| Conn::Single(manager.clone())),
             Connector::Cluster(lazy) => {
                 let mut slot = lazy.connection.lock().await;
                 if let Some(conn) = slot.as_ref() {

@@ -48,8 +48,8 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
-    /// Builds the store without touching the network: Redis may be down at startup. Call it
-    /// inside a Tokio runtime (the connection's background task is spawned on it).
+    /// Builds the store without touching the network: Redis may be down at startup. Connections
+    /// are made on first use, on the runtime of the thread that uses them (`connect`).
     pub fn new(settings: &RedisSettings) -> Result<RedisStore, StoreError> {
         let target = Target::parse(settings).map_err(StoreError::Config)?;
         let connector = Connector::new(

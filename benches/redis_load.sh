@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The Redis store against the in-memory one, in the same run, the way the README's Redis figures
+# were measured: broker, redis-server and load generator share the machine (no pinning), and
+# memory and Redis rounds alternate so that whatever else the machine does weighs on both.
+# Loopback only; each round stops after N requests.
+#
+#   bash benches/redis_load.sh [ROUNDS=2] [TOKENS=20000] [CONCURRENCY=64]
+#
+# FERRY_BIN=path measures another build of the broker (e.g. before and after a change).
+#
+# Prints one line per (round, store, mode) and, at the end, the two ratios the Redis issue
+# targets: Redis miss / memory miss and Redis hit / Redis miss (medians over the rounds).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-2} N=${2:-20000} C=${3:-64}
+PORT=${FERRY_LOAD_PORT:-8080}   # the example policies address the broker as http://127.0.0.1:8080
+RPORT=${FERRY_LOAD_REDIS_PORT:-6391}
+
+if [ -z "${FERRY_BIN:-}" ]; then
+  cargo build --quiet --release --bin ferry --example loadgen
+  FERRY_BIN=./target/release/ferry
+else
+  cargo build --quiet --release --example loadgen
+fi
+work=$(mktemp -d)
+redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+  >"$work/redis.log" 2>&1 &
+rpid=$!
+pid=
+trap 'kill $pid $rpid 2>/dev/null || true; rm -rf "$work"' EXIT
+sleep 0.5
+
+ticks=$(getconf CLK_TCK)
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+run() { # store mode -> "exchanges/s broker-us/exchange redis-us/exchange"
+  local store=$1 mode=$2 args=()
+  [ "$store" = redis ] && args=(--redis "redis://127.0.0.1:$RPORT")
+  rm -rf "$work/data"
+  FERRY_LOG__LEVEL=warn FERRY_AUDIT__FSYNC=never \
+    "$FERRY_BIN" serve --data-dir "$work/data" --listen "127.0.0.1:$PORT" "${args[@]}" \
+    >"$work/serve.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+  local gen=(./target/release/examples/loadgen --broker "http://127.0.0.1:$PORT"
+    --issuer-keys "$work/issuer-keys" --mode "$mode")
+  "${gen[@]}" --tokens 500 --concurrency 16 >/dev/null   # warm issuer keys and connections
+  local b0 r0 b1 r1 t
+  b0=$(cpu "$pid") r0=$(cpu "$rpid")
+  "${gen[@]}" --tokens "$N" --concurrency "$C" >"$work/gen.out" 2>/dev/null
+  t=$(awk '/^throughput/ {print $2}' "$work/gen.out")
+  # Only granted exchanges count: a run that was refused measured the wrong path.
+  grep -q "^ok (200) *$N\$" "$work/gen.out" || { cat "$work/gen.out" >&2; echo "not every exchange was granted" >&2; exit 1; }
+  b1=$(cpu "$pid") r1=$(cpu "$rpid")
+  awk -v t="$t" -v b="$((b1 - b0))" -v r="$((r1 - r0))" -v k="$ticks" -v n="$N" \
+    'BEGIN { printf "%s %.1f %.1f\n", t, b / k / n * 1e6, r / k / n * 1e6 }'
+  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+}
+
+results=$work/results
+for r in $(seq "$ROUNDS"); do
+  for store in memory redis; do
+    for mode in miss hit; do
+      read -r t b rs < <(run "$store" "$mode")
+      printf '%-8s %-7s %-5s %8s exchanges/s  broker %6s us/exchange  redis-server %5s us/exchange\n' \
+        "round $r" "$store" "$mode" "$t" "$b" "$rs"
+      echo "$store $mode $t" >>"$results"
+    done
+  done
+done
+median() { grep "^$1 $2 " "$results" | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+mm=$(median memory miss) rm_=$(median redis miss) rh=$(median redis hit)
+awk -v mm="$mm" -v rm="$rm_" -v rh="$rh" 'BEGIN {
+  printf "redis miss / memory miss  %.0f%% (target >= 85%%)\n", 100 * rm / mm
+  printf "redis hit / redis miss    %.2fx (target >= 1.5x)\n", rh / rm }'
