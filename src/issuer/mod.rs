@@ -13,6 +13,7 @@ mod cache;
 mod fetch;
 mod http;
 mod jwk;
+mod preset;
 mod spec;
 
 #[cfg(test)]
@@ -27,6 +28,7 @@ use crate::domain::IssuerName;
 pub(crate) use cache::{IssuerKeys, KeyLookupError};
 pub(crate) use fetch::{FetchError, FileFetcher, KeyFetcher};
 pub(crate) use http::{build_client, check_fetch_url, HttpFetcher, HttpSource};
+pub use preset::Preset;
 pub use spec::{IssuerKind, IssuerSpec, KeySourceSpec};
 
 #[cfg(test)]

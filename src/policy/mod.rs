@@ -15,6 +15,7 @@ mod file;
 mod grant;
 mod guardrails;
 mod index;
+mod issuer_rules;
 mod issuers;
 mod lint;
 mod lint_set;

@@ -11,6 +11,7 @@ mod claims;
 mod compact;
 mod error;
 mod json;
+mod legacy;
 mod setup;
 
 #[cfg(test)]
@@ -97,6 +98,7 @@ impl Verifier {
         let jws = compact::decode(token)?;
         compact::check_header(&jws.header)?;
         let peek = compact::peek_unverified(&jws)?;
+        legacy::refuse_legacy_service_account(peek.iss)?;
         let issuer = self.select_issuer(peek.iss)?;
         let alg: Algorithm = peek
             .alg

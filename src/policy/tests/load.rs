@@ -130,9 +130,12 @@ fn issuer_urls_must_be_https_unless_loopback_and_marked_insecure() {
 
 #[test]
 fn issuer_kinds_algorithms_and_key_sources_are_validated() {
-    let e = issuers_errors("issuers:\n  a: { kind: gitlab, url: https://x }\n");
+    let e = issuers_errors("issuers:\n  a: { kind: gitlub, url: https://x }\n");
     assert!(
-        e.contains("unsupported issuer kind `gitlab`, expected one of `oidc`, `github-actions`"),
+        e.contains(
+            "unsupported issuer kind `gitlub`, expected one of `oidc`, `github-actions`, \
+             `gitlab`, `buildkite`, `circleci`, `kubernetes`"
+        ),
         "{e}"
     );
     let e = issuers_errors("issuers:\n  a: { kind: github-actions, algorithms: [HS256] }\n");
