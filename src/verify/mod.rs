@@ -44,6 +44,9 @@ pub struct VerifiedToken {
     pub jti: Option<String>,
     /// The whole verified payload, for policy matching and claim copying.
     pub claims: Map<String, Value>,
+    /// The normalised claims (`issuer::normalize`), computed once from `claims` by the kind of
+    /// the issuer that vouched for the token.
+    pub normalized: Map<String, Value>,
     /// Lower-case hex SHA-256 of the raw token: what the audit trail holds instead of the token.
     pub token_sha256: String,
     pub algorithm: Algorithm,
@@ -131,6 +134,7 @@ impl Verifier {
             expires_at: checked.expires_at,
             issued_at: checked.issued_at,
             jti: checked.jti,
+            normalized: crate::issuer::normalize::normalize(issuer.spec.kind, &jws.payload),
             claims: jws.payload,
             token_sha256: crate::domain::sha256_hex(token.as_bytes()),
             algorithm: alg,
