@@ -18,6 +18,8 @@ mod index;
 mod issuer_rules;
 mod issuers;
 mod lint;
+mod lint_kubernetes;
+mod lint_provider;
 mod lint_set;
 pub(crate) mod matcher;
 mod model;
