@@ -2,9 +2,10 @@
 //! verification").
 //!
 //! Order, cheapest and least trusting first: size, shape (`compact`), forbidden headers, the one
-//! unverified peek at `iss`/`alg`/`kid`, issuer by exact `iss`, algorithm allowlist, key from
-//! the issuer's cache (`issuer`), signature, then claims (`claims`). No claim is judged before
-//! the signature holds. This module never fetches a URL named by a token, and never logs or
+//! unverified peek at `iss`/`alg`/`kid`, legacy Kubernetes tokens refused by name (`legacy`),
+//! issuer by exact `iss`, algorithm allowlist, key from the issuer's cache (`issuer`),
+//! signature, then claims (`claims`). No claim is judged before the signature holds (the legacy
+//! refusal only refuses, on the same unverified `iss` that selects the issuer). This module never fetches a URL named by a token, and never logs or
 //! returns a token, a signature or key material.
 
 mod claims;

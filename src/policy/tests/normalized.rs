@@ -190,3 +190,25 @@ fn unknown_normalized_keys_and_grant_sources_are_load_errors() {
         .to_string();
     assert!(e.contains("maps normalised claim names"), "{e}");
 }
+
+#[test]
+fn the_policy_schema_lists_exactly_the_normalized_vocabulary() {
+    let schema = crate::policy::schemas();
+    let policy = &schema["policy"];
+    assert!(policy["properties"]["normalized"].is_object());
+    let group = &policy["$defs"]["GroupFile"]["properties"]["normalized"];
+    assert!(group.is_object(), "any_of groups take `normalized` too");
+    let normalized = &policy["$defs"]["Normalized"];
+    assert_eq!(normalized["additionalProperties"], false);
+    let keys: Vec<&str> = normalized["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut expected = crate::issuer::normalize::NORMALIZED_KEYS.to_vec();
+    expected.sort_unstable();
+    let mut keys = keys;
+    keys.sort_unstable();
+    assert_eq!(keys, expected);
+}
