@@ -1,6 +1,6 @@
 //! Per-provider lints, where real deployments get hurt (README "Lint"). Stable codes:
 //! `github-no-numeric-id`, `gitlab-no-project-id`, `buildkite-no-organization`,
-//! `circleci-no-project-id`, `kubernetes-subject-mismatch`. Pure: a compiled policy and its
+//! `circleci-no-project-id`, `kubernetes-subject-mismatch`, `normalized-unavailable`. Pure: a compiled policy and its
 //! issuer's kind in, warnings out.
 
 use std::path::Path;
@@ -13,6 +13,12 @@ use super::model::{Condition, Policy, Target};
 
 /// The lints of the policy's issuer kind.
 pub(crate) fn check(p: &Policy, kind: IssuerKind, file: &Path) -> Vec<Lint> {
+    let mut out = normalized_unavailable(p, kind, file);
+    out.extend(by_kind(p, kind, file));
+    out
+}
+
+fn by_kind(p: &Policy, kind: IssuerKind, file: &Path) -> Vec<Lint> {
     match kind {
         IssuerKind::GithubActions => github_no_numeric_id(p, file).into_iter().collect(),
         IssuerKind::Gitlab => gitlab_no_project_id(p, file).into_iter().collect(),
@@ -21,6 +27,25 @@ pub(crate) fn check(p: &Policy, kind: IssuerKind, file: &Path) -> Vec<Lint> {
         IssuerKind::Kubernetes => super::lint_kubernetes::subject_mismatch(p, file),
         IssuerKind::Oidc => Vec::new(),
     }
+}
+
+/// A `normalized.KEY` condition that the issuer's kind never provides fails on every token
+/// (only `{ exists: false }` holds on an absent key, and that says nothing).
+fn normalized_unavailable(p: &Policy, kind: IssuerKind, file: &Path) -> Vec<Lint> {
+    let provided = crate::issuer::normalize::provided_keys(kind);
+    p.all_conditions()
+        .filter_map(|c| match c.target {
+            Target::Normalized(key) if !provided.contains(&key) => {
+                let msg = format!(
+                    "`{}`: issuers of kind `{}` never provide the normalised claim `{key}`, so                      this condition can never hold; match the provider's own claim instead",
+                    c.path,
+                    kind.as_str()
+                );
+                Some(Lint::at(file, c.pos, "normalized-unavailable", msg))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// A condition on the top-level claim `name`, or on the normalised claim `name`.

@@ -38,6 +38,39 @@ pub const NORMALIZED_KEYS: [&str; 14] = [
     "runner_environment",
 ];
 
+/// The keys an issuer of `kind` can ever produce (those its provider sends at least sometimes):
+/// a policy condition on any other key can never hold (lint `normalized-unavailable`).
+pub fn provided_keys(kind: IssuerKind) -> &'static [&'static str] {
+    match kind {
+        IssuerKind::GithubActions | IssuerKind::Gitlab => &NORMALIZED_KEYS,
+        IssuerKind::Buildkite => &[
+            "provider",
+            "repository",
+            "repository_id",
+            "owner",
+            "owner_id",
+            "ref",
+            "ref_type",
+            "sha",
+            "trigger",
+            "run_id",
+            "run_url",
+            "runner_environment",
+        ],
+        IssuerKind::Circleci => &[
+            "provider",
+            "repository",
+            "repository_id",
+            "owner_id",
+            "ref",
+            "ref_type",
+            "workflow",
+            "run_id",
+        ],
+        IssuerKind::Kubernetes | IssuerKind::Oidc => &["provider"],
+    }
+}
+
 /// The normalised claims of a verified payload from an issuer of `kind`.
 pub fn normalize(kind: IssuerKind, claims: &Map<String, Value>) -> Map<String, Value> {
     let mut out = Normalized(Map::new());

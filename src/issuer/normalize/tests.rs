@@ -181,6 +181,68 @@ fn unusable_values_are_absent_never_empty() {
 }
 
 #[test]
+fn provided_keys_are_what_each_mapping_produces_from_a_full_token() {
+    let full = |kind| -> Value {
+        let every = NORMALIZED_KEYS.map(|k| (k.to_string(), json!("x")));
+        let mut claims: Map<String, Value> = every.into_iter().collect();
+        for (k, v) in [
+            ("iss", "https://token.actions.githubusercontent.com"),
+            ("sub", "org/o-1/project/p-1/user/u-1"),
+            ("ref_type", "branch"),
+            ("ref_path", "refs/heads/main"),
+            ("build_branch", "main"),
+            ("runner_environment", "self-hosted"),
+        ] {
+            claims.insert(k.to_string(), json!(v));
+        }
+        for k in [
+            "repository_owner",
+            "repository_owner_id",
+            "workflow_ref",
+            "event_name",
+            "project_path",
+            "project_id",
+            "namespace_path",
+            "namespace_id",
+            "pipeline_id",
+            "pipeline_source",
+            "ci_config_ref_uri",
+            "organization_slug",
+            "pipeline_slug",
+            "organization_id",
+            "build_commit",
+            "build_source",
+            "build_number",
+        ] {
+            claims.insert(k.to_string(), json!("x"));
+        }
+        for k in [
+            "project-id",
+            "pipeline-id",
+            "pipeline-definition-id",
+            "vcs-origin",
+        ] {
+            claims.insert(format!("oidc.circleci.com/{k}"), json!("x"));
+        }
+        claims.insert("oidc.circleci.com/vcs-ref".into(), json!("refs/heads/main"));
+        of(kind, Value::Object(claims))
+    };
+    for kind in IssuerKind::ALL {
+        let produced = full(kind);
+        let mut keys: Vec<&str> = produced
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut provided = super::provided_keys(kind).to_vec();
+        keys.sort_unstable();
+        provided.sort_unstable();
+        assert_eq!(keys, provided, "{kind:?}");
+    }
+}
+
+#[test]
 fn only_vocabulary_keys_are_produced() {
     let claims: Map<String, Value> = serde_json::from_value(json!({
         "iss": "https://gitlab.com", "project_path": "a/b", "project_id": "1", "ref": "main",

@@ -115,3 +115,13 @@ fn kubernetes_subject_and_nested_claims_that_disagree_are_flagged() {
         ["kubernetes-subject-mismatch at 3:10"]
     );
 }
+
+#[test]
+fn a_normalized_key_the_kind_never_provides_is_flagged() {
+    let k8s = "subject: system:serviceaccount:ci:deployer\nnormalized: { provider: kubernetes, repository_id: '20' }\n";
+    assert_eq!(lints("k8s", k8s), ["normalized-unavailable at 4:52"]);
+    let cci = "claims: { 'oidc.circleci.com/project-id': f1e2d3c4 }\nnormalized: { environment: production }\n";
+    assert_eq!(lints("cci", cci), ["normalized-unavailable at 4:28"]);
+    let gl = "claims: { project_id: '20' }\nnormalized: { environment: production, runner_environment: hosted }\n";
+    assert!(lints("gl", gl).is_empty(), "{:?}", lints("gl", gl));
+}
