@@ -212,3 +212,30 @@ fn the_policy_schema_lists_exactly_the_normalized_vocabulary() {
     keys.sort_unstable();
     assert_eq!(keys, expected);
 }
+
+#[test]
+fn a_guardrail_deny_rule_can_match_normalized_claims_on_every_provider() {
+    let guardrails = "deny:\n  - description: merge-request and fork pipelines never deploy, on any CI\n    normalized: { trigger: { one_of: [merge_request_event, pull_request_target] } }\n";
+    let policies: Vec<(String, String)> = vec![
+        ("gh.yaml".into(), policy("github", MAIN_OF_REPO)),
+        ("gl.yaml".into(), policy("gitlab", MAIN_OF_REPO)),
+    ];
+    let s =
+        PolicySet::from_sources_with_guardrails(CI_ISSUERS, guardrails, &policies, Path::new("tp"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    let r = req(Some("https://api"), "deploy", None);
+    allowed(run(&r, &gitlab_run("main"), &s));
+    let mut mr = gitlab_run("main");
+    mr.claims
+        .insert("pipeline_source".into(), json!("merge_request_event"));
+    mr.normalized = normalize(IssuerKind::Gitlab, &mr.claims);
+    assert_eq!(denied(run(&r, &mr, &s)).reason, DenyReason::GuardrailDenied);
+    let mut fork = github_run("20");
+    fork.claims
+        .insert("event_name".into(), json!("pull_request_target"));
+    fork.normalized = normalize(IssuerKind::GithubActions, &fork.claims);
+    assert_eq!(
+        denied(run(&r, &fork, &s)).reason,
+        DenyReason::GuardrailDenied
+    );
+}
