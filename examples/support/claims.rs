@@ -77,6 +77,14 @@ impl Claims {
         }
     }
 
+    /// Claims from a JSON object (the provider builders in `provider_claims.rs` use this).
+    pub fn from_value(value: Value) -> Claims {
+        match value {
+            Value::Object(map) => Claims(map),
+            other => panic!("claims must be a JSON object, got {other}"),
+        }
+    }
+
     /// Sets any claim to any JSON value.
     pub fn set(mut self, key: &str, value: impl Into<Value>) -> Claims {
         self.0.insert(key.to_string(), value.into());

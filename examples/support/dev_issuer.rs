@@ -14,6 +14,8 @@
 mod claims;
 #[path = "dev_keys.rs"]
 mod keys;
+#[path = "provider_claims.rs"]
+mod provider_claims;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -27,6 +29,7 @@ use serde_json::{json, Value};
 pub use claims::{now, Claims};
 pub use keys::{b64, Alg, SignWith};
 use keys::{compact_jws, hmac_sha256, DevKey};
+pub use provider_claims::{CIRCLECI_ORG, CIRCLECI_PROJECT, SHA};
 
 /// What the HTTP handlers share with the test-facing handle.
 struct IssuerState {

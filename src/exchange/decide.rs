@@ -230,7 +230,7 @@ fn grant(
     }
     let mut claims = Map::new();
     for (name, source) in &p.grant.claims {
-        if let Some(v) = token.claims.get(source) {
+        if let Some(v) = crate::policy::grant_source(token, source) {
             claims.insert(name.clone(), v.clone());
         }
     }

@@ -45,6 +45,8 @@ pub fn decode_unverified(token: &str) -> Result<Map<String, Value>, OfflineToken
 
 /// Claims as a token of the issuer their `iss` names (or `default_issuer` when there is no
 /// `iss`). A missing `aud` means the broker's own audience; a missing `exp` is 10 minutes on.
+/// The normalised claims are computed from the claims by that issuer's kind, as the verifier
+/// does.
 pub fn token_from_claims(
     set: &PolicySet,
     claims: Map<String, Value>,
@@ -72,6 +74,12 @@ pub fn token_from_claims(
         _ => vec![broker_audience.to_string()],
     };
     let text = Value::Object(claims.clone()).to_string();
+    let normalized = set
+        .issuers()
+        .iter()
+        .find(|i| i.name == issuer)
+        .map(|i| crate::issuer::normalize::normalize(i.kind, &claims))
+        .unwrap_or_default();
     Ok(VerifiedToken {
         issuer,
         subject: claims
@@ -91,6 +99,7 @@ pub fn token_from_claims(
             .map(str::to_string),
         token_sha256: sha256_hex(text.as_bytes()),
         claims,
+        normalized,
         algorithm: Algorithm::RS256,
         key_id: None,
     })

@@ -7,12 +7,16 @@
 //!
 //! Layout: [`spec`] (the parsed config), `fetch` (the [`KeyFetcher`] trait, pinned files and the
 //! in-memory test fetcher), `http` (JWKS URL and discovery fetchers, the URL rules), `jwk` (JWKS
-//! -> [`KeySet`] of keys parsed once), `cache` (per-issuer lock-free cache, cooldowns, status).
+//! -> [`KeySet`] of keys parsed once), `cache` (per-issuer lock-free cache, cooldowns, status),
+//! `preset` (what each [`IssuerKind`] fills in), [`normalize`] (per-provider claims -> the shared
+//! normalised vocabulary; pure, never looks at keys).
 
 mod cache;
 mod fetch;
 mod http;
 mod jwk;
+pub mod normalize;
+mod preset;
 mod spec;
 
 #[cfg(test)]
@@ -27,6 +31,7 @@ use crate::domain::IssuerName;
 pub(crate) use cache::{IssuerKeys, KeyLookupError};
 pub(crate) use fetch::{FetchError, FileFetcher, KeyFetcher};
 pub(crate) use http::{build_client, check_fetch_url, HttpFetcher, HttpSource};
+pub use preset::Preset;
 pub use spec::{IssuerKind, IssuerSpec, KeySourceSpec};
 
 #[cfg(test)]

@@ -15,6 +15,14 @@ pub enum IssuerKind {
     Oidc,
     /// GitHub Actions (`https://token.actions.githubusercontent.com`, or GHES by `url`).
     GithubActions,
+    /// GitLab CI ID tokens (`https://gitlab.com`, or self-managed by `url`).
+    Gitlab,
+    /// Buildkite agent OIDC tokens (`https://agent.buildkite.com`).
+    Buildkite,
+    /// CircleCI OIDC tokens (per organisation: `https://oidc.circleci.com/org/ORG_ID`).
+    Circleci,
+    /// Kubernetes projected service-account tokens (the cluster's issuer URL, required).
+    Kubernetes,
 }
 
 impl IssuerKind {
@@ -22,6 +30,10 @@ impl IssuerKind {
         match self {
             Self::Oidc => "oidc",
             Self::GithubActions => "github-actions",
+            Self::Gitlab => "gitlab",
+            Self::Buildkite => "buildkite",
+            Self::Circleci => "circleci",
+            Self::Kubernetes => "kubernetes",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Evaluating one compiled policy's conditions against a verified token, in the order POLICY.md
-//! gives (subject, audience, claims, any_of), stopping at the first that fails. Pure.
+//! gives (subject, audience, claims, then `normalized`, any_of), stopping at the first that
+//! fails. Pure.
 
 use serde_json::Value;
 
@@ -118,6 +119,10 @@ fn check(c: &Condition, token: &VerifiedToken) -> Option<ConditionFailure> {
             let value = claim(token, path);
             (!c.matcher.matches(value)).then(|| failure(c, value.cloned()))
         }
+        Target::Normalized(key) => {
+            let value = token.normalized.get(*key);
+            (!c.matcher.matches(value)).then(|| failure(c, value.cloned()))
+        }
     }
 }
 
@@ -197,6 +202,7 @@ fn row(c: &Condition, token: &VerifiedToken) -> ConditionResult {
         Target::Subject => Some(Value::from(token.subject.as_str())),
         Target::Audience => Some(audiences(token)),
         Target::Claim(path) => claim(token, path).cloned(),
+        Target::Normalized(key) => token.normalized.get(*key).cloned(),
     };
     ConditionResult {
         path: c.path.clone(),

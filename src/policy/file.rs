@@ -15,6 +15,7 @@ use super::compile::{self, Problem};
 use super::error::LoadError;
 use super::grant::{grant, GrantFile};
 use super::model::{AnyOf, Condition, Group, Mode, Policy, Target};
+use super::normalized;
 use super::when::When;
 use super::yaml::{self, Node, Pos, Yaml};
 
@@ -34,6 +35,9 @@ pub(crate) struct PolicyFile {
     subject: Option<Node>,
     #[schemars(with = "Option<super::schema::Claims>")]
     claims: Option<Node>,
+    /// Normalised CI claims (`provider`, `repository_id`, `ref`, ...), same matchers as `claims`.
+    #[schemars(with = "Option<super::schema::Normalized>")]
+    normalized: Option<Node>,
     /// At least one group must hold; each group is AND.
     #[schemars(with = "Option<Vec<GroupFile>>")]
     any_of: Option<Spanned<Vec<Spanned<GroupFile>>>>,
@@ -51,6 +55,8 @@ struct GroupFile {
     subject: Option<Node>,
     #[schemars(with = "Option<super::schema::Claims>")]
     claims: Option<Node>,
+    #[schemars(with = "Option<super::schema::Normalized>")]
+    normalized: Option<Node>,
 }
 
 /// Parses and compiles one policy; `issuers` are the names declared in `issuers.yaml`.
@@ -76,6 +82,9 @@ pub(crate) fn parse(
     let mut claims = Vec::new();
     if let Some(node) = &f.claims {
         compile::claims(node, "claims", &mut claims, &mut problems);
+    }
+    if let Some(node) = &f.normalized {
+        normalized::conditions(node, "normalized", &mut claims, &mut problems);
     }
     let any_of = f
         .any_of
@@ -148,10 +157,14 @@ fn any_of(groups: &Spanned<Vec<Spanned<GroupFile>>>, problems: &mut Vec<Problem>
         if let Some(n) = &g.value.claims {
             compile::claims(n, &format!("any_of[{i}].claims"), &mut conditions, problems);
         }
-        if g.value.subject.is_none() && g.value.claims.is_none() {
+        if let Some(n) = &g.value.normalized {
+            let path = format!("any_of[{i}].normalized");
+            normalized::conditions(n, &path, &mut conditions, problems);
+        }
+        if g.value.subject.is_none() && g.value.claims.is_none() && g.value.normalized.is_none() {
             problems.push((
                 Pos::of(g),
-                "an `any_of` group needs `claims` or `subject`".to_string(),
+                "an `any_of` group needs `claims`, `normalized` or `subject`".to_string(),
             ));
         }
         out.push(Group { conditions });

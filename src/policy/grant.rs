@@ -49,7 +49,7 @@ pub(super) struct GrantFile {
     /// `jwt` (default).
     #[schemars(with = "Option<String>")]
     credential: Option<Spanned<String>>,
-    /// Credential claim name -> source claim name.
+    /// Credential claim name -> source claim name (`normalized.KEY` for a normalised claim).
     #[schemars(with = "Option<std::collections::BTreeMap<String, String>>")]
     claims: Option<Node>,
     ttl_bound_to_token: Option<bool>,
@@ -129,7 +129,10 @@ fn grant_claims(node: &Node, problems: &mut Vec<Problem>) -> Vec<(String, String
             continue;
         }
         match &value.value {
-            Yaml::String(src) => out.push((key.value.clone(), src.clone())),
+            Yaml::String(src) => {
+                super::normalized::check_grant_source(src, Pos::of(value), problems);
+                out.push((key.value.clone(), src.clone()));
+            }
             other => problems.push((
                 Pos::of(value),
                 format!(

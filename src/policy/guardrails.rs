@@ -56,6 +56,9 @@ pub(crate) struct DenyRuleFile {
     /// Claim name -> expected value or matcher, as in a policy.
     #[schemars(with = "Option<super::schema::Claims>")]
     claims: Option<Node>,
+    /// Normalised CI claims, as in a policy (e.g. `{ trigger: ... }` on every provider).
+    #[schemars(with = "Option<super::schema::Normalized>")]
+    normalized: Option<Node>,
     /// Scope globs: the rule applies only to requests for a matching scope.
     #[schemars(with = "Option<Vec<String>>")]
     scopes: Option<Vec<Spanned<String>>>,
@@ -176,6 +179,9 @@ fn deny_rule(
     if let Some(n) = &rule.claims {
         compile::claims(n, "claims", &mut conditions, problems);
     }
+    if let Some(n) = &rule.normalized {
+        super::normalized::conditions(n, "normalized", &mut conditions, problems);
+    }
     let scopes = rule
         .scopes
         .as_deref()
@@ -184,7 +190,7 @@ fn deny_rule(
     if rule.issuer.is_none() && conditions.is_empty() && scopes.is_empty() {
         problems.push((
             Pos::of(r),
-            "a deny rule needs `issuer`, `subject`, `claims` or `scopes`; a rule with none \
+            "a deny rule needs `issuer`, `subject`, `claims`, `normalized` or `scopes`; a rule with none \
              would deny every request"
                 .to_string(),
         ));

@@ -10,12 +10,10 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::domain::{Algorithm, IssuerName};
-use crate::issuer::{IssuerKind, IssuerSpec, KeySourceSpec};
+use crate::issuer::{IssuerKind, IssuerSpec, KeySourceSpec, Preset};
 
 use super::error::LoadError;
 use super::yaml::{self, Pos};
-
-const GITHUB_ACTIONS_URL: &str = "https://token.actions.githubusercontent.com";
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -29,7 +27,7 @@ pub(crate) struct IssuersFile {
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Entry {
-    /// `oidc` or `github-actions` (a preset).
+    /// `oidc`, or a preset: `github-actions`, `gitlab`, `buildkite`, `circleci`, `kubernetes`.
     #[schemars(with = "String")]
     kind: Spanned<String>,
     /// The token's exact `iss`; also the base of OIDC discovery.
@@ -87,25 +85,30 @@ fn build(
 ) -> Result<IssuerSpec, Problems> {
     let e = &entry.value;
     let mut problems = Vec::new();
-    let kind = match e.kind.value.as_str() {
-        "oidc" => IssuerKind::Oidc,
-        "github-actions" => IssuerKind::GithubActions,
-        other => {
-            let msg = format!(
-                "unsupported issuer kind `{other}`, expected one of `oidc`, `github-actions`"
-            );
-            return Err(vec![(Pos::of(&e.kind), msg)]);
-        }
+    let Some(kind) = IssuerKind::parse(&e.kind.value) else {
+        let known: Vec<String> = IssuerKind::ALL
+            .iter()
+            .map(|k| format!("`{}`", k.as_str()))
+            .collect();
+        let msg = format!(
+            "unsupported issuer kind `{}`, expected one of {}",
+            e.kind.value,
+            known.join(", ")
+        );
+        return Err(vec![(Pos::of(&e.kind), msg)]);
     };
+    let preset = kind.preset();
     let insecure = e.insecure_http.as_ref().is_some_and(|b| b.value);
-    let url = match (&e.url, kind) {
+    let url = match (&e.url, preset.url) {
         (Some(u), _) => u.value.clone(),
-        (None, IssuerKind::GithubActions) => GITHUB_ACTIONS_URL.to_string(),
-        (None, IssuerKind::Oidc) => {
-            return Err(vec![(
-                Pos::of(entry),
-                "`url` is required for kind `oidc`".to_string(),
-            )]);
+        (None, Some(default)) => default.to_string(),
+        (None, None) => {
+            let msg = format!(
+                "`url` is required for kind `{}`: {}",
+                kind.as_str(),
+                kind.url_hint()
+            );
+            return Err(vec![(Pos::of(entry), msg)]);
         }
     };
     let url_pos = e.url.as_ref().map(Pos::of).unwrap_or(Pos::of(entry));
@@ -116,14 +119,16 @@ fn build(
             problems.push((Pos::of(flag), msg.to_string()));
         }
     }
+    if let Some(u) = &parsed_url {
+        super::issuer_rules::check_kind_url(kind, u, &mut problems, url_pos);
+    }
     let keys = key_source(e, parsed_url, insecure, base_dir, &mut problems);
-    let algorithms = algorithms(e, kind, &mut problems);
+    let algorithms = algorithms(e, &preset, &mut problems);
     let max_token_age = match &e.max_token_age {
         Some(s) => parse_age(s, &mut problems),
-        None if kind == IssuerKind::GithubActions => Some(Duration::from_secs(15 * 60)),
-        None => None,
+        None => preset.max_token_age,
     };
-    let require_jti = e.require_jti.unwrap_or(kind == IssuerKind::GithubActions);
+    let require_jti = e.require_jti.unwrap_or(preset.require_jti);
     match keys {
         Some(keys) if problems.is_empty() => Ok(IssuerSpec {
             name,
@@ -216,12 +221,9 @@ fn key_source(
     }
 }
 
-fn algorithms(e: &Entry, kind: IssuerKind, problems: &mut Problems) -> Vec<Algorithm> {
+fn algorithms(e: &Entry, preset: &Preset, problems: &mut Problems) -> Vec<Algorithm> {
     let Some(list) = &e.algorithms else {
-        return match kind {
-            IssuerKind::GithubActions => vec![Algorithm::RS256],
-            IssuerKind::Oidc => vec![Algorithm::RS256, Algorithm::ES256],
-        };
+        return preset.algorithms.to_vec();
     };
     if list.value.is_empty() {
         problems.push((

@@ -1,13 +1,14 @@
 //! Lints: patterns that load but are probably wider than their author meant (POLICY.md
-//! "Matchers"). Codes are stable: `wide-glob`, `subject-any`, `github-no-numeric-id`,
-//! `missing-audience`, `regex-crosses-segment`; the set-level ones are in `lint_set`.
+//! "Matchers"). Codes are stable: `wide-glob`, `subject-any`, `missing-audience`,
+//! `regex-crosses-segment`; the per-provider ones (`github-no-numeric-id`, ...) are in
+//! `lint_provider`, the set-level ones in `lint_set`.
 
 use std::path::Path;
 
 use crate::issuer::IssuerKind;
 
 use super::error::Lint;
-use super::matcher::{Matcher, Scalar};
+use super::matcher::Matcher;
 use super::model::{Condition, Policy, Target};
 
 /// Regexes that match any subject.
@@ -37,9 +38,7 @@ pub(crate) fn check(p: &Policy, kind: IssuerKind, file: &Path) -> Vec<Lint> {
             out.push(Lint::at(file, c.pos, "subject-any", msg));
         }
     }
-    if kind == IssuerKind::GithubActions {
-        out.extend(github_no_numeric_id(p, file));
-    }
+    out.extend(super::lint_provider::check(p, kind, file));
     out
 }
 
@@ -103,42 +102,6 @@ fn matches_anything(m: &Matcher) -> bool {
     match m {
         Matcher::Glob(p) => !p.source.is_empty() && p.source.chars().all(|c| c == '*'),
         Matcher::Regex(p) => ANY_REGEXES.contains(&p.source.as_str()),
-        _ => false,
-    }
-}
-
-/// GitHub repository and owner names can be deleted and re-registered by someone else; the
-/// numeric ids cannot.
-fn github_no_numeric_id(p: &Policy, file: &Path) -> Option<Lint> {
-    let claim = |c: &Condition, names: &[&str]| match &c.target {
-        Target::Claim(path) => path.len() == 1 && names.contains(&path[0].as_str()),
-        _ => false,
-    };
-    if p.all_conditions()
-        .any(|c| claim(c, &["repository_id", "repository_owner_id"]))
-    {
-        return None;
-    }
-    let pins = p.all_conditions().find(|c| {
-        claim(c, &["repository", "repository_owner"])
-            || (c.target == Target::Subject && pins_repo(&c.matcher))
-    })?;
-    let msg = format!(
-        "`{}` pins a GitHub repository or owner by name, but the policy checks neither \
-         `repository_id` nor `repository_owner_id`; names can be re-registered, ids cannot",
-        pins.path
-    );
-    Some(Lint::at(file, pins.pos, "github-no-numeric-id", msg))
-}
-
-fn pins_repo(m: &Matcher) -> bool {
-    match m {
-        Matcher::Exact(Scalar::String(s)) => s.starts_with("repo:"),
-        Matcher::Glob(p) => p.source.starts_with("repo:"),
-        Matcher::OneOf(items) => items
-            .iter()
-            .any(|s| matches!(s, Scalar::String(s) if s.starts_with("repo:"))),
-        Matcher::AnyOf(ms) => ms.iter().any(pins_repo),
         _ => false,
     }
 }

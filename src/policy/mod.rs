@@ -2,7 +2,7 @@
 //!
 //! Layout: `set` (the [`PolicySet`] and the directory loader: the only I/O besides reading test
 //! files), `issuers`, `file` and `grant`, `guardrails` (one YAML file each -> validated specs),
-//! `yaml` (parser options, spanned YAML tree, error rendering), `compile` (YAML -> matchers),
+//! `yaml` (parser options, spanned YAML tree, error rendering), `compile` (YAML -> matchers), `normalized` (the `normalized:` block),
 //! `matcher` (the pure check), `when` (CEL), `eval` (a policy against a token: first failure
 //! for `decide`, every condition for explain), `model` (compiled policy), `index` (lookup for
 //! `decide`), `lint` and `lint_set` (warnings for `ferry policy check`), `schema` (JSON Schema
@@ -15,11 +15,15 @@ mod file;
 mod grant;
 mod guardrails;
 mod index;
+mod issuer_rules;
 mod issuers;
 mod lint;
+mod lint_kubernetes;
+mod lint_provider;
 mod lint_set;
 pub(crate) mod matcher;
 mod model;
+mod normalized;
 mod schema;
 mod set;
 pub mod testcases;
@@ -32,6 +36,7 @@ pub use set::PolicySet;
 pub(crate) use eval::{evaluate, evaluate_all, holds};
 pub(crate) use guardrails::{DenyRule, Guardrails};
 pub(crate) use model::{Mode, Policy};
+pub(crate) use normalized::grant_source;
 pub use schema::schemas;
 pub(crate) use yaml::Pos;
 

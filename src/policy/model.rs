@@ -17,6 +17,8 @@ pub(crate) enum Target {
     Audience,
     /// A claim, by path through nested objects (`["kubernetes.io", "namespace"]`).
     Claim(Vec<String>),
+    /// A normalised claim (`issuer::normalize::NORMALIZED_KEYS`).
+    Normalized(&'static str),
 }
 
 /// One compiled condition, with where it was written.
@@ -76,7 +78,7 @@ pub(crate) struct Policy {
     pub subject: Option<Condition>,
     /// `None` when the policy has no `audience:`: the token must then carry the broker's own.
     pub audience: Option<Condition>,
-    /// `claims:` leaves in file order.
+    /// `claims:` leaves in file order, then the `normalized:` ones.
     pub claims: Vec<Condition>,
     pub any_of: Option<AnyOf>,
     /// `when:` (CEL), checked after every other condition.

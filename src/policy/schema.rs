@@ -8,6 +8,8 @@ use std::borrow::Cow;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde_json::{json, Value};
 
+use crate::issuer::normalize::NORMALIZED_KEYS;
+
 use super::file::PolicyFile;
 use super::guardrails::GuardrailsFile;
 use super::issuers::IssuersFile;
@@ -58,6 +60,29 @@ impl JsonSchema for Claims {
         json_schema!({
             "type": "object",
             "additionalProperties": { "anyOf": [expected.to_value(), nested.to_value()] }
+        })
+    }
+}
+
+/// Normalised claim name -> expected value (flat: the vocabulary of `issuer::normalize`).
+pub(crate) struct Normalized;
+
+impl JsonSchema for Normalized {
+    fn schema_name() -> Cow<'static, str> {
+        "Normalized".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let expected = generator.subschema_for::<Expected>().to_value();
+        let properties: serde_json::Map<String, Value> = NORMALIZED_KEYS
+            .iter()
+            .map(|k| (k.to_string(), expected.clone()))
+            .collect();
+        json_schema!({
+            "description": "Normalised CI claims, the same on every provider (docs/normalized-claims.md)",
+            "type": "object",
+            "additionalProperties": false,
+            "properties": properties
         })
     }
 }

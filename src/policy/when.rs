@@ -1,15 +1,15 @@
 //! `when:` — a CEL expression that must evaluate to `true` (POLICY.md "A trust policy").
 //!
 //! Compiled once at load (a syntax error or an unknown variable is a load error at the
-//! expression's line); evaluated with `claims` (the verified payload), `normalized` (empty until
-//! per-provider claim mapping lands), `request` (`audience`, `scopes`, `ttl_seconds`) and
+//! expression's line); evaluated with `claims` (the verified payload), `normalized` (the
+//! normalised CI claims, `issuer::normalize`), `request` (`audience`, `scopes`, `ttl_seconds`) and
 //! `issuer` (the issuer name). Security invariant: any evaluation error, and any result other
 //! than the boolean `true`, is a failed condition, so a broken expression can only deny.
 
 use std::sync::Arc;
 
 use cel::{Context, Program, Value};
-use serde_json::{json, Map};
+use serde_json::json;
 
 use crate::exchange::Requested;
 use crate::verify::VerifiedToken;
@@ -79,7 +79,7 @@ impl When {
         bind(
             &mut ctx,
             "normalized",
-            serde_json::Value::Object(Map::new()),
+            serde_json::Value::Object(token.normalized.clone()),
         )?;
         bind(&mut ctx, "request", request)?;
         bind(&mut ctx, "issuer", json!(token.issuer.as_str()))?;

@@ -47,6 +47,9 @@ pub enum VerifyError {
     MissingJti,
     #[error("claim `{0}` has the wrong type")]
     InvalidClaimType(&'static str),
+    /// A Kubernetes secret-based token (`iss: kubernetes/serviceaccount`, no `exp`).
+    #[error("legacy Kubernetes service-account token (no exp, not bound to a pod): use a projected service-account token")]
+    LegacyServiceAccountToken,
     #[error("keys of issuer {issuer} are unavailable")]
     KeysUnavailable { issuer: IssuerName },
 }
@@ -76,6 +79,7 @@ impl VerifyError {
             Self::MissingJti => "missing_jti",
             Self::InvalidClaimType(_) => "invalid_claim_type",
             Self::KeysUnavailable { .. } => "keys_unavailable",
+            Self::LegacyServiceAccountToken => "legacy_service_account_token",
         }
     }
 

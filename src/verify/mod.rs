@@ -2,15 +2,17 @@
 //! verification").
 //!
 //! Order, cheapest and least trusting first: size, shape (`compact`), forbidden headers, the one
-//! unverified peek at `iss`/`alg`/`kid`, issuer by exact `iss`, algorithm allowlist, key from
-//! the issuer's cache (`issuer`), signature, then claims (`claims`). No claim is judged before
-//! the signature holds. This module never fetches a URL named by a token, and never logs or
+//! unverified peek at `iss`/`alg`/`kid`, legacy Kubernetes tokens refused by name (`legacy`),
+//! issuer by exact `iss`, algorithm allowlist, key from the issuer's cache (`issuer`),
+//! signature, then claims (`claims`). No claim is judged before the signature holds (the legacy
+//! refusal only refuses, on the same unverified `iss` that selects the issuer). This module never fetches a URL named by a token, and never logs or
 //! returns a token, a signature or key material.
 
 mod claims;
 mod compact;
 mod error;
 mod json;
+mod legacy;
 mod setup;
 
 #[cfg(test)]
@@ -43,6 +45,9 @@ pub struct VerifiedToken {
     pub jti: Option<String>,
     /// The whole verified payload, for policy matching and claim copying.
     pub claims: Map<String, Value>,
+    /// The normalised claims (`issuer::normalize`), computed once from `claims` by the kind of
+    /// the issuer that vouched for the token.
+    pub normalized: Map<String, Value>,
     /// Lower-case hex SHA-256 of the raw token: what the audit trail holds instead of the token.
     pub token_sha256: String,
     pub algorithm: Algorithm,
@@ -97,6 +102,7 @@ impl Verifier {
         let jws = compact::decode(token)?;
         compact::check_header(&jws.header)?;
         let peek = compact::peek_unverified(&jws)?;
+        legacy::refuse_legacy_service_account(peek.iss)?;
         let issuer = self.select_issuer(peek.iss)?;
         let alg: Algorithm = peek
             .alg
@@ -129,6 +135,7 @@ impl Verifier {
             expires_at: checked.expires_at,
             issued_at: checked.issued_at,
             jti: checked.jti,
+            normalized: crate::issuer::normalize::normalize(issuer.spec.kind, &jws.payload),
             claims: jws.payload,
             token_sha256: crate::domain::sha256_hex(token.as_bytes()),
             algorithm: alg,

@@ -39,6 +39,18 @@ pub fn issuers_yaml(issuer_url: &str) -> String {
     )
 }
 
+/// The `issuers.yaml` of a provider test broker: the loopback dev issuer as `local-ci` of
+/// `kind` with that kind's preset defaults, plus `extra` (indented YAML lines, e.g.
+/// `    jwks_file: local-ci.jwks.json\n`).
+pub fn kind_issuers_yaml(issuer_url: &str, kind: &str, extra: &str) -> String {
+    format!(
+        "issuers:\n  local-ci:\n    kind: {kind}\n    url: {issuer_url}\n    insecure_http: true\n{extra}"
+    )
+}
+
+/// The file name `Fixture::pinned_keys` writes the dev issuer's JWKS to.
+pub const PINNED_JWKS_FILE: &str = "local-ci.jwks.json";
+
 type Tweak = Box<dyn FnOnce(&mut Settings) + Send>;
 
 /// The policy directory and settings of one test broker.
@@ -49,6 +61,10 @@ pub struct Fixture {
     pub(crate) tweaks: Vec<Tweak>,
     /// Reuse this data directory instead of a fresh temporary one (restarts, key reuse).
     pub(crate) data_dir: Option<std::path::PathBuf>,
+    /// `(kind, extra lines)`: `local-ci` as a preset kind instead of the generic OIDC issuer.
+    pub(crate) issuer_kind: Option<(String, String)>,
+    /// Write the dev issuer's JWKS to [`PINNED_JWKS_FILE`] in the policy directory.
+    pub(crate) pinned_keys: bool,
 }
 
 impl Fixture {
@@ -59,6 +75,8 @@ impl Fixture {
             guardrails: None,
             tweaks: Vec::new(),
             data_dir: None,
+            issuer_kind: None,
+            pinned_keys: false,
         }
     }
 
@@ -80,6 +98,19 @@ impl Fixture {
     /// Changes settings after `Settings::for_tests`, before the app is built.
     pub fn settings(mut self, tweak: impl FnOnce(&mut Settings) + Send + 'static) -> Fixture {
         self.tweaks.push(Box::new(tweak));
+        self
+    }
+
+    /// `local-ci` becomes an issuer of preset `kind` (its defaults, plus `extra` YAML lines).
+    pub fn issuer_kind(mut self, kind: &str, extra: &str) -> Fixture {
+        self.issuer_kind = Some((kind.to_string(), extra.to_string()));
+        self
+    }
+
+    /// Pins the dev issuer's current keys in a `jwks_file` (add
+    /// `    jwks_file: local-ci.jwks.json` to the issuer), as for a private API server.
+    pub fn pinned_keys(mut self) -> Fixture {
+        self.pinned_keys = true;
         self
     }
 

@@ -8,6 +8,7 @@
 #[path = "../../examples/support/dev_issuer.rs"]
 pub mod dev_issuer;
 pub mod fixture;
+pub mod provider;
 pub mod redis_server;
 pub mod refusal;
 #[path = "../../examples/support/rfc8693.rs"]
@@ -20,7 +21,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 pub use dev_issuer::{now, Alg, Claims, DevIssuer, SignWith};
-pub use fixture::{policy_with, Fixture, DEPLOY_AUDIENCE, DEPLOY_POLICY};
+pub use fixture::{policy_with, Fixture, DEPLOY_AUDIENCE, DEPLOY_POLICY, PINNED_JWKS_FILE};
 pub use refusal::{assert_denial_event, assert_generic, assert_token_refused, spawn_accepting_app};
 
 /// A running broker and everything a test needs to talk to it.
@@ -93,11 +94,15 @@ pub async fn startup_error(fixture: Fixture) -> String {
 }
 
 fn write_policies(dir: &Path, issuer: &DevIssuer, fixture: &Fixture) {
-    std::fs::write(
-        dir.join("issuers.yaml"),
-        fixture::issuers_yaml(&issuer.url()),
-    )
-    .unwrap();
+    let issuers = match &fixture.issuer_kind {
+        Some((kind, extra)) => fixture::kind_issuers_yaml(&issuer.url(), kind, extra),
+        None => fixture::issuers_yaml(&issuer.url()),
+    };
+    std::fs::write(dir.join("issuers.yaml"), issuers).unwrap();
+    if fixture.pinned_keys {
+        let jwks = issuer.jwks().to_string();
+        std::fs::write(dir.join(fixture::PINNED_JWKS_FILE), jwks).unwrap();
+    }
     if let Some(guardrails) = &fixture.guardrails {
         std::fs::write(dir.join("guardrails.yaml"), guardrails).unwrap();
     }

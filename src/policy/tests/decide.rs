@@ -25,6 +25,7 @@ pub(super) fn token(issuer: &str, sub: &str, claims: Value) -> VerifiedToken {
         issued_at: Some(NOW),
         jti: None,
         claims,
+        normalized: Map::new(),
         token_sha256: "00".repeat(32),
         algorithm: Algorithm::RS256,
         key_id: None,

@@ -12,8 +12,14 @@ fn example_dir() -> std::path::PathBuf {
 fn example_trust_policies_load_without_errors_or_lints() {
     let set = PolicySet::load(&example_dir()).unwrap_or_else(|e| panic!("{e}"));
     let names: Vec<&str> = set.policy_names().map(|n| n.as_str()).collect();
-    assert_eq!(names, ["demo-deploy", "demo-read-artifacts", "deploy-api"]);
-    assert_eq!(set.len(), 3);
+    assert_eq!(
+        names[..3],
+        ["demo-deploy", "demo-read-artifacts", "deploy-api"]
+    );
+    let providers = ["buildkite", "circleci", "github", "gitlab", "kubernetes"];
+    let expected: Vec<String> = providers.iter().map(|p| format!("providers-{p}")).collect();
+    assert_eq!(names[3..], expected);
+    assert_eq!(set.len(), 8);
     assert!(set.warnings().is_empty(), "{:?}", set.warnings());
     assert_eq!(set.version().len(), 64);
     let local = set
@@ -130,9 +136,12 @@ fn issuer_urls_must_be_https_unless_loopback_and_marked_insecure() {
 
 #[test]
 fn issuer_kinds_algorithms_and_key_sources_are_validated() {
-    let e = issuers_errors("issuers:\n  a: { kind: gitlab, url: https://x }\n");
+    let e = issuers_errors("issuers:\n  a: { kind: gitlub, url: https://x }\n");
     assert!(
-        e.contains("unsupported issuer kind `gitlab`, expected one of `oidc`, `github-actions`"),
+        e.contains(
+            "unsupported issuer kind `gitlub`, expected one of `oidc`, `github-actions`, \
+             `gitlab`, `buildkite`, `circleci`, `kubernetes`"
+        ),
         "{e}"
     );
     let e = issuers_errors("issuers:\n  a: { kind: github-actions, algorithms: [HS256] }\n");

@@ -2,10 +2,14 @@
 
 mod decide;
 mod explain;
+mod github_subjects;
 mod guardrails;
 mod lints;
 mod load;
 mod matchers;
+mod normalized;
+mod presets;
+mod provider_lints;
 mod when;
 
 use std::path::Path;

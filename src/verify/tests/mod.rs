@@ -3,6 +3,7 @@
 mod claims;
 mod fuzz;
 mod header;
+mod kubernetes;
 mod shape;
 
 use serde_json::Value;
