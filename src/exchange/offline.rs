@@ -52,14 +52,13 @@ pub fn token_from_claims(
     broker_audience: &Audience,
     now: UnixSeconds,
 ) -> Result<VerifiedToken, OfflineTokenError> {
-    let issuer = match claims.get("iss") {
-        Some(iss) => set
-            .issuers()
-            .iter()
-            .find(|i| Some(i.issuer_url.as_str()) == iss.as_str())
-            .map(|i| i.name.clone())
-            .ok_or_else(|| OfflineTokenError::UnknownIssuer(iss.to_string()))?,
-        None => default_issuer
+    // The verifier's own selection (by `iss`, or by a SPIFFE ID `sub`'s trust domain).
+    let text = |name: &str| claims.get(name).and_then(Value::as_str);
+    let selected = crate::verify::select_issuer(set.issuers(), |i| i, text("iss"), text("sub"));
+    let issuer = match (selected, claims.get("iss")) {
+        (Ok(spec), _) => spec.name.clone(),
+        (Err(_), Some(iss)) => return Err(OfflineTokenError::UnknownIssuer(iss.to_string())),
+        (Err(_), None) => default_issuer
             .cloned()
             .ok_or_else(|| OfflineTokenError::UnknownIssuer("(none)".to_string()))?,
     };

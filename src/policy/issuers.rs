@@ -1,5 +1,8 @@
 //! `issuers.yaml` -> validated [`IssuerSpec`]s: kinds and their presets, key sources, algorithm
 //! allowlists, and the https-only rule (plain http only for loopback with `insecure_http: true`).
+//! The `spiffe` kind (trust domain and bundle instead of a URL) is built in `spiffe`.
+
+mod spiffe;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -29,7 +32,7 @@ pub(crate) struct IssuersFile {
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Entry {
-    /// `oidc` or `github-actions` (a preset).
+    /// `oidc`, or a preset: `github-actions`, `spiffe`.
     #[schemars(with = "String")]
     kind: Spanned<String>,
     /// The token's exact `iss`; also the base of OIDC discovery.
@@ -50,6 +53,16 @@ pub(crate) struct Entry {
     /// Plain http, for loopback issuers only.
     #[schemars(with = "Option<bool>")]
     insecure_http: Option<Spanned<bool>>,
+    /// Kind `spiffe`: the trust domain whose SPIFFE IDs this issuer vouches for, e.g.
+    /// `prod.example.org`.
+    #[schemars(with = "Option<String>")]
+    trust_domain: Option<Spanned<String>>,
+    /// Kind `spiffe`: the SPIFFE bundle endpoint (https).
+    #[schemars(with = "Option<String>")]
+    bundle_url: Option<Spanned<String>>,
+    /// Kind `spiffe`: a pinned SPIFFE bundle, relative to the policy directory.
+    #[schemars(with = "Option<String>")]
+    bundle_file: Option<Spanned<String>>,
 }
 
 /// Parses `issuers.yaml`; `base_dir` resolves relative `jwks_file`s. Collects every error.
@@ -90,18 +103,20 @@ fn build(
     let kind = match e.kind.value.as_str() {
         "oidc" => IssuerKind::Oidc,
         "github-actions" => IssuerKind::GithubActions,
+        "spiffe" => return spiffe::build(name, entry, base_dir),
         other => {
             let msg = format!(
-                "unsupported issuer kind `{other}`, expected one of `oidc`, `github-actions`"
+                "unsupported issuer kind `{other}`, expected one of `oidc`, `github-actions`, `spiffe`"
             );
             return Err(vec![(Pos::of(&e.kind), msg)]);
         }
     };
+    spiffe::refuse_spiffe_fields(e, kind, &mut problems);
     let insecure = e.insecure_http.as_ref().is_some_and(|b| b.value);
     let url = match (&e.url, kind) {
         (Some(u), _) => u.value.clone(),
         (None, IssuerKind::GithubActions) => GITHUB_ACTIONS_URL.to_string(),
-        (None, IssuerKind::Oidc) => {
+        (None, IssuerKind::Oidc | IssuerKind::Spiffe) => {
             return Err(vec![(
                 Pos::of(entry),
                 "`url` is required for kind `oidc`".to_string(),
@@ -221,6 +236,7 @@ fn algorithms(e: &Entry, kind: IssuerKind, problems: &mut Problems) -> Vec<Algor
         return match kind {
             IssuerKind::GithubActions => vec![Algorithm::RS256],
             IssuerKind::Oidc => vec![Algorithm::RS256, Algorithm::ES256],
+            IssuerKind::Spiffe => spiffe::DEFAULT_ALGORITHMS.to_vec(),
         };
     };
     if list.value.is_empty() {

@@ -3,7 +3,7 @@
 //! Messages never hold the token, a signature or key material; `http::error` maps these to
 //! responses (a generic description for denials, 503 for [`VerifyError::is_unavailable`]).
 
-use crate::domain::IssuerName;
+use crate::domain::{IssuerName, SpiffeIdError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
@@ -49,6 +49,10 @@ pub enum VerifyError {
     InvalidClaimType(&'static str),
     #[error("keys of issuer {issuer} are unavailable")]
     KeysUnavailable { issuer: IssuerName },
+    #[error("token sub is not a valid SPIFFE ID: {0}")]
+    InvalidSpiffeId(SpiffeIdError),
+    #[error("token sub names another trust domain than its issuer's")]
+    WrongTrustDomain,
 }
 
 impl VerifyError {
@@ -76,6 +80,8 @@ impl VerifyError {
             Self::MissingJti => "missing_jti",
             Self::InvalidClaimType(_) => "invalid_claim_type",
             Self::KeysUnavailable { .. } => "keys_unavailable",
+            Self::InvalidSpiffeId(_) => "invalid_spiffe_id",
+            Self::WrongTrustDomain => "wrong_trust_domain",
         }
     }
 

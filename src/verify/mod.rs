@@ -2,8 +2,9 @@
 //! verification").
 //!
 //! Order, cheapest and least trusting first: size, shape (`compact`), forbidden headers, the one
-//! unverified peek at `iss`/`alg`/`kid`, issuer by exact `iss`, algorithm allowlist, key from
-//! the issuer's cache (`issuer`), signature, then claims (`claims`). No claim is judged before
+//! unverified peek at `iss`/`sub`/`alg`/`kid`, issuer by exact `iss` or by the trust domain of
+//! a SPIFFE ID `sub` (`spiffe`), algorithm allowlist, key from the issuer's cache (`issuer`),
+//! signature, then claims (`claims`, and the SPIFFE ID rule for SPIFFE issuers). No claim is judged before
 //! the signature holds. This module never fetches a URL named by a token, and never logs or
 //! returns a token, a signature or key material.
 
@@ -12,6 +13,7 @@ mod compact;
 mod error;
 mod json;
 mod setup;
+mod spiffe;
 
 #[cfg(test)]
 mod tests;
@@ -27,6 +29,7 @@ use crate::issuer::{IssuerKeyStatus, IssuerKeys, IssuerSpec, KeyLookupError};
 pub use error::VerifyError;
 pub(crate) use json::parse_strict_json;
 pub use setup::KeySetupError;
+pub(crate) use spiffe::select_issuer;
 
 /// A token whose signature, issuer, lifetime and shape have been checked. Only the verifier
 /// constructs one; everything downstream (decide, mint, audit) trusts these fields.
@@ -97,7 +100,7 @@ impl Verifier {
         let jws = compact::decode(token)?;
         compact::check_header(&jws.header)?;
         let peek = compact::peek_unverified(&jws)?;
-        let issuer = self.select_issuer(peek.iss)?;
+        let issuer = select_issuer(&self.issuers, |e| &e.spec, peek.iss, peek.sub)?;
         let alg: Algorithm = peek
             .alg
             .parse()
@@ -122,6 +125,7 @@ impl Verifier {
 
         let leeway = i64::try_from(self.settings.leeway.as_secs()).unwrap_or(i64::MAX);
         let checked = claims::check(&jws.payload, &issuer.spec, leeway, now)?;
+        spiffe::check_subject(&issuer.spec, &checked.subject)?;
         Ok(VerifiedToken {
             issuer: issuer.spec.name.clone(),
             subject: checked.subject,
@@ -134,18 +138,6 @@ impl Verifier {
             algorithm: alg,
             key_id,
         })
-    }
-
-    /// The configured issuer whose `issuer_url` equals the unverified `iss` byte for byte
-    /// (`https://x/` and `https://x` are different issuers). Nothing is fetched for an unknown
-    /// issuer.
-    ///
-    /// Seam: SPIFFE issuers will be selected here by the trust domain of the unverified `sub`.
-    fn select_issuer(&self, iss: &str) -> Result<&IssuerEntry, VerifyError> {
-        self.issuers
-            .iter()
-            .find(|e| e.spec.issuer_url.as_bytes() == iss.as_bytes())
-            .ok_or(VerifyError::UnknownIssuer)
     }
 
     /// Fetches every issuer's keys once, concurrently. Failures are logged and counted in

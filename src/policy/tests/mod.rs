@@ -6,6 +6,7 @@ mod guardrails;
 mod lints;
 mod load;
 mod matchers;
+mod spiffe;
 mod when;
 
 use std::path::Path;

@@ -4,6 +4,7 @@ mod claims;
 mod fuzz;
 mod header;
 mod shape;
+mod spiffe;
 
 use serde_json::Value;
 
