@@ -13,7 +13,7 @@
 #[path = "claims.rs"]
 mod claims;
 #[path = "dev_keys.rs"]
-mod keys;
+pub mod keys;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -49,6 +49,10 @@ pub struct Fixture {
     pub(crate) tweaks: Vec<Tweak>,
     /// Reuse this data directory instead of a fresh temporary one (restarts, key reuse).
     pub(crate) data_dir: Option<std::path::PathBuf>,
+    /// More `issuers.yaml` entries (indented under `issuers:`), after `local-ci`.
+    pub(crate) extra_issuers: Vec<String>,
+    /// `(path relative to the policy directory, content)`: pinned key files and the like.
+    pub(crate) files: Vec<(String, String)>,
 }
 
 impl Fixture {
@@ -59,6 +63,8 @@ impl Fixture {
             guardrails: None,
             tweaks: Vec::new(),
             data_dir: None,
+            extra_issuers: Vec::new(),
+            files: Vec::new(),
         }
     }
 
@@ -80,6 +86,18 @@ impl Fixture {
     /// Changes settings after `Settings::for_tests`, before the app is built.
     pub fn settings(mut self, tweak: impl FnOnce(&mut Settings) + Send + 'static) -> Fixture {
         self.tweaks.push(Box::new(tweak));
+        self
+    }
+
+    /// Adds an issuer entry to `issuers.yaml`, e.g. `"  mesh:\n    kind: spiffe\n ..."`.
+    pub fn issuer(mut self, entry_yaml: &str) -> Fixture {
+        self.extra_issuers.push(entry_yaml.to_string());
+        self
+    }
+
+    /// Writes `content` at `path` (relative) in the policy directory before the broker starts.
+    pub fn file(mut self, path: &str, content: &str) -> Fixture {
+        self.files.push((path.to_string(), content.to_string()));
         self
     }
 

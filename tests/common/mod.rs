@@ -12,6 +12,7 @@ pub mod redis_server;
 pub mod refusal;
 #[path = "../../examples/support/rfc8693.rs"]
 pub mod rfc8693;
+pub mod spiffe;
 
 use std::path::{Path, PathBuf};
 
@@ -93,11 +94,16 @@ pub async fn startup_error(fixture: Fixture) -> String {
 }
 
 fn write_policies(dir: &Path, issuer: &DevIssuer, fixture: &Fixture) {
-    std::fs::write(
-        dir.join("issuers.yaml"),
-        fixture::issuers_yaml(&issuer.url()),
-    )
-    .unwrap();
+    let mut issuers = fixture::issuers_yaml(&issuer.url());
+    for entry in &fixture.extra_issuers {
+        issuers.push_str(entry);
+    }
+    std::fs::write(dir.join("issuers.yaml"), issuers).unwrap();
+    for (path, content) in &fixture.files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
     if let Some(guardrails) = &fixture.guardrails {
         std::fs::write(dir.join("guardrails.yaml"), guardrails).unwrap();
     }
