@@ -30,6 +30,10 @@ pub(crate) fn parse_bundle(body: &[u8], what: &str) -> Result<KeyDocument, Fetch
     for key in all {
         match jwt_svid_key(key) {
             Ok(jwk) => keys.push(jwk),
+            // Every bundle holds X.509 roots beside its JWT keys: expected, not a warning.
+            Err(reason) if key.get("use").and_then(Value::as_str) == Some("x509-svid") => {
+                tracing::debug!(bundle = what, reason, "skipping SPIFFE bundle key");
+            }
             Err(reason) => {
                 let kid = key.get("kid").and_then(Value::as_str).unwrap_or("");
                 tracing::warn!(bundle = what, kid, reason, "skipping SPIFFE bundle key");
