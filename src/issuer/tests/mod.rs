@@ -4,4 +4,5 @@
 mod cache;
 mod http;
 mod jwk;
+mod outage;
 mod schedule;
