@@ -74,6 +74,8 @@ pub(crate) struct IssuerKeys {
     background: AtomicBool,
     /// Kids the latest refreshes did not find (bounded; see `negative`).
     negative: Mutex<NegativeKids>,
+    /// The most recent fetch succeeded (so its keys are the issuer's current ones).
+    last_fetch_ok: AtomicBool,
     stats: Stats,
 }
 
@@ -91,6 +93,7 @@ impl IssuerKeys {
             current: ArcSwap::from_pointee(Snapshot::default()),
             refresh: tokio::sync::Mutex::new(None),
             background: AtomicBool::new(false),
+            last_fetch_ok: AtomicBool::new(false),
             negative: Mutex::new(NegativeKids::new(
                 settings.refresh_cooldown * NEGATIVE_TTL_COOLDOWNS,
             )),
@@ -116,7 +119,9 @@ impl IssuerKeys {
         match self.cached(kid) {
             Cached::Answer(answer) => answer,
             Cached::UnknownKid => {
-                if let Some(kid) = kid {
+                // Only a kid that current keys lack is remembered; one that is unknown because
+                // the refresh failed may be the issuer's new key.
+                if let Some(kid) = kid.filter(|_| self.last_fetch_ok.load(Ordering::Acquire)) {
                     self.lock_negative().insert(kid);
                 }
                 Err(KeyLookupError::UnknownKid)
@@ -188,6 +193,7 @@ impl IssuerKeys {
                 tracing::info!(issuer = %self.name, keys = snapshot.keys.len(),
                     refresh_in_s = snapshot.fresh_for.as_secs(), "issuer keys loaded");
                 self.current.store(Arc::new(snapshot));
+                self.last_fetch_ok.store(true, Ordering::Release);
                 self.stats.ok.fetch_add(1, Ordering::Relaxed);
                 *text = (Some(unix_now()), None);
             }
@@ -195,6 +201,7 @@ impl IssuerKeys {
                 // The previous keys (if any) keep serving until `max_stale`.
                 tracing::warn!(issuer = %self.name, error = %e, reason = e.code(),
                     "issuer key refresh failed");
+                self.last_fetch_ok.store(false, Ordering::Release);
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
                 let mut failures = self
                     .stats

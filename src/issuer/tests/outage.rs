@@ -132,22 +132,25 @@ async fn every_broken_answer_leaves_the_last_good_keys_serving_and_is_counted_by
 
 #[tokio::test]
 async fn the_last_good_keys_stop_serving_at_max_stale() {
-    let key = TestKey::rsa("k1");
+    // Keys and tokens first: RSA key generation is slow in debug builds.
+    let (key, probe) = (TestKey::rsa("k1"), TestKey::rsa("probe"));
+    let (token, probe) = (
+        key.token("RS256", &claims()),
+        probe.token("RS256", &claims()),
+    );
     let fetch = FetchSettings {
-        max_stale: Duration::from_millis(800),
+        max_stale: Duration::from_secs(2),
         ..settings()
     };
     let (v, board) = issuer(&[&key], fetch).await;
-    let token = key.token("RS256", &claims());
     assert_eq!(code(&v, &token).await, "accepted");
     board.set(vec![]);
-    let probe = TestKey::rsa("probe").token("RS256", &claims());
     assert_eq!(
         code(&v, &probe).await,
         "unknown_key",
         "the refresh fails (404)"
     );
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let err = v.verify(&token, NOW).await.unwrap_err();
     assert!(err.is_unavailable(), "{err}");
     let status = &v.key_status()[0];

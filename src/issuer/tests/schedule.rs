@@ -128,6 +128,24 @@ async fn a_flood_of_bogus_kids_costs_no_fetches_once_they_are_known_unknown() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_kid_missed_while_the_issuer_is_down_is_not_remembered_as_unknown() {
+    let (key, next) = (TestKey::rsa("k1"), TestKey::rsa("next"));
+    let (v, fetcher) = setup(doc(&[&key], None, None), bounds(60, 3600));
+    v.warm_up().await;
+    fetcher.fail("down");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let token = next.token("RS256", &claims());
+    assert_eq!(code(&v, &token).await, "unknown_key");
+    fetcher.serve_document(doc(&[&key, &next], None, None));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        code(&v, &token).await,
+        "accepted",
+        "refetched once the issuer is back"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_known_unknown_kid_is_refused_without_waiting_for_a_slow_refresh() {
     let key = TestKey::rsa("k1");
     let fetcher = Arc::new(MemoryFetcher::new(vec![key.jwk()]).with_delay(Duration::from_secs(4)));
