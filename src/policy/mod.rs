@@ -18,6 +18,7 @@ mod index;
 mod issuers;
 mod lint;
 mod lint_set;
+mod lint_spiffe;
 pub(crate) mod matcher;
 mod model;
 mod schema;

@@ -53,6 +53,8 @@ pub enum VerifyError {
     InvalidSpiffeId(SpiffeIdError),
     #[error("token sub names another trust domain than its issuer's")]
     WrongTrustDomain,
+    #[error("JWT-SVID header `typ` is neither JWT nor JOSE")]
+    InvalidSvidType,
 }
 
 impl VerifyError {
@@ -82,6 +84,7 @@ impl VerifyError {
             Self::KeysUnavailable { .. } => "keys_unavailable",
             Self::InvalidSpiffeId(_) => "invalid_spiffe_id",
             Self::WrongTrustDomain => "wrong_trust_domain",
+            Self::InvalidSvidType => "invalid_svid_type",
         }
     }
 

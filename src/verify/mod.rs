@@ -101,6 +101,7 @@ impl Verifier {
         compact::check_header(&jws.header)?;
         let peek = compact::peek_unverified(&jws)?;
         let issuer = select_issuer(&self.issuers, |e| &e.spec, peek.iss, peek.sub)?;
+        spiffe::check_header(&issuer.spec, &jws.header)?;
         let alg: Algorithm = peek
             .alg
             .parse()

@@ -5,6 +5,8 @@
 //! `iss` selects only non-SPIFFE issuers, and a `spiffe://` subject selects the SPIFFE issuer
 //! bound to its trust domain. Pure: no I/O, and no fetch for a token that selects nothing.
 
+use serde_json::{Map, Value};
+
 use super::VerifyError;
 use crate::domain::SpiffeId;
 use crate::issuer::IssuerSpec;
@@ -54,4 +56,17 @@ pub(crate) fn check_subject(spec: &IssuerSpec, subject: &str) -> Result<(), Veri
         return Err(VerifyError::WrongTrustDomain);
     }
     Ok(())
+}
+
+/// JWT-SVID.md §2: a JWT-SVID's `typ` header, when present, is `JWT` or `JOSE`.
+pub(crate) fn check_header(
+    spec: &IssuerSpec,
+    header: &Map<String, Value>,
+) -> Result<(), VerifyError> {
+    match header.get("typ") {
+        _ if spec.trust_domain().is_none() => Ok(()),
+        None => Ok(()),
+        Some(Value::String(t)) if t == "JWT" || t == "JOSE" => Ok(()),
+        Some(_) => Err(VerifyError::InvalidSvidType),
+    }
 }

@@ -140,3 +140,49 @@ fn a_policy_for_a_spiffe_issuer_matches_spiffe_ids_by_glob() {
     .unwrap();
     assert!(set.warnings().is_empty(), "{:?}", set.warnings());
 }
+
+fn spiffe_lints(subject_line: &str) -> Vec<String> {
+    let issuers = "issuers:\n  mesh: { kind: spiffe, trust_domain: prod.example.org, bundle_url: https://spire.example/bundle }\n";
+    let policy = format!("issuer: mesh\naudience: https://ferry.example\n{subject_line}grant:\n  audience: https://api.internal\n  scopes: [read]\n  ttl: 5m\n");
+    let set = PolicySet::from_sources(issuers, &[("ci.yaml".to_string(), policy)], Path::new("tp"))
+        .unwrap();
+    set.warnings().iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn a_spiffe_subject_outside_the_issuers_trust_domain_is_linted() {
+    for subject in [
+        "subject: spiffe://staging.example.org/ns/ci/sa/deployer\n",
+        "subject: { glob: \"spiffe://staging.example.org/ns/*\" }\n",
+        "subject: { glob: \"repo:acme/*\" }\n",
+        "subject: { glob: \"spiffe://prod.example.org.evil/*\" }\n",
+    ] {
+        let lints = spiffe_lints(subject);
+        assert!(
+            lints
+                .iter()
+                .any(|l| l.contains("warning[spiffe-other-trust-domain]")),
+            "{subject}: {lints:?}"
+        );
+    }
+    for subject in [
+        "subject: spiffe://prod.example.org/ns/ci/sa/deployer\n",
+        "subject: { glob: \"spiffe://prod.example.org/ns/ci/*\" }\n",
+        "subject: { glob: \"spiffe://*/ns/ci/*\" }\n",
+    ] {
+        assert!(spiffe_lints(subject).is_empty(), "{subject}");
+    }
+}
+
+#[test]
+fn a_spiffe_policy_for_every_workload_of_the_trust_domain_is_linted() {
+    for subject in ["", "subject: { glob: \"spiffe://prod.example.org/*\" }\n"] {
+        let lints = spiffe_lints(subject);
+        assert!(
+            lints
+                .iter()
+                .any(|l| l.contains("warning[spiffe-any-workload]")),
+            "{subject}: {lints:?}"
+        );
+    }
+}

@@ -199,3 +199,20 @@ async fn without_spiffe_issuers_a_spiffe_sub_is_an_unknown_issuer() {
         "nothing is fetched for an unknown issuer"
     );
 }
+
+#[tokio::test]
+async fn a_jwt_svid_typ_header_other_than_jwt_or_jose_is_refused() {
+    let (v, _, prod, _) = setup();
+    for (typ, expected) in [
+        (json!("JWT"), "accepted"),
+        (json!("JOSE"), "accepted"),
+        (json!("at+jwt"), "invalid_svid_type"),
+        (json!(1), "invalid_svid_type"),
+    ] {
+        let header = json!({"alg": "ES256", "kid": "prod-1", "typ": typ});
+        let token = prod.token_with_header(&header, &svid(PROD));
+        assert_eq!(code(&v, &token).await, expected, "{typ}");
+    }
+    let untyped = prod.token_with_header(&json!({"alg": "ES256", "kid": "prod-1"}), &svid(PROD));
+    assert_eq!(code(&v, &untyped).await, "accepted");
+}
