@@ -171,6 +171,20 @@ impl IssuerKeys {
         });
     }
 
+    /// The scheduled refresh without a request: fetches when the keys are due (or there are
+    /// none), within the same cooldowns as every other refresh. Called by the broker's ticker.
+    pub(crate) async fn refresh_if_due(&self) {
+        let gap = {
+            let snap = self.current.load();
+            match snap.loaded_at {
+                Some(t) if t.elapsed() < snap.fresh_for => return,
+                Some(_) => self.settings.refresh_cooldown,
+                None => NEVER_LOADED_RETRY,
+            }
+        };
+        self.refresh_gated(gap).await;
+    }
+
     /// Fetches once now, unless another fetch is running (then waits for it) or one ended less
     /// than `min_gap` ago.
     pub(crate) async fn refresh_gated(&self, min_gap: Duration) {

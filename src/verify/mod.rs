@@ -151,6 +151,13 @@ impl Verifier {
         futures_util::future::join_all(all).await;
     }
 
+    /// Refreshes, concurrently, the issuers whose keys are due (their announced freshness, or
+    /// `refresh_interval`, has passed) or missing; the others cost nothing. Never fails.
+    pub async fn refresh_due(&self) {
+        let due = self.issuers.iter().map(|e| e.keys.refresh_if_due());
+        futures_util::future::join_all(due).await;
+    }
+
     /// Per-issuer key state for `/readyz` and `/metrics`.
     pub fn key_status(&self) -> Vec<IssuerKeyStatus> {
         self.issuers.iter().map(|e| e.keys.status()).collect()

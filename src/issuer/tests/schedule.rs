@@ -215,3 +215,17 @@ async fn failed_fetches_are_counted_by_reason() {
     assert_eq!(status.fetch_failed, 3);
     assert!(status.ready, "the last good keys still serve");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_ticker_refreshes_due_keys_without_any_request() {
+    let key = TestKey::rsa("k1");
+    let (v, fetcher) = setup(doc(&[&key], Some(120), None), bounds(60, 3600));
+    v.warm_up().await;
+    v.refresh_due().await;
+    assert_eq!(fetcher.calls(), 1, "not due yet");
+    tokio::time::sleep(Duration::from_secs(121)).await;
+    v.refresh_due().await;
+    assert_eq!(fetcher.calls(), 2, "due: fetched with no token in sight");
+    v.refresh_due().await;
+    assert_eq!(fetcher.calls(), 2, "fresh again");
+}
