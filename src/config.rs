@@ -90,6 +90,11 @@ pub struct KeyFetchConfig {
     pub refresh_cooldown: Duration,
     #[serde(with = "humantime_serde")]
     pub refresh_interval: Duration,
+    /// Bounds on the scheduled refresh (`Cache-Control: max-age`, `spiffe_refresh_hint`).
+    #[serde(with = "humantime_serde")]
+    pub min_refresh: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_refresh: Duration,
     #[serde(with = "humantime_serde")]
     pub max_stale: Duration,
 }
@@ -272,6 +277,8 @@ impl Settings {
             max_body_bytes: self.keys.max_body_bytes,
             refresh_cooldown: self.keys.refresh_cooldown,
             refresh_interval: self.keys.refresh_interval,
+            min_refresh: self.keys.min_refresh,
+            max_refresh: self.keys.max_refresh,
             max_stale: self.keys.max_stale,
         }
     }
@@ -362,6 +369,8 @@ impl Default for KeyFetchConfig {
             max_body_bytes: f.max_body_bytes,
             refresh_cooldown: f.refresh_cooldown,
             refresh_interval: f.refresh_interval,
+            min_refresh: f.min_refresh,
+            max_refresh: f.max_refresh,
             max_stale: f.max_stale,
         }
     }

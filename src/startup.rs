@@ -124,9 +124,34 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let active = self.service.active.load_full();
         tokio::spawn(async move { active.verifier.warm_up().await });
+        spawn_key_refresh(Arc::downgrade(&self.service));
         self.reloader.clone().spawn_polling(self.reload_interval);
         self.server.await
     }
+}
+
+/// How often the issuers' keys are checked for a scheduled refresh (each issuer is refreshed
+/// only when due: see `keys.min_refresh`/`keys.max_refresh`).
+const KEY_REFRESH_TICK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Keeps issuer keys fresh on schedule even when no token arrives, so `/readyz` and the next
+/// request see current keys. Ends with the service.
+fn spawn_key_refresh(service: std::sync::Weak<ExchangeService>) {
+    tokio::spawn(async move {
+        // The first tick one period from now: the warm-up covers the start.
+        let start = tokio::time::Instant::now() + KEY_REFRESH_TICK;
+        let mut tick = tokio::time::interval_at(start, KEY_REFRESH_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(service) = service.upgrade() else {
+                return;
+            };
+            let active = service.active.load_full();
+            drop(service);
+            active.verifier.refresh_due().await;
+        }
+    });
 }
 
 fn build_service(

@@ -135,6 +135,18 @@ impl Metrics {
                 k.issuer, k.fetch_failed
             ));
         }
+        out.push_str(
+            "# HELP ferry_issuer_key_fetch_failures_total Failed issuer key fetches by reason\n",
+        );
+        out.push_str("# TYPE ferry_issuer_key_fetch_failures_total counter\n");
+        for k in keys {
+            for (reason, n) in &k.failures {
+                out.push_str(&format!(
+                    "ferry_issuer_key_fetch_failures_total{{issuer=\"{}\",reason=\"{reason}\"}} {n}\n",
+                    k.issuer
+                ));
+            }
+        }
         out.push_str("# HELP ferry_issuer_keys Usable verification keys per issuer\n");
         out.push_str("# TYPE ferry_issuer_keys gauge\n");
         for k in keys {

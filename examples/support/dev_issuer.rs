@@ -13,7 +13,7 @@
 #[path = "claims.rs"]
 mod claims;
 #[path = "dev_keys.rs"]
-mod keys;
+pub mod keys;
 #[path = "provider_claims.rs"]
 mod provider_claims;
 

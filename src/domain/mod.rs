@@ -9,12 +9,14 @@ mod digest;
 mod names;
 mod scope;
 mod secret;
+mod spiffe;
 
 pub use algorithm::{Algorithm, AlgorithmError};
 pub use digest::{hex, sha256_hex};
 pub use names::{Audience, IssuerName, NameError, PolicyName};
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use secret::Secret;
+pub use spiffe::{SpiffeId, SpiffeIdError, TrustDomain};
 
 /// Seconds since the Unix epoch. Pure code takes `now` as a parameter and never reads a clock.
 pub type UnixSeconds = i64;

@@ -17,6 +17,10 @@ pub enum OfflineTokenError {
     /// Stable code, as the verifier's.
     #[error("`iss` {0} is not an issuer in issuers.yaml")]
     UnknownIssuer(String),
+    /// As the verifier refuses it: a SPIFFE ID `sub` that is invalid or of a trust domain no
+    /// issuer is bound to.
+    #[error("`sub` selects no SPIFFE issuer: {0}")]
+    Spiffe(crate::verify::VerifyError),
 }
 
 impl OfflineTokenError {
@@ -24,6 +28,7 @@ impl OfflineTokenError {
         match self {
             Self::Malformed => "malformed_token",
             Self::UnknownIssuer(_) => "unknown_issuer",
+            Self::Spiffe(e) => e.code(),
         }
     }
 }
@@ -54,14 +59,16 @@ pub fn token_from_claims(
     broker_audience: &Audience,
     now: UnixSeconds,
 ) -> Result<VerifiedToken, OfflineTokenError> {
-    let issuer = match claims.get("iss") {
-        Some(iss) => set
-            .issuers()
-            .iter()
-            .find(|i| Some(i.issuer_url.as_str()) == iss.as_str())
-            .map(|i| i.name.clone())
-            .ok_or_else(|| OfflineTokenError::UnknownIssuer(iss.to_string()))?,
-        None => default_issuer
+    // The verifier's own selection (by `iss`, or by a SPIFFE ID `sub`'s trust domain).
+    let text = |name: &str| claims.get(name).and_then(Value::as_str);
+    let selected = crate::verify::select_issuer(set.issuers(), |i| i, text("iss"), text("sub"));
+    let spiffe_sub = text("sub").is_some_and(|s| s.starts_with("spiffe://"))
+        && set.issuers().iter().any(|i| i.trust_domain().is_some());
+    let issuer = match (selected, claims.get("iss")) {
+        (Ok(spec), _) => spec.name.clone(),
+        (Err(e), _) if spiffe_sub => return Err(OfflineTokenError::Spiffe(e)),
+        (Err(_), Some(iss)) => return Err(OfflineTokenError::UnknownIssuer(iss.to_string())),
+        (Err(_), None) => default_issuer
             .cloned()
             .ok_or_else(|| OfflineTokenError::UnknownIssuer("(none)".to_string()))?,
     };

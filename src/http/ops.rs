@@ -27,6 +27,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                 "keys": k.keys,
                 "last_refresh_unix": k.last_refresh_unix,
                 "last_error": k.last_error,
+                "failures": k.failures.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+                "spiffe_sequence": k.sequence,
             })
         })
         .collect();

@@ -1,9 +1,12 @@
-//! Key fetching over HTTP: a JWKS URL, or OIDC discovery that leads to one.
+//! Key fetching over HTTP: a JWKS URL, OIDC discovery that leads to one, or a SPIFFE bundle
+//! endpoint; and the freshness a response announces (`Cache-Control: max-age`).
 //!
 //! Owns the URL rules (https only; `http://` only to loopback hosts when the issuer is marked
 //! `insecure_http`), the redirect rule (same scheme, host and port, at most
 //! [`MAX_REDIRECTS`]), the timeouts and the body cap. Must not fetch any URL that did not come
 //! from `issuers.yaml` or from that issuer's own discovery document.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::redirect::{Attempt, Policy};
@@ -11,7 +14,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::Value;
 use url::{Host, Url};
 
-use super::fetch::jwks_keys;
+use super::fetch::{DocumentFormat, HttpFailure, KeyDocument};
 use super::{FetchError, FetchSettings, KeyFetcher};
 
 /// Security invariant: a redirect may never leave the configured scheme, host and port, and a
@@ -26,6 +29,8 @@ pub(crate) enum HttpSource {
         config_url: Url,
         issuer: String,
     },
+    /// A SPIFFE bundle endpoint (served over web PKI, `https_web` profile).
+    SpiffeBundle(Url),
 }
 
 pub(crate) struct HttpFetcher {
@@ -110,11 +115,12 @@ impl HttpFetcher {
         Url::parse(&format!("{base}/.well-known/openid-configuration"))
     }
 
-    async fn get(&self, url: &Url) -> Result<Vec<u8>, FetchError> {
+    /// The body of a 200 answer, and the freshness its `Cache-Control` announces.
+    async fn get(&self, url: &Url) -> Result<(Vec<u8>, Option<Duration>), FetchError> {
         check_fetch_url(url, self.insecure_http)?;
-        let http = |reason: &str| FetchError::Http {
+        let http = |reason: HttpFailure| FetchError::Http {
             url: url.to_string(),
-            reason: reason.to_string(),
+            reason,
         };
         let mut resp = self
             .client
@@ -131,8 +137,9 @@ impl HttpFetcher {
         }
         let content_type = resp.headers().get(reqwest::header::CONTENT_TYPE);
         if content_type.is_some_and(|v| v.as_bytes().starts_with(b"text/html")) {
-            return Err(http("answered with HTML, not JSON"));
+            return Err(http(HttpFailure::Html));
         }
+        let fresh_for = max_age(resp.headers());
         // Read in chunks and stop at the cap: Content-Length is not trusted.
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| http(short_reason(&e)))? {
@@ -144,11 +151,11 @@ impl HttpFetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(body)
+        Ok((body, fresh_for))
     }
 
     async fn discover(&self, config_url: &Url, issuer: &str) -> Result<Url, FetchError> {
-        let body = self.get(config_url).await?;
+        let (body, _) = self.get(config_url).await?;
         let bad = |reason: &str| FetchError::BadDocument {
             what: config_url.to_string(),
             reason: reason.to_string(),
@@ -174,30 +181,56 @@ impl HttpFetcher {
     }
 }
 
-fn short_reason(e: &reqwest::Error) -> &'static str {
+fn short_reason(e: &reqwest::Error) -> HttpFailure {
     if e.is_timeout() {
-        "timed out"
+        HttpFailure::Timeout
     } else if e.is_redirect() {
-        "redirect refused"
+        HttpFailure::Redirect
     } else if e.is_connect() {
-        "connection failed"
+        HttpFailure::Connect
     } else if e.is_body() || e.is_decode() {
-        "reading the body failed"
+        HttpFailure::Body
     } else {
-        "request failed"
+        HttpFailure::Request
     }
+}
+
+/// `Cache-Control: max-age=N` as a duration; `no-cache` and `no-store` count as zero (the
+/// cache's lower bound then applies). Unparseable or absent: `None`.
+pub(crate) fn max_age(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::CACHE_CONTROL)?.to_str().ok()?;
+    let mut found = None;
+    for directive in value.split(',').map(str::trim) {
+        let lower = directive.to_ascii_lowercase();
+        if lower == "no-cache" || lower == "no-store" {
+            return Some(Duration::ZERO);
+        }
+        if let Some(n) = lower.strip_prefix("max-age=") {
+            found = n.trim_matches('"').parse().ok().map(Duration::from_secs);
+        }
+    }
+    found
 }
 
 #[async_trait]
 impl KeyFetcher for HttpFetcher {
     async fn fetch(&self) -> Result<Vec<Value>, FetchError> {
-        let jwks_url = match &self.source {
-            HttpSource::Jwks(url) => url.clone(),
-            HttpSource::Discovery { config_url, issuer } => {
-                self.discover(config_url, issuer).await?
-            }
+        self.fetch_document().await.map(|doc| doc.keys)
+    }
+
+    async fn fetch_document(&self) -> Result<KeyDocument, FetchError> {
+        let (url, format) = match &self.source {
+            HttpSource::Jwks(url) => (url.clone(), DocumentFormat::Jwks),
+            HttpSource::Discovery { config_url, issuer } => (
+                self.discover(config_url, issuer).await?,
+                DocumentFormat::Jwks,
+            ),
+            HttpSource::SpiffeBundle(url) => (url.clone(), DocumentFormat::SpiffeBundle),
         };
-        let body = self.get(&jwks_url).await?;
-        jwks_keys(&body, jwks_url.as_str())
+        let (body, header_fresh_for) = self.get(&url).await?;
+        let mut doc = format.parse(&body, url.as_str())?;
+        // A bundle's own refresh hint wins over the HTTP header.
+        doc.fresh_for = doc.fresh_for.or(header_fresh_for);
+        Ok(doc)
     }
 }

@@ -7,14 +7,18 @@
 //!
 //! Layout: [`spec`] (the parsed config), `fetch` (the [`KeyFetcher`] trait, pinned files and the
 //! in-memory test fetcher), `http` (JWKS URL and discovery fetchers, the URL rules), `jwk` (JWKS
-//! -> [`KeySet`] of keys parsed once), `cache` (per-issuer lock-free cache, cooldowns, status),
-//! `preset` (what each [`IssuerKind`] fills in), [`normalize`] (per-provider claims -> the shared
-//! normalised vocabulary; pure, never looks at keys).
+//! -> [`KeySet`] of keys parsed once), `bundle` (SPIFFE bundle -> the JWT-SVID keys), `negative`
+//! (the bounded cache of kids known to be unknown), `cache` (per-issuer lock-free cache,
+//! cooldowns, scheduled refresh, status), `preset` (what each [`IssuerKind`] fills in),
+//! [`normalize`] (per-provider claims -> the shared normalised vocabulary; pure, never looks at
+//! keys).
 
+mod bundle;
 mod cache;
 mod fetch;
 mod http;
 mod jwk;
+mod negative;
 pub mod normalize;
 mod preset;
 mod spec;
@@ -29,10 +33,10 @@ use std::time::Duration;
 use crate::domain::IssuerName;
 
 pub(crate) use cache::{IssuerKeys, KeyLookupError};
-pub(crate) use fetch::{FetchError, FileFetcher, KeyFetcher};
+pub(crate) use fetch::{FetchError, FileFetcher, KeyDocument, KeyFetcher};
 pub(crate) use http::{build_client, check_fetch_url, HttpFetcher, HttpSource};
 pub use preset::Preset;
-pub use spec::{IssuerKind, IssuerSpec, KeySourceSpec};
+pub use spec::{BundleLocation, IssuerKind, IssuerSpec, KeySourceSpec};
 
 #[cfg(test)]
 pub(crate) use fetch::MemoryFetcher;
@@ -47,8 +51,14 @@ pub struct FetchSettings {
     pub max_body_bytes: usize,
     /// At most one unknown-`kid` refresh per issuer per cooldown (SECURITY.md rule 6).
     pub refresh_cooldown: Duration,
-    /// Keys older than this are refreshed in the background on the next request.
+    /// Keys older than this are refreshed in the background on the next request, unless the
+    /// source announced its own freshness (`Cache-Control: max-age`, `spiffe_refresh_hint`).
     pub refresh_interval: Duration,
+    /// Bounds on the scheduled refresh: an announced (or the configured) freshness is clamped
+    /// to `min_refresh..=max_refresh`, so an issuer can neither make the broker poll it
+    /// constantly nor keep a retired key alive for days.
+    pub min_refresh: Duration,
+    pub max_refresh: Duration,
     /// Last-known-good keys serve through failed refreshes for at most this long.
     pub max_stale: Duration,
 }
@@ -61,6 +71,8 @@ impl Default for FetchSettings {
             max_body_bytes: 256 * 1024,
             refresh_cooldown: Duration::from_secs(60),
             refresh_interval: Duration::from_secs(3600),
+            min_refresh: Duration::from_secs(60),
+            max_refresh: Duration::from_secs(6 * 3600),
             max_stale: Duration::from_secs(24 * 3600),
         }
     }
@@ -79,4 +91,9 @@ pub struct IssuerKeyStatus {
     pub last_error: Option<String>,
     pub fetch_ok: u64,
     pub fetch_failed: u64,
+    /// Failed fetches by stable reason code (`timeout`, `status`, `html`, `too_large`,
+    /// `redirect`, `sequence_rollback`, ...), sorted by code.
+    pub failures: Vec<(&'static str, u64)>,
+    /// The `spiffe_sequence` of the bundle in use (SPIFFE issuers).
+    pub sequence: Option<u64>,
 }

@@ -28,13 +28,14 @@ pub struct Preset {
 
 impl IssuerKind {
     /// Every kind, in the order error messages list them.
-    pub const ALL: [IssuerKind; 6] = [
+    pub const ALL: [IssuerKind; 7] = [
         IssuerKind::Oidc,
         IssuerKind::GithubActions,
         IssuerKind::Gitlab,
         IssuerKind::Buildkite,
         IssuerKind::Circleci,
         IssuerKind::Kubernetes,
+        IssuerKind::Spiffe,
     ];
 
     /// The kind named `s` in `issuers.yaml`.
@@ -86,6 +87,15 @@ impl IssuerKind {
             IssuerKind::Kubernetes => Preset {
                 url: None,
                 algorithms: &[Algorithm::RS256, Algorithm::ES256],
+                max_token_age: Some(HOUR),
+                require_jti: false,
+            },
+            // What SPIRE signs JWT-SVIDs with (key types `ec-p256`, `ec-p384`, `rsa-2048`).
+            // JWT-SVIDs are short-lived (SPIRE's default TTL is 5 minutes). No URL: the issuer
+            // is the trust domain, and the keys come from its bundle (`policy::issuers::spiffe`).
+            IssuerKind::Spiffe => Preset {
+                url: None,
+                algorithms: &[Algorithm::ES256, Algorithm::ES384, Algorithm::RS256],
                 max_token_age: Some(HOUR),
                 require_jti: false,
             },

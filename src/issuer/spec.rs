@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::domain::{Algorithm, IssuerName};
+use crate::domain::{Algorithm, IssuerName, TrustDomain};
 
 /// The issuer kinds Ferry knows. A preset kind fills defaults for its provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -23,6 +23,8 @@ pub enum IssuerKind {
     Circleci,
     /// Kubernetes projected service-account tokens (the cluster's issuer URL, required).
     Kubernetes,
+    /// SPIFFE JWT-SVIDs: selected by the trust domain of `sub`, keys from a SPIFFE bundle.
+    Spiffe,
 }
 
 impl IssuerKind {
@@ -34,6 +36,7 @@ impl IssuerKind {
             Self::Buildkite => "buildkite",
             Self::Circleci => "circleci",
             Self::Kubernetes => "kubernetes",
+            Self::Spiffe => "spiffe",
         }
     }
 }
@@ -47,13 +50,39 @@ pub enum KeySourceSpec {
     JwksUrl(url::Url),
     /// OIDC discovery: `{issuer}/.well-known/openid-configuration` -> `jwks_uri`.
     Discovery(url::Url),
+    /// A SPIFFE bundle bound to one trust domain: tokens whose `sub` is a SPIFFE ID of that
+    /// trust domain select this issuer (their `iss` is not used).
+    SpiffeBundle {
+        trust_domain: TrustDomain,
+        bundle: BundleLocation,
+    },
+}
+
+/// Where a SPIFFE bundle is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BundleLocation {
+    /// Pinned bundle file (path resolved against the policy directory).
+    File(PathBuf),
+    /// A bundle endpoint URL (https).
+    Url(url::Url),
+}
+
+impl IssuerSpec {
+    /// The trust domain a SPIFFE issuer is bound to; `None` for every other kind.
+    pub fn trust_domain(&self) -> Option<&TrustDomain> {
+        match &self.keys {
+            KeySourceSpec::SpiffeBundle { trust_domain, .. } => Some(trust_domain),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuerSpec {
     pub name: IssuerName,
     pub kind: IssuerKind,
-    /// The exact `iss` value this issuer's tokens carry (compared byte for byte).
+    /// The exact `iss` value this issuer's tokens carry (compared byte for byte). For SPIFFE
+    /// issuers, `spiffe://<trust domain>`, which identifies them but never selects them by `iss`.
     pub issuer_url: String,
     pub keys: KeySourceSpec,
     /// Allowlist; never empty, never `none` or HMAC (the type cannot hold them).

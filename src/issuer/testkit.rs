@@ -215,25 +215,56 @@ pub(crate) async fn serve(replies: Vec<Reply>) -> (SocketAddr, Arc<AtomicUsize>)
 pub(crate) async fn serve_with(
     replies: impl FnOnce(SocketAddr) -> Vec<Reply>,
 ) -> (SocketAddr, Arc<AtomicUsize>) {
+    let board = Arc::new(Switchboard::default());
+    let addr = serve_switchboard(board.clone()).await;
+    board.set(replies(addr));
+    (addr, board.hits.clone())
+}
+
+/// What a [`serve_switchboard`] server answers; tests change it while the server runs (an
+/// issuer that rotates keys, goes down, slows down, or starts answering HTML).
+#[derive(Default)]
+pub(crate) struct Switchboard {
+    replies: std::sync::Mutex<Vec<Reply>>,
+    /// Held before each answer (a slow issuer).
+    delay: std::sync::Mutex<std::time::Duration>,
+    pub(crate) hits: Arc<AtomicUsize>,
+}
+
+impl Switchboard {
+    pub(crate) fn set(&self, replies: Vec<Reply>) {
+        *self.replies.lock().unwrap() = replies;
+    }
+
+    pub(crate) fn set_delay(&self, delay: std::time::Duration) {
+        *self.delay.lock().unwrap() = delay;
+    }
+
+    fn answer(&self, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let replies = self.replies.lock().unwrap();
+        match replies.iter().find(|r| r.path == path) {
+            Some(r) => (r.status, r.headers.clone(), r.body.clone()),
+            None => (404, vec![], b"not found".to_vec()),
+        }
+    }
+}
+
+/// Serves `board` on `127.0.0.1:0` until the runtime ends.
+pub(crate) async fn serve_switchboard(board: Arc<Switchboard>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let replies = replies(addr);
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
     tokio::spawn(async move {
         while let Ok((mut conn, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-            let replies = replies.clone();
+            board.hits.fetch_add(1, Ordering::SeqCst);
+            let board = board.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 8192];
                 let n = conn.read(&mut buf).await.unwrap_or(0);
                 let request = String::from_utf8_lossy(&buf[..n]);
                 let path = request.split(' ').nth(1).unwrap_or("/").to_string();
-                let reply = replies.iter().find(|r| r.path == path);
-                let (status, headers, body) = match reply {
-                    Some(r) => (r.status, r.headers.clone(), r.body.clone()),
-                    None => (404, vec![], b"not found".to_vec()),
-                };
+                let delay = *board.delay.lock().unwrap();
+                tokio::time::sleep(delay).await;
+                let (status, headers, body) = board.answer(&path);
                 let mut head = format!("HTTP/1.1 {status} X\r\nConnection: close\r\n");
                 for (k, v) in headers {
                     head.push_str(&format!("{k}: {v}\r\n"));
@@ -245,5 +276,5 @@ pub(crate) async fn serve_with(
             });
         }
     });
-    (addr, hits)
+    addr
 }

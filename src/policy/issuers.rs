@@ -1,5 +1,8 @@
 //! `issuers.yaml` -> validated [`IssuerSpec`]s: kinds and their presets, key sources, algorithm
 //! allowlists, and the https-only rule (plain http only for loopback with `insecure_http: true`).
+//! The `spiffe` kind (trust domain and bundle instead of a URL) is built in `spiffe`.
+
+mod spiffe;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -27,7 +30,8 @@ pub(crate) struct IssuersFile {
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Entry {
-    /// `oidc`, or a preset: `github-actions`, `gitlab`, `buildkite`, `circleci`, `kubernetes`.
+    /// `oidc`, or a preset: `github-actions`, `gitlab`, `buildkite`, `circleci`, `kubernetes`,
+    /// `spiffe`.
     #[schemars(with = "String")]
     kind: Spanned<String>,
     /// The token's exact `iss`; also the base of OIDC discovery.
@@ -48,6 +52,16 @@ pub(crate) struct Entry {
     /// Plain http, for loopback issuers only.
     #[schemars(with = "Option<bool>")]
     insecure_http: Option<Spanned<bool>>,
+    /// Kind `spiffe`: the trust domain whose SPIFFE IDs this issuer vouches for, e.g.
+    /// `prod.example.org`.
+    #[schemars(with = "Option<String>")]
+    trust_domain: Option<Spanned<String>>,
+    /// Kind `spiffe`: the SPIFFE bundle endpoint (https).
+    #[schemars(with = "Option<String>")]
+    bundle_url: Option<Spanned<String>>,
+    /// Kind `spiffe`: a pinned SPIFFE bundle, relative to the policy directory.
+    #[schemars(with = "Option<String>")]
+    bundle_file: Option<Spanned<String>>,
 }
 
 /// Parses `issuers.yaml`; `base_dir` resolves relative `jwks_file`s. Collects every error.
@@ -98,6 +112,10 @@ fn build(
         return Err(vec![(Pos::of(&e.kind), msg)]);
     };
     let preset = kind.preset();
+    if kind == IssuerKind::Spiffe {
+        return spiffe::build(name, entry, base_dir);
+    }
+    spiffe::refuse_spiffe_fields(e, kind, &mut problems);
     let insecure = e.insecure_http.as_ref().is_some_and(|b| b.value);
     let url = match (&e.url, preset.url) {
         (Some(u), _) => u.value.clone(),

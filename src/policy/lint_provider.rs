@@ -25,7 +25,8 @@ fn by_kind(p: &Policy, kind: IssuerKind, file: &Path) -> Vec<Lint> {
         IssuerKind::Buildkite => buildkite_no_organization(p, file).into_iter().collect(),
         IssuerKind::Circleci => circleci_no_project_id(p, file).into_iter().collect(),
         IssuerKind::Kubernetes => super::lint_kubernetes::subject_mismatch(p, file),
-        IssuerKind::Oidc => Vec::new(),
+        // SPIFFE policies have lints of their own (`lint_spiffe`).
+        IssuerKind::Oidc | IssuerKind::Spiffe => Vec::new(),
     }
 }
 

@@ -22,6 +22,7 @@ pub(crate) fn check(
     let mut out = unused_issuers(policies, issuers, issuers_text, base_dir);
     out.extend(ttl_above_guardrail(policies, guardrails, base_dir));
     out.extend(shadowed(policies, base_dir));
+    out.extend(super::lint_spiffe::check(policies, issuers, base_dir));
     out
 }
 

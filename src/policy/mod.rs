@@ -21,6 +21,7 @@ mod lint;
 mod lint_kubernetes;
 mod lint_provider;
 mod lint_set;
+mod lint_spiffe;
 pub(crate) mod matcher;
 mod model;
 mod normalized;

@@ -81,21 +81,27 @@ pub(crate) fn check_header(header: &Map<String, Value>) -> Result<(), VerifyErro
 
 /// What a token says about itself before its signature is checked.
 pub(crate) struct Unverified<'a> {
-    pub(crate) iss: &'a str,
+    /// Absent in JWT-SVIDs, which are selected by `sub` instead.
+    pub(crate) iss: Option<&'a str>,
+    /// Read only so that a SPIFFE ID's trust domain can select a SPIFFE issuer.
+    pub(crate) sub: Option<&'a str>,
     pub(crate) alg: &'a str,
     pub(crate) kid: Option<&'a str>,
 }
 
-/// THE ONLY UNVERIFIED READ. Returns `iss`, `alg` and `kid` of a token whose signature has not
-/// been checked. They are attacker-controlled and serve only to pick a configured issuer (by
-/// exact equality), an allowlisted algorithm and a cached key; nothing else may be read from
-/// a token before `Verifier` has checked its signature.
+/// THE ONLY UNVERIFIED READ. Returns `iss`, `sub`, `alg` and `kid` of a token whose signature
+/// has not been checked. They are attacker-controlled and serve only to pick a configured
+/// issuer (by exact equality of `iss`, or of the trust domain of a SPIFFE ID `sub`), an
+/// allowlisted algorithm and a cached key; nothing else may be read from a token before
+/// `Verifier` has checked its signature, and `sub` is judged again after it.
 pub(crate) fn peek_unverified<'a>(token: &'a Compact<'_>) -> Result<Unverified<'a>, VerifyError> {
-    let iss = match token.payload.get("iss") {
-        Some(Value::String(iss)) => iss,
-        Some(_) => return Err(VerifyError::InvalidClaimType("iss")),
-        None => return Err(VerifyError::UnknownIssuer),
+    let text = |name: &'static str| match token.payload.get(name) {
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(_) => Err(VerifyError::InvalidClaimType(name)),
+        None => Ok(None),
     };
+    let iss = text("iss")?;
+    let sub = text("sub")?;
     let Some(Value::String(alg)) = token.header.get("alg") else {
         return Err(VerifyError::MalformedToken);
     };
@@ -104,5 +110,5 @@ pub(crate) fn peek_unverified<'a>(token: &'a Compact<'_>) -> Result<Unverified<'
         Some(_) => return Err(VerifyError::MalformedToken),
         None => None,
     };
-    Ok(Unverified { iss, alg, kid })
+    Ok(Unverified { iss, sub, alg, kid })
 }

@@ -3,7 +3,7 @@
 //! Messages never hold the token, a signature or key material; `http::error` maps these to
 //! responses (a generic description for denials, 503 for [`VerifyError::is_unavailable`]).
 
-use crate::domain::IssuerName;
+use crate::domain::{IssuerName, SpiffeIdError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
@@ -52,6 +52,12 @@ pub enum VerifyError {
     LegacyServiceAccountToken,
     #[error("keys of issuer {issuer} are unavailable")]
     KeysUnavailable { issuer: IssuerName },
+    #[error("token sub is not a valid SPIFFE ID: {0}")]
+    InvalidSpiffeId(SpiffeIdError),
+    #[error("token sub names another trust domain than its issuer's")]
+    WrongTrustDomain,
+    #[error("JWT-SVID header `typ` is neither JWT nor JOSE")]
+    InvalidSvidType,
 }
 
 impl VerifyError {
@@ -80,6 +86,9 @@ impl VerifyError {
             Self::InvalidClaimType(_) => "invalid_claim_type",
             Self::KeysUnavailable { .. } => "keys_unavailable",
             Self::LegacyServiceAccountToken => "legacy_service_account_token",
+            Self::InvalidSpiffeId(_) => "invalid_spiffe_id",
+            Self::WrongTrustDomain => "wrong_trust_domain",
+            Self::InvalidSvidType => "invalid_svid_type",
         }
     }
 

@@ -12,8 +12,8 @@ use super::VerifyError;
 pub(crate) const LEGACY_SERVICE_ACCOUNT_ISSUER: &str = "kubernetes/serviceaccount";
 
 /// Refuses a token whose `iss` is the legacy service-account issuer.
-pub(crate) fn refuse_legacy_service_account(iss: &str) -> Result<(), VerifyError> {
-    if iss == LEGACY_SERVICE_ACCOUNT_ISSUER {
+pub(crate) fn refuse_legacy_service_account(iss: Option<&str>) -> Result<(), VerifyError> {
+    if iss == Some(LEGACY_SERVICE_ACCOUNT_ISSUER) {
         return Err(VerifyError::LegacyServiceAccountToken);
     }
     Ok(())

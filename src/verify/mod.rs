@@ -2,10 +2,12 @@
 //! verification").
 //!
 //! Order, cheapest and least trusting first: size, shape (`compact`), forbidden headers, the one
-//! unverified peek at `iss`/`alg`/`kid`, legacy Kubernetes tokens refused by name (`legacy`),
-//! issuer by exact `iss`, algorithm allowlist, key from the issuer's cache (`issuer`),
-//! signature, then claims (`claims`). No claim is judged before the signature holds (the legacy
-//! refusal only refuses, on the same unverified `iss` that selects the issuer). This module never fetches a URL named by a token, and never logs or
+//! unverified peek at `iss`/`sub`/`alg`/`kid`, legacy Kubernetes tokens refused by name
+//! (`legacy`), issuer by exact `iss` or by the trust domain of a SPIFFE ID `sub` (`spiffe`),
+//! algorithm allowlist, key from the issuer's cache (`issuer`), signature, then claims (`claims`,
+//! and the SPIFFE ID rule for SPIFFE issuers). No claim is judged before the signature holds
+//! (the legacy refusal only refuses, on the same unverified `iss` that selects the issuer). This
+//! module never fetches a URL named by a token, and never logs or
 //! returns a token, a signature or key material.
 
 mod claims;
@@ -14,6 +16,7 @@ mod error;
 mod json;
 mod legacy;
 mod setup;
+mod spiffe;
 
 #[cfg(test)]
 mod tests;
@@ -29,6 +32,7 @@ use crate::issuer::{IssuerKeyStatus, IssuerKeys, IssuerSpec, KeyLookupError};
 pub use error::VerifyError;
 pub(crate) use json::parse_strict_json;
 pub use setup::KeySetupError;
+pub(crate) use spiffe::select_issuer;
 
 /// A token whose signature, issuer, lifetime and shape have been checked. Only the verifier
 /// constructs one; everything downstream (decide, mint, audit) trusts these fields.
@@ -103,7 +107,8 @@ impl Verifier {
         compact::check_header(&jws.header)?;
         let peek = compact::peek_unverified(&jws)?;
         legacy::refuse_legacy_service_account(peek.iss)?;
-        let issuer = self.select_issuer(peek.iss)?;
+        let issuer = select_issuer(&self.issuers, |e| &e.spec, peek.iss, peek.sub)?;
+        spiffe::check_header(&issuer.spec, &jws.header)?;
         let alg: Algorithm = peek
             .alg
             .parse()
@@ -128,6 +133,7 @@ impl Verifier {
 
         let leeway = i64::try_from(self.settings.leeway.as_secs()).unwrap_or(i64::MAX);
         let checked = claims::check(&jws.payload, &issuer.spec, leeway, now)?;
+        spiffe::check_subject(&issuer.spec, &checked.subject)?;
         Ok(VerifiedToken {
             issuer: issuer.spec.name.clone(),
             subject: checked.subject,
@@ -143,18 +149,6 @@ impl Verifier {
         })
     }
 
-    /// The configured issuer whose `issuer_url` equals the unverified `iss` byte for byte
-    /// (`https://x/` and `https://x` are different issuers). Nothing is fetched for an unknown
-    /// issuer.
-    ///
-    /// Seam: SPIFFE issuers will be selected here by the trust domain of the unverified `sub`.
-    fn select_issuer(&self, iss: &str) -> Result<&IssuerEntry, VerifyError> {
-        self.issuers
-            .iter()
-            .find(|e| e.spec.issuer_url.as_bytes() == iss.as_bytes())
-            .ok_or(VerifyError::UnknownIssuer)
-    }
-
     /// Fetches every issuer's keys once, concurrently. Failures are logged and counted in
     /// [`Verifier::key_status`]; this never fails.
     pub async fn warm_up(&self) {
@@ -163,6 +157,13 @@ impl Verifier {
             .iter()
             .map(|e| e.keys.refresh_gated(Duration::ZERO));
         futures_util::future::join_all(all).await;
+    }
+
+    /// Refreshes, concurrently, the issuers whose keys are due (their announced freshness, or
+    /// `refresh_interval`, has passed) or missing; the others cost nothing. Never fails.
+    pub async fn refresh_due(&self) {
+        let due = self.issuers.iter().map(|e| e.keys.refresh_if_due());
+        futures_util::future::join_all(due).await;
     }
 
     /// Per-issuer key state for `/readyz` and `/metrics`.

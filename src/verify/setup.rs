@@ -8,8 +8,8 @@ use std::sync::Arc;
 use super::{IssuerEntry, Verifier, VerifySettings};
 use crate::domain::IssuerName;
 use crate::issuer::{
-    check_fetch_url, FetchSettings, FileFetcher, HttpFetcher, HttpSource, IssuerKeys, IssuerSpec,
-    KeyFetcher, KeySourceSpec,
+    check_fetch_url, BundleLocation, FetchSettings, FileFetcher, HttpFetcher, HttpSource,
+    IssuerKeys, IssuerSpec, KeyFetcher, KeySourceSpec,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -32,9 +32,16 @@ impl Verifier {
         verify: VerifySettings,
         fetch: FetchSettings,
     ) -> Result<Verifier, KeySetupError> {
-        let needs_http = issuers
-            .iter()
-            .any(|s| !matches!(s.keys, KeySourceSpec::JwksFile(_)));
+        let needs_http = issuers.iter().any(|s| {
+            !matches!(
+                s.keys,
+                KeySourceSpec::JwksFile(_)
+                    | KeySourceSpec::SpiffeBundle {
+                        bundle: BundleLocation::File(_),
+                        ..
+                    }
+            )
+        });
         let client = match needs_http {
             true => Some(
                 crate::issuer::build_client(&fetch)
@@ -123,6 +130,25 @@ fn fetcher_for(
                 fetch.max_body_bytes,
             )));
         }
+        (
+            KeySourceSpec::SpiffeBundle {
+                bundle: BundleLocation::File(path),
+                ..
+            },
+            _,
+        ) => {
+            return Ok(Arc::new(FileFetcher::spiffe_bundle(
+                path.clone(),
+                fetch.max_body_bytes,
+            )));
+        }
+        (
+            KeySourceSpec::SpiffeBundle {
+                bundle: BundleLocation::Url(url),
+                ..
+            },
+            Some(client),
+        ) => (client, HttpSource::SpiffeBundle(url.clone())),
         (KeySourceSpec::JwksUrl(url), Some(client)) => (client, HttpSource::Jwks(url.clone())),
         (KeySourceSpec::Discovery(url), Some(client)) => {
             let config_url = HttpFetcher::discovery_url(url)
@@ -136,7 +162,7 @@ fn fetcher_for(
         (_, None) => return Err(KeySetupError::HttpClient("no client was built".into())),
     };
     let url = match &source {
-        HttpSource::Jwks(url) => url,
+        HttpSource::Jwks(url) | HttpSource::SpiffeBundle(url) => url,
         HttpSource::Discovery { config_url, .. } => config_url,
     };
     check_fetch_url(url, spec.insecure_http).map_err(|e| url_error(e.to_string()))?;

@@ -65,6 +65,10 @@ pub struct Fixture {
     pub(crate) issuer_kind: Option<(String, String)>,
     /// Write the dev issuer's JWKS to [`PINNED_JWKS_FILE`] in the policy directory.
     pub(crate) pinned_keys: bool,
+    /// More `issuers.yaml` entries (indented under `issuers:`), after `local-ci`.
+    pub(crate) extra_issuers: Vec<String>,
+    /// `(path relative to the policy directory, content)`: pinned key files and the like.
+    pub(crate) files: Vec<(String, String)>,
 }
 
 impl Fixture {
@@ -77,6 +81,8 @@ impl Fixture {
             data_dir: None,
             issuer_kind: None,
             pinned_keys: false,
+            extra_issuers: Vec::new(),
+            files: Vec::new(),
         }
     }
 
@@ -111,6 +117,18 @@ impl Fixture {
     /// `    jwks_file: local-ci.jwks.json` to the issuer), as for a private API server.
     pub fn pinned_keys(mut self) -> Fixture {
         self.pinned_keys = true;
+        self
+    }
+
+    /// Adds an issuer entry to `issuers.yaml`, e.g. `"  mesh:\n    kind: spiffe\n ..."`.
+    pub fn issuer(mut self, entry_yaml: &str) -> Fixture {
+        self.extra_issuers.push(entry_yaml.to_string());
+        self
+    }
+
+    /// Writes `content` at `path` (relative) in the policy directory before the broker starts.
+    pub fn file(mut self, path: &str, content: &str) -> Fixture {
+        self.files.push((path.to_string(), content.to_string()));
         self
     }
 

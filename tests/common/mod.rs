@@ -13,6 +13,7 @@ pub mod redis_server;
 pub mod refusal;
 #[path = "../../examples/support/rfc8693.rs"]
 pub mod rfc8693;
+pub mod spiffe;
 
 use std::path::{Path, PathBuf};
 
@@ -94,14 +95,22 @@ pub async fn startup_error(fixture: Fixture) -> String {
 }
 
 fn write_policies(dir: &Path, issuer: &DevIssuer, fixture: &Fixture) {
-    let issuers = match &fixture.issuer_kind {
+    let mut issuers = match &fixture.issuer_kind {
         Some((kind, extra)) => fixture::kind_issuers_yaml(&issuer.url(), kind, extra),
         None => fixture::issuers_yaml(&issuer.url()),
     };
+    for entry in &fixture.extra_issuers {
+        issuers.push_str(entry);
+    }
     std::fs::write(dir.join("issuers.yaml"), issuers).unwrap();
     if fixture.pinned_keys {
         let jwks = issuer.jwks().to_string();
         std::fs::write(dir.join(fixture::PINNED_JWKS_FILE), jwks).unwrap();
+    }
+    for (path, content) in &fixture.files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
     }
     if let Some(guardrails) = &fixture.guardrails {
         std::fs::write(dir.join("guardrails.yaml"), guardrails).unwrap();

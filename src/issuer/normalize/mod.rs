@@ -67,7 +67,7 @@ pub fn provided_keys(kind: IssuerKind) -> &'static [&'static str] {
             "workflow",
             "run_id",
         ],
-        IssuerKind::Kubernetes | IssuerKind::Oidc => &["provider"],
+        IssuerKind::Kubernetes | IssuerKind::Oidc | IssuerKind::Spiffe => &["provider"],
     }
 }
 
@@ -81,7 +81,7 @@ pub fn normalize(kind: IssuerKind, claims: &Map<String, Value>) -> Map<String, V
         IssuerKind::Gitlab => gitlab::map(&source, &mut out),
         IssuerKind::Buildkite => buildkite::map(&source, &mut out),
         IssuerKind::Circleci => circleci::map(&source, &mut out),
-        IssuerKind::Kubernetes | IssuerKind::Oidc => {}
+        IssuerKind::Kubernetes | IssuerKind::Oidc | IssuerKind::Spiffe => {}
     }
     out.0
 }

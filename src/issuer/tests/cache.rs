@@ -103,6 +103,7 @@ async fn stale_keys_keep_serving_when_refresh_fails() {
     let fetch = FetchSettings {
         refresh_cooldown: Duration::from_millis(10),
         refresh_interval: Duration::from_millis(50),
+        min_refresh: Duration::ZERO,
         ..FetchSettings::default()
     };
     let (v, fetcher) = testkit::verifier(spec(&[Algorithm::RS256]), vec![key.jwk()], fetch);
@@ -172,6 +173,7 @@ async fn scheduled_refresh_runs_once_in_the_background() {
     let fetch = FetchSettings {
         refresh_cooldown: Duration::from_millis(10),
         refresh_interval: Duration::from_millis(100),
+        min_refresh: Duration::ZERO,
         ..FetchSettings::default()
     };
     let (v, fetcher) = testkit::verifier(spec(&[Algorithm::RS256]), vec![key.jwk()], fetch);

@@ -255,3 +255,58 @@ async fn an_issuer_that_never_answers_fails_at_the_fetch_timeout_instead_of_hang
     let result = outcome.expect("the fetch hung past its own timeout");
     assert!(result.is_err(), "a silent issuer produced keys");
 }
+
+fn with_cache_control(path: &str, body: &Value, cache_control: &str) -> Reply {
+    let mut reply = Reply::json(path, body);
+    reply
+        .headers
+        .push(("Cache-Control".into(), cache_control.into()));
+    reply
+}
+
+#[tokio::test]
+async fn cache_control_max_age_is_read_as_the_documents_freshness() {
+    let key = TestKey::rsa("k1");
+    let body = jwks(&[&key]);
+    let (addr, _) = testkit::serve(vec![
+        with_cache_control("/a", &body, "public, max-age=120, must-revalidate"),
+        with_cache_control("/b", &body, "no-cache"),
+        with_cache_control("/c", &body, "max-age=banana"),
+        Reply::json("/d", &body),
+    ])
+    .await;
+    for (path, expected) in [
+        ("/a", Some(120)),
+        ("/b", Some(0)),
+        ("/c", None),
+        ("/d", None),
+    ] {
+        let doc = fetcher(HttpSource::Jwks(url(addr, path)))
+            .fetch_document()
+            .await
+            .unwrap();
+        assert_eq!(
+            doc.fresh_for,
+            expected.map(std::time::Duration::from_secs),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_bundle_endpoint_yields_jwt_svid_keys_and_its_refresh_hint_beats_the_header() {
+    let mut jwt = TestKey::p256("jwt-1").jwk();
+    jwt["use"] = json!("jwt-svid");
+    let mut x509 = TestKey::p256("ca").jwk();
+    x509["use"] = json!("x509-svid");
+    let bundle = json!({"keys": [jwt, x509], "spiffe_sequence": 12, "spiffe_refresh_hint": 30});
+    let (addr, _) =
+        testkit::serve(vec![with_cache_control("/bundle", &bundle, "max-age=600")]).await;
+    let doc = fetcher(HttpSource::SpiffeBundle(url(addr, "/bundle")))
+        .fetch_document()
+        .await
+        .unwrap();
+    assert_eq!(doc.keys.len(), 1);
+    assert_eq!(doc.sequence, Some(12));
+    assert_eq!(doc.fresh_for, Some(std::time::Duration::from_secs(30)));
+}

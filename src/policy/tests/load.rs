@@ -13,13 +13,18 @@ fn example_trust_policies_load_without_errors_or_lints() {
     let set = PolicySet::load(&example_dir()).unwrap_or_else(|e| panic!("{e}"));
     let names: Vec<&str> = set.policy_names().map(|n| n.as_str()).collect();
     assert_eq!(
-        names[..3],
-        ["demo-deploy", "demo-read-artifacts", "deploy-api"]
+        names[..4],
+        [
+            "demo-deploy",
+            "demo-read-artifacts",
+            "deploy-api",
+            "mesh-ci-deploy"
+        ]
     );
     let providers = ["buildkite", "circleci", "github", "gitlab", "kubernetes"];
     let expected: Vec<String> = providers.iter().map(|p| format!("providers-{p}")).collect();
-    assert_eq!(names[3..], expected);
-    assert_eq!(set.len(), 8);
+    assert_eq!(names[4..], expected);
+    assert_eq!(set.len(), 9);
     assert!(set.warnings().is_empty(), "{:?}", set.warnings());
     assert_eq!(set.version().len(), 64);
     let local = set

@@ -10,6 +10,7 @@ mod matchers;
 mod normalized;
 mod presets;
 mod provider_lints;
+mod spiffe;
 mod when;
 
 use std::path::Path;

@@ -5,6 +5,7 @@ mod fuzz;
 mod header;
 mod kubernetes;
 mod shape;
+mod spiffe;
 
 use serde_json::Value;
 
