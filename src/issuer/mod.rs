@@ -31,6 +31,7 @@ use crate::domain::IssuerName;
 pub(crate) use cache::{IssuerKeys, KeyLookupError};
 pub(crate) use fetch::{FetchError, FileFetcher, KeyDocument, KeyFetcher};
 pub(crate) use http::{build_client, check_fetch_url, HttpFetcher, HttpSource};
+pub(crate) use jwk::VerifyingKey;
 pub use spec::{BundleLocation, IssuerKind, IssuerSpec, KeySourceSpec};
 
 #[cfg(test)]
