@@ -11,7 +11,7 @@
 //! | [`domain`] | newtypes parsed at the boundary: names, audiences, scopes, algorithms, secrets |
 //! | [`policy`] | the `trust-policies/` file format: strict loading, compiled matchers, the policy index |
 //! | [`reload`] | hot reload of the policy directory: load, check, swap atomically or keep the last good set |
-//! | [`issuer`] | where issuer keys come from: pinned files, JWKS URLs, discovery; the key cache |
+//! | [`issuer`] | where issuer keys come from: pinned files, JWKS URLs, discovery, SPIFFE bundles; the key cache |
 //! | [`verify`] | subject-token verification -> [`verify::VerifiedToken`] |
 //! | [`exchange`] | request parsing, the pure `decide`, and the service that orchestrates I/O |
 //! | [`credential`] | signing keys, RFC 9068 JWT credentials, the published JWKS |

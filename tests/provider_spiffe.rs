@@ -225,3 +225,46 @@ async fn a_pinned_bundle_file_needs_no_network() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(spire.fetches(), 0);
 }
+
+#[tokio::test]
+async fn the_bundle_is_refreshed_at_its_refresh_hint_so_a_retired_key_stops_working() {
+    let spire = SpireServer::start();
+    spire.set_refresh_hint(Some(1));
+    let fixture = Fixture::empty()
+        .issuer(&spire.issuer_entry("mesh"))
+        .policy("mesh-deploy", MESH_POLICY)
+        .settings(|s| {
+            s.keys.refresh_cooldown = Duration::ZERO;
+            s.keys.min_refresh = Duration::ZERO;
+        });
+    let app = spawn_app(fixture).await;
+    let retired = ci_svid(&app, &spire);
+    let (status, body, _) = app.exchange_token(&retired, None).await;
+    assert_eq!(status, 200, "control: {body}");
+    // SPIRE rotates: jwt-2 in, jwt-1 out, a new sequence. No token names an unknown kid, so
+    // only the scheduled refresh (at the 1 s hint, not the 1 h refresh_interval) can notice.
+    spire.add_key("jwt-2", Alg::ES256, "jwt-svid");
+    spire.remove_key("jwt-1");
+    spire.set_sequence(2);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, _, _) = app.exchange_token(&retired, None).await;
+        if status == 400 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the retired key still works"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(app.last_audit_event()["reason"], "unknown_key");
+    let (status, body, _) = app
+        .exchange_token(&ci_svid_with(&app, &spire, "jwt-2"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+fn ci_svid_with(app: &TestApp, spire: &SpireServer, kid: &str) -> String {
+    spire.svid(kid, &svid_claims(CI_WORKLOAD, &app.base_url))
+}

@@ -1,12 +1,14 @@
-//! Issuer keys: where they come from (pinned JWKS files, JWKS URLs, OIDC discovery) and the
-//! in-memory cache that serves them to the verifier.
+//! Issuer keys: where they come from (pinned JWKS files, JWKS URLs, OIDC discovery, SPIFFE
+//! bundles from a file or a bundle endpoint) and the in-memory cache that serves them to the
+//! verifier.
 //!
 //! Only URLs written in `issuers.yaml` (or discovered from them) are ever fetched: nothing in a
 //! token can make the broker contact a host. This module never looks at a token; it answers
 //! "which parsed key has this kid and can verify this algorithm" and keeps that answer fresh.
 //!
 //! Layout: [`spec`] (the parsed config), `fetch` (the [`KeyFetcher`] trait, pinned files and the
-//! in-memory test fetcher), `http` (JWKS URL and discovery fetchers, the URL rules), `jwk` (JWKS
+//! in-memory test fetcher), `http` (JWKS URL, discovery and bundle endpoint fetchers, the URL
+//! rules, `Cache-Control`), `jwk` (JWKS
 //! -> [`KeySet`] of keys parsed once), `bundle` (SPIFFE bundle -> the JWT-SVID keys), `negative`
 //! (the bounded cache of kids known to be unknown), `cache` (per-issuer lock-free cache,
 //! cooldowns, scheduled refresh, status), `preset` (what each [`IssuerKind`] fills in),
@@ -36,6 +38,7 @@ pub(crate) use cache::{IssuerKeys, KeyLookupError};
 pub(crate) use fetch::{FetchError, FileFetcher, KeyDocument, KeyFetcher};
 pub(crate) use http::{build_client, check_fetch_url, HttpFetcher, HttpSource};
 pub use preset::Preset;
+pub(crate) use jwk::VerifyingKey;
 pub use spec::{BundleLocation, IssuerKind, IssuerSpec, KeySourceSpec};
 
 #[cfg(test)]

@@ -81,6 +81,21 @@ struct IssuerEntry {
     keys: Arc<IssuerKeys>,
 }
 
+impl IssuerEntry {
+    /// The cached key `kid` names (may refresh, within the cooldowns).
+    async fn key(
+        &self,
+        kid: Option<&str>,
+    ) -> Result<Arc<crate::issuer::VerifyingKey>, VerifyError> {
+        let issuer = || self.spec.name.clone();
+        self.keys.lookup(kid).await.map_err(|e| match e {
+            KeyLookupError::MissingKid => VerifyError::MissingKid,
+            KeyLookupError::UnknownKid => VerifyError::UnknownKey { issuer: issuer() },
+            KeyLookupError::Unavailable => VerifyError::KeysUnavailable { issuer: issuer() },
+        })
+    }
+}
+
 /// Verifies subject tokens against the configured issuers. `Send + Sync`; share it behind an
 /// `Arc`.
 pub struct Verifier {
@@ -116,15 +131,7 @@ impl Verifier {
         if !issuer.spec.algorithms.contains(&alg) {
             return Err(VerifyError::AlgorithmNotAllowed);
         }
-        let key = issuer.keys.lookup(peek.kid).await.map_err(|e| match e {
-            KeyLookupError::MissingKid => VerifyError::MissingKid,
-            KeyLookupError::UnknownKid => VerifyError::UnknownKey {
-                issuer: issuer.spec.name.clone(),
-            },
-            KeyLookupError::Unavailable => VerifyError::KeysUnavailable {
-                issuer: issuer.spec.name.clone(),
-            },
-        })?;
+        let key = issuer.key(peek.kid).await?;
         let key_id = peek.kid.map(str::to_string);
         let public_key = key.for_alg(alg).ok_or(VerifyError::KeyAlgorithmMismatch)?;
         public_key

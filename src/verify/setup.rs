@@ -123,55 +123,29 @@ fn fetcher_for(
         issuer: spec.name.clone(),
         reason,
     };
-    let (client, source) = match (&spec.keys, client) {
-        (KeySourceSpec::JwksFile(path), _) => {
-            return Ok(Arc::new(FileFetcher::new(
-                path.clone(),
-                fetch.max_body_bytes,
-            )));
-        }
-        (
-            KeySourceSpec::SpiffeBundle {
-                bundle: BundleLocation::File(path),
-                ..
-            },
-            _,
-        ) => {
-            return Ok(Arc::new(FileFetcher::spiffe_bundle(
-                path.clone(),
-                fetch.max_body_bytes,
-            )));
-        }
-        (
-            KeySourceSpec::SpiffeBundle {
-                bundle: BundleLocation::Url(url),
-                ..
-            },
-            Some(client),
-        ) => (client, HttpSource::SpiffeBundle(url.clone())),
-        (KeySourceSpec::JwksUrl(url), Some(client)) => (client, HttpSource::Jwks(url.clone())),
-        (KeySourceSpec::Discovery(url), Some(client)) => {
-            let config_url = HttpFetcher::discovery_url(url)
-                .map_err(|_| url_error(format!("cannot build a discovery URL from {url}")))?;
-            let source = HttpSource::Discovery {
-                config_url,
-                issuer: spec.issuer_url.clone(),
-            };
-            (client, source)
-        }
-        (_, None) => return Err(KeySetupError::HttpClient("no client was built".into())),
+    let max = fetch.max_body_bytes;
+    let source = match &spec.keys {
+        KeySourceSpec::JwksFile(path) => return Ok(Arc::new(FileFetcher::new(path.clone(), max))),
+        KeySourceSpec::SpiffeBundle { bundle, .. } => match bundle {
+            BundleLocation::File(path) => {
+                return Ok(Arc::new(FileFetcher::spiffe_bundle(path.clone(), max)))
+            }
+            BundleLocation::Url(url) => HttpSource::SpiffeBundle(url.clone()),
+        },
+        KeySourceSpec::JwksUrl(url) => HttpSource::Jwks(url.clone()),
+        KeySourceSpec::Discovery(url) => HttpSource::Discovery {
+            config_url: HttpFetcher::discovery_url(url)
+                .map_err(|_| url_error(format!("cannot build a discovery URL from {url}")))?,
+            issuer: spec.issuer_url.clone(),
+        },
     };
+    let client = client.ok_or_else(|| KeySetupError::HttpClient("no client was built".into()))?;
     let url = match &source {
         HttpSource::Jwks(url) | HttpSource::SpiffeBundle(url) => url,
         HttpSource::Discovery { config_url, .. } => config_url,
     };
     check_fetch_url(url, spec.insecure_http).map_err(|e| url_error(e.to_string()))?;
-    let fetcher = HttpFetcher::new(
-        client.clone(),
-        source,
-        spec.insecure_http,
-        fetch.max_body_bytes,
-    );
+    let fetcher = HttpFetcher::new(client.clone(), source, spec.insecure_http, max);
     Ok(Arc::new(fetcher))
 }
 

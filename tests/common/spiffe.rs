@@ -95,6 +95,11 @@ impl SpireServer {
         b.keys.retain(|(k, _)| k.kid != kid);
     }
 
+    /// The `spiffe_refresh_hint` served (seconds); `None` leaves it out.
+    pub fn set_refresh_hint(&self, hint: Option<u64>) {
+        self.shared.bundle.lock().unwrap().refresh_hint = hint;
+    }
+
     pub fn set_sequence(&self, sequence: u64) {
         self.shared.bundle.lock().unwrap().sequence = sequence;
     }

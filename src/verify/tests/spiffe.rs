@@ -216,3 +216,18 @@ async fn a_jwt_svid_typ_header_other_than_jwt_or_jose_is_refused() {
     let untyped = prod.token_with_header(&json!({"alg": "ES256", "kid": "prod-1"}), &svid(PROD));
     assert_eq!(code(&v, &untyped).await, "accepted");
 }
+
+#[test]
+fn two_issuers_bound_to_one_trust_domain_are_refused_at_setup() {
+    let fetcher = || -> Arc<dyn KeyFetcher> { Arc::new(MemoryFetcher::new(vec![])) };
+    let issuers = vec![
+        (spiffe_spec("mesh", "prod.example.org"), fetcher()),
+        (spiffe_spec("mesh-2", "prod.example.org"), fetcher()),
+    ];
+    let result =
+        Verifier::with_fetchers(issuers, VerifySettings::default(), FetchSettings::default());
+    assert!(matches!(
+        result,
+        Err(crate::verify::KeySetupError::DuplicateIssuerUrl(url)) if url == "spiffe://prod.example.org"
+    ));
+}
