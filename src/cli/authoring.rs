@@ -182,6 +182,7 @@ fn requested(args: &ExplainArgs) -> Result<Requested, String> {
             .map(str::parse::<PolicyName>)
             .transpose()
             .map_err(|e| format!("--policy: {e}"))?,
+        actor: None,
     })
 }
 

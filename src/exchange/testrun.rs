@@ -113,5 +113,6 @@ fn requested(r: &crate::policy::testcases::TestRequest) -> Result<Requested, Str
             .map(str::parse)
             .transpose()
             .map_err(|e| format!("policy: {e}"))?,
+        actor: None,
     })
 }

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use crate::domain::IssuerName;
 
+pub(crate) use crate::policy::BROKER_URL;
 pub(crate) use cache::{IssuerKeys, KeyLookupError};
 pub(crate) use fetch::{FetchError, FileFetcher, KeyFetcher};
 pub(crate) use http::{build_client, check_fetch_url, HttpFetcher, HttpSource};

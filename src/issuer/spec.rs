@@ -15,6 +15,9 @@ pub enum IssuerKind {
     Oidc,
     /// GitHub Actions (`https://token.actions.githubusercontent.com`, or GHES by `url`).
     GithubActions,
+    /// This broker: its own credentials as subject tokens (delegation chains). URL and keys
+    /// are the broker's own public URL and signing keys; nothing is fetched.
+    Ferry,
 }
 
 impl IssuerKind {
@@ -22,6 +25,7 @@ impl IssuerKind {
         match self {
             Self::Oidc => "oidc",
             Self::GithubActions => "github-actions",
+            Self::Ferry => "ferry",
         }
     }
 }
@@ -35,6 +39,8 @@ pub enum KeySourceSpec {
     JwksUrl(url::Url),
     /// OIDC discovery: `{issuer}/.well-known/openid-configuration` -> `jwks_uri`.
     Discovery(url::Url),
+    /// The broker's own signing keys (kind `ferry`), handed over in process: no fetch.
+    Broker,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

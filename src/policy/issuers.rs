@@ -15,6 +15,9 @@ use crate::issuer::{IssuerKind, IssuerSpec, KeySourceSpec};
 use super::error::LoadError;
 use super::yaml::{self, Pos};
 
+mod ferry;
+pub(crate) use ferry::BROKER_URL;
+
 const GITHUB_ACTIONS_URL: &str = "https://token.actions.githubusercontent.com";
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -29,7 +32,7 @@ pub(crate) struct IssuersFile {
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Entry {
-    /// `oidc` or `github-actions` (a preset).
+    /// `oidc`, `github-actions` (a preset) or `ferry` (this broker).
     #[schemars(with = "String")]
     kind: Spanned<String>,
     /// The token's exact `iss`; also the base of OIDC discovery.
@@ -90,9 +93,10 @@ fn build(
     let kind = match e.kind.value.as_str() {
         "oidc" => IssuerKind::Oidc,
         "github-actions" => IssuerKind::GithubActions,
+        "ferry" => return ferry::build(name, entry),
         other => {
             let msg = format!(
-                "unsupported issuer kind `{other}`, expected one of `oidc`, `github-actions`"
+                "unsupported issuer kind `{other}`, expected one of `oidc`, `github-actions`, `ferry`"
             );
             return Err(vec![(Pos::of(&e.kind), msg)]);
         }
@@ -101,7 +105,7 @@ fn build(
     let url = match (&e.url, kind) {
         (Some(u), _) => u.value.clone(),
         (None, IssuerKind::GithubActions) => GITHUB_ACTIONS_URL.to_string(),
-        (None, IssuerKind::Oidc) => {
+        (None, IssuerKind::Oidc | IssuerKind::Ferry) => {
             return Err(vec![(
                 Pos::of(entry),
                 "`url` is required for kind `oidc`".to_string(),
@@ -221,6 +225,7 @@ fn algorithms(e: &Entry, kind: IssuerKind, problems: &mut Problems) -> Vec<Algor
         return match kind {
             IssuerKind::GithubActions => vec![Algorithm::RS256],
             IssuerKind::Oidc => vec![Algorithm::RS256, Algorithm::ES256],
+            IssuerKind::Ferry => ferry::DEFAULT_ALGORITHMS.to_vec(),
         };
     };
     if list.value.is_empty() {

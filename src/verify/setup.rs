@@ -32,9 +32,12 @@ impl Verifier {
         verify: VerifySettings,
         fetch: FetchSettings,
     ) -> Result<Verifier, KeySetupError> {
-        let needs_http = issuers
-            .iter()
-            .any(|s| !matches!(s.keys, KeySourceSpec::JwksFile(_)));
+        let needs_http = issuers.iter().any(|s| {
+            matches!(
+                s.keys,
+                KeySourceSpec::JwksUrl(_) | KeySourceSpec::Discovery(_)
+            )
+        });
         let client = match needs_http {
             true => Some(
                 crate::issuer::build_client(&fetch)
@@ -103,6 +106,7 @@ impl Verifier {
         Ok(Verifier {
             settings: verify,
             issuers: entries,
+            fetch,
         })
     }
 }
@@ -133,6 +137,7 @@ fn fetcher_for(
             };
             (client, source)
         }
+        (KeySourceSpec::Broker, _) => return Ok(Arc::new(super::broker::BrokerFetcher(None))),
         (_, None) => return Err(KeySetupError::HttpClient("no client was built".into())),
     };
     let url = match &source {

@@ -49,6 +49,8 @@ pub struct Fixture {
     pub(crate) tweaks: Vec<Tweak>,
     /// Reuse this data directory instead of a fresh temporary one (restarts, key reuse).
     pub(crate) data_dir: Option<std::path::PathBuf>,
+    /// More `issuers.yaml` entries after `local-ci` (YAML indented as under `issuers:`).
+    pub(crate) extra_issuers: Vec<String>,
 }
 
 impl Fixture {
@@ -59,6 +61,7 @@ impl Fixture {
             guardrails: None,
             tweaks: Vec::new(),
             data_dir: None,
+            extra_issuers: Vec::new(),
         }
     }
 
@@ -80,6 +83,12 @@ impl Fixture {
     /// Changes settings after `Settings::for_tests`, before the app is built.
     pub fn settings(mut self, tweak: impl FnOnce(&mut Settings) + Send + 'static) -> Fixture {
         self.tweaks.push(Box::new(tweak));
+        self
+    }
+
+    /// Adds issuers to `issuers.yaml`, e.g. `"  mesh:\n    kind: oidc\n    url: ...\n"`.
+    pub fn issuers(mut self, yaml: &str) -> Fixture {
+        self.extra_issuers.push(yaml.to_string());
         self
     }
 

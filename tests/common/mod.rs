@@ -5,6 +5,7 @@
 //! Each test crate uses a different subset of these helpers; hence the `dead_code` and `unused_imports` allowance.
 #![allow(dead_code, unused_imports)]
 
+pub mod agents;
 #[path = "../../examples/support/dev_issuer.rs"]
 pub mod dev_issuer;
 pub mod fixture;
@@ -93,11 +94,11 @@ pub async fn startup_error(fixture: Fixture) -> String {
 }
 
 fn write_policies(dir: &Path, issuer: &DevIssuer, fixture: &Fixture) {
-    std::fs::write(
-        dir.join("issuers.yaml"),
-        fixture::issuers_yaml(&issuer.url()),
-    )
-    .unwrap();
+    let mut issuers = fixture::issuers_yaml(&issuer.url());
+    for extra in &fixture.extra_issuers {
+        issuers.push_str(extra);
+    }
+    std::fs::write(dir.join("issuers.yaml"), issuers).unwrap();
     if let Some(guardrails) = &fixture.guardrails {
         std::fs::write(dir.join("guardrails.yaml"), guardrails).unwrap();
     }

@@ -1,0 +1,57 @@
+//! The actor token of a delegated exchange (RFC 8693 §2.1 `actor_token`), on the service side:
+//! verified by the same [`Verifier`] as the subject token, its `jti` claimed in the same store
+//! round trip, and recorded in the audit event by hash and `jti` only. The decision about it is
+//! `exchange::delegation`'s, inside the pure `decide`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::delegation::ActorToken;
+use super::service::ExchangeError;
+use crate::audit::AuditEvent;
+use crate::domain::{Secret, UnixSeconds};
+use crate::store::{slot_of, JtiClaim};
+use crate::verify::{VerifiedToken, Verifier, VerifyError};
+
+/// Verifies the actor token and notes it in `event`. Refusals have an `actor_` code of their
+/// own, so the audit trail says which of the two tokens was refused.
+pub(super) async fn verify(
+    verifier: &Verifier,
+    token: &Secret,
+    now: UnixSeconds,
+    event: &mut AuditEvent,
+) -> Result<ActorToken, ExchangeError> {
+    let actor =
+        verifier
+            .verify(token.expose(), now)
+            .await
+            .map_err(|e| match e.is_unavailable() {
+                true => ExchangeError::Unavailable(e.code()),
+                false => ExchangeError::Refused(refused_code(&e)),
+            })?;
+    event.actor_token_jti = actor.jti.clone();
+    event.actor_token_sha256 = Some(actor.token_sha256.clone());
+    Ok(ActorToken(Arc::new(actor)))
+}
+
+/// The actor token's `jti` claim: keyed by its own issuer and subject (not the exchange's), so a
+/// replay is caught whichever subject it comes with.
+pub(super) fn claim(actor: &VerifiedToken, ttl: Duration) -> Option<JtiClaim> {
+    actor.jti.as_ref().map(|jti| JtiClaim {
+        slot: slot_of(actor.issuer.as_str(), &actor.subject),
+        key: format!("{}|{}", actor.issuer, jti),
+        ttl,
+    })
+}
+
+fn refused_code(e: &VerifyError) -> &'static str {
+    match e.code() {
+        "unknown_issuer" => "actor_unknown_issuer",
+        "token_expired" => "actor_token_expired",
+        "not_yet_valid" | "issued_in_future" | "token_too_old" => "actor_token_not_valid_now",
+        "bad_signature" | "unknown_key" | "key_algorithm_mismatch" | "algorithm_not_allowed" => {
+            "actor_bad_signature"
+        }
+        _ => "actor_token_refused",
+    }
+}
