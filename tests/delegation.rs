@@ -267,3 +267,13 @@ async fn the_lifetime_is_bounded_by_both_tokens() {
         "bounded by the subject: {expires_in}"
     );
 }
+
+#[tokio::test]
+async fn a_ferry_issuer_whose_url_is_not_the_brokers_refuses_to_start() {
+    let fixture = Fixture::empty()
+        .issuers("  broker:\n    kind: ferry\n    url: https://elsewhere.example\n");
+    let error = common::startup_error(fixture).await;
+    assert!(error.contains("must be its public URL"), "{error}");
+    let fixture = Fixture::empty().issuers("  broker:\n    kind: ferry\n");
+    common::spawn_app(fixture).await;
+}

@@ -278,9 +278,14 @@ fn check_may_act(subject: &VerifiedToken, actor: &VerifiedToken) -> Result<(), R
     let Some(may_act) = subject.claims.get("may_act") else {
         return Ok(());
     };
+    let subject = Value::from(actor.subject.as_str());
+    let claim = |k: &str| match k {
+        "sub" => Some(&subject),
+        _ => actor.claims.get(k),
+    };
     let holds = may_act
         .as_object()
-        .is_some_and(|m| !m.is_empty() && m.iter().all(|(k, v)| actor.claims.get(k) == Some(v)));
+        .is_some_and(|m| !m.is_empty() && m.iter().all(|(k, v)| claim(k) == Some(v)));
     if holds {
         return Ok(());
     }
