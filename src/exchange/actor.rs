@@ -6,18 +6,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::delegation::ActorToken;
+use super::delegation::{presented_chain, ActorToken};
 use super::service::ExchangeError;
 use crate::audit::AuditEvent;
 use crate::domain::{Secret, UnixSeconds};
 use crate::store::{slot_of, JtiClaim};
 use crate::verify::{VerifiedToken, Verifier, VerifyError};
 
-/// Verifies the actor token and notes it in `event`. Refusals have an `actor_` code of their
-/// own, so the audit trail says which of the two tokens was refused.
+/// Verifies the actor token and notes it in `event`, with every actor presented (also when the
+/// exchange is then refused). Refusals have an `actor_` code of their own, so the audit trail
+/// says which of the two tokens was refused.
 pub(super) async fn verify(
     verifier: &Verifier,
     token: &Secret,
+    subject: &VerifiedToken,
     now: UnixSeconds,
     event: &mut AuditEvent,
 ) -> Result<ActorToken, ExchangeError> {
@@ -31,6 +33,10 @@ pub(super) async fn verify(
             })?;
     event.actor_token_jti = actor.jti.clone();
     event.actor_token_sha256 = Some(actor.token_sha256.clone());
+    event.actors = presented_chain(subject, &actor)
+        .iter()
+        .filter_map(|l| serde_json::to_value(l).ok())
+        .collect();
     Ok(ActorToken(Arc::new(actor)))
 }
 

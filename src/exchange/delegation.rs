@@ -194,6 +194,16 @@ fn refuse(
     }
 }
 
+/// The chain a request presents, the new actor first, before any rule is applied: what the audit
+/// event records for a denial too. A malformed `act` contributes nothing (it is refused anyway).
+pub fn presented_chain(subject: &VerifiedToken, actor: &VerifiedToken) -> Vec<ChainLink> {
+    let mut chain = vec![link_of(actor)];
+    if let Some(prior) = subject.claims.get("act") {
+        chain.extend(parse_chain(prior).unwrap_or_default());
+    }
+    chain
+}
+
 fn link_of(actor: &VerifiedToken) -> ChainLink {
     ChainLink {
         sub: actor.subject.clone(),

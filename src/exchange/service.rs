@@ -243,10 +243,7 @@ impl ExchangeService {
         let requested = match &request.actor_token {
             None => requested,
             Some(t) => {
-                let actor = super::actor::verify(&active.verifier, t, now, event).await?;
-                event.actors = vec![serde_json::json!({
-                    "sub": actor.0.subject, "iss": actor.0.claims.get("iss"),
-                })];
+                let actor = super::actor::verify(&active.verifier, t, &token, now, event).await?;
                 delegated = Requested {
                     actor: Some(actor),
                     ..requested.clone()
