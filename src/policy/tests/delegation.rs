@@ -227,3 +227,42 @@ fn a_ferry_issuer_is_the_broker_and_refuses_key_sources_of_its_own() {
         "{first}"
     );
 }
+
+#[test]
+fn explain_shows_the_actor_rule_row_by_row() {
+    let subject = token("corp", "alice", json!({}));
+    let rows = |actor: &str| {
+        let r = with_actor("read", agent(actor));
+        let e = crate::exchange::explain(
+            &r,
+            &subject,
+            &delegating(),
+            &ctx(),
+            NOW,
+            crate::exchange::Candidates::Issuer(None),
+        );
+        let rows: Vec<(String, bool)> = e.policies[0]
+            .conditions
+            .iter()
+            .filter(|c| c.path.starts_with("delegation"))
+            .map(|c| (c.path.clone(), c.passed))
+            .collect();
+        (e.reason, rows)
+    };
+    let issuer = ("delegation.actors[0].issuer".to_string(), true);
+    let (reason, ok) = rows("repo:acme/agents:bot");
+    assert_eq!(reason, "granted");
+    assert_eq!(
+        ok,
+        vec![
+            issuer.clone(),
+            ("delegation.actors[0].subject".to_string(), true)
+        ]
+    );
+    let (reason, bad) = rows("repo:evil/agents:bot");
+    assert_eq!(reason, "actor_not_allowed");
+    assert_eq!(
+        bad,
+        vec![issuer, ("delegation.actors[0].subject".to_string(), false)]
+    );
+}
