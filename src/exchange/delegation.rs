@@ -343,7 +343,11 @@ fn matching_rule<'a>(
 
 /// Explain rows for the actor under `p` (`ferry policy explain`, audit traces): the actor rule
 /// that matches, or else the first one, condition by condition.
-pub(super) fn rows(p: &Policy, actor: &VerifiedToken) -> Vec<ConditionResult> {
+pub(super) fn rows(
+    p: &Policy,
+    subject: &VerifiedToken,
+    actor: &VerifiedToken,
+) -> Vec<ConditionResult> {
     let Some(spec) = &p.delegation else {
         return vec![ConditionResult {
             path: "delegation".to_string(),
@@ -376,5 +380,24 @@ pub(super) fn rows(p: &Policy, actor: &VerifiedToken) -> Vec<ConditionResult> {
         actual: Some(Value::from(actor.issuer.to_string())),
     }];
     out.extend(condition_rows(&rule.conditions, actor));
+    let depth = presented_chain(subject, actor).len();
+    out.push(ConditionResult {
+        path: "delegation.max_depth".to_string(),
+        line: spec.pos.line,
+        column: spec.pos.column,
+        passed: depth <= spec.max_depth,
+        expected: format!("at most {} actors in the `act` chain", spec.max_depth),
+        actual: Some(Value::from(depth)),
+    });
+    if let Some(may_act) = subject.claims.get("may_act") {
+        out.push(ConditionResult {
+            path: "may_act".to_string(),
+            line: Pos::START.line,
+            column: Pos::START.column,
+            passed: check_may_act(subject, actor).is_ok(),
+            expected: may_act.to_string(),
+            actual: Some(json!({ "sub": actor.subject, "iss": actor.claims.get("iss") })),
+        });
+    }
     out
 }

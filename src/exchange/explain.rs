@@ -176,7 +176,7 @@ fn policy(
     };
     let mut conditions = evaluate_all(p, token, ctx, requested);
     if let Some(actor) = &requested.actor {
-        conditions.extend(super::delegation::rows(p, &actor.0));
+        conditions.extend(super::delegation::rows(p, token, &actor.0));
     }
     PolicyExplain {
         policy: p.name.clone(),

@@ -250,19 +250,12 @@ fn explain_shows_the_actor_rule_row_by_row() {
         (e.reason, rows)
     };
     let issuer = ("delegation.actors[0].issuer".to_string(), true);
+    let depth = ("delegation.max_depth".to_string(), true);
+    let subject_row = |passed| ("delegation.actors[0].subject".to_string(), passed);
     let (reason, ok) = rows("repo:acme/agents:bot");
     assert_eq!(reason, "granted");
-    assert_eq!(
-        ok,
-        vec![
-            issuer.clone(),
-            ("delegation.actors[0].subject".to_string(), true)
-        ]
-    );
+    assert_eq!(ok, vec![issuer.clone(), subject_row(true), depth.clone()]);
     let (reason, bad) = rows("repo:evil/agents:bot");
     assert_eq!(reason, "actor_not_allowed");
-    assert_eq!(
-        bad,
-        vec![issuer, ("delegation.actors[0].subject".to_string(), false)]
-    );
+    assert_eq!(bad, vec![issuer, subject_row(false), depth]);
 }
