@@ -1,13 +1,14 @@
 //! Delegation on the Redis store against a real `redis-server`: both tokens' `jti`s are claimed
 //! in the exchange's first round trip (all or nothing on one server), and a delegated exchange
-//! still costs two round trips.
+//! still costs two round trips; on a Cluster (the two records on different slots) delegation
+//! works and a replayed actor token is still refused.
 
 mod common;
 
 use std::time::Duration;
 
 use common::agents::{Agents, SUMMARIZER, SUPPORT_BOT, TICKETS_HOP_POLICY, TICKETS_POLICY};
-use common::redis_server::{shared_redis, unique_prefix, use_redis, RedisServer};
+use common::redis_server::{shared_redis, unique_prefix, use_redis, RedisCluster, RedisServer};
 use common::Fixture;
 use ferry::store::{ClaimOutcome, JtiClaim, RedisSettings, RedisStore, Store};
 
@@ -93,4 +94,24 @@ async fn a_delegated_exchange_costs_at_most_two_round_trips_to_redis() {
         "both tokens' jti checked inside the first script"
     );
     assert!(!first.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_both_tokens_are_claimed_and_a_replayed_actor_is_refused() {
+    let cluster = RedisCluster::start();
+    let fixture = Fixture::empty()
+        .policy("tickets", TICKETS_POLICY)
+        .settings(use_redis(&cluster.url(), &unique_prefix()));
+    let agents = Agents::spawn_with(fixture).await;
+    let actor = agents.agent_token(&agents.agent(SUPPORT_BOT));
+    let person = agents.person_token(&agents.alice());
+    let (status, body) = agents.delegate(&person, &actor, None).await;
+    assert_eq!(status, 200, "control: delegation on a cluster: {body}");
+    let other_person = agents.person_token(&agents.alice());
+    let (status, body) = agents.delegate(&other_person, &actor, None).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        agents.app.last_audit_event()["reason"],
+        "actor_token_replayed"
+    );
 }

@@ -21,7 +21,7 @@ use crate::audit::{AuditEvent, AuditSink, CacheUse, Outcome};
 use crate::credential::{MintRequest, Minter};
 use crate::domain::{sha256_hex, unix_now, Secret, UnixSeconds};
 use crate::policy::PolicySet;
-use crate::store::{slot_of, CacheKey, CachePut, CachedCredential, ClaimOutcome, JtiClaim, Store};
+use crate::store::{slot_of, CacheKey, CachePut, CachedCredential, JtiClaim, Store};
 use crate::telemetry::Metrics;
 use crate::verify::{VerifiedToken, Verifier};
 
@@ -329,39 +329,9 @@ impl ExchangeService {
         let actor = requested.actor.as_ref().map(|a| a.0.as_ref());
         let actor_claim =
             actor.and_then(|a| super::actor::claim(a, self.replay_ttl(a.expires_at, now)));
-        let unavailable = |e: crate::store::StoreError| {
-            self.metrics.store_errors.inc();
-            tracing::error!(error = %e, "store unavailable");
-            ExchangeError::Unavailable("store_unavailable")
-        };
-        let (claimed, cached) = match actor_claim {
-            None => self
-                .store
-                .claim_and_lookup(claim.as_ref(), cache_key.as_ref())
-                .await
-                .map_err(unavailable)?,
-            Some(actor_claim) => {
-                // Both tokens' jti in the same single round trip (all or nothing where the
-                // store can): the subject's first, the actor's last.
-                let claims: Vec<JtiClaim> = claim.into_iter().chain([actor_claim]).collect();
-                let (outcomes, cached) = self
-                    .store
-                    .claim_all_and_lookup(&claims, cache_key.as_ref())
-                    .await
-                    .map_err(unavailable)?;
-                if outcomes.last() == Some(&ClaimOutcome::Replayed) {
-                    return Err(ExchangeError::Refused("actor_token_replayed"));
-                }
-                let subject = match outcomes.len() {
-                    2 => outcomes[0],
-                    _ => ClaimOutcome::Fresh,
-                };
-                (subject, cached)
-            }
-        };
-        if claimed == ClaimOutcome::Replayed {
-            return Err(ExchangeError::Refused("token_replayed"));
-        }
+        let cached = self
+            .claim_tokens(claim, actor_claim, cache_key.as_ref())
+            .await?;
         let respond = |credential: &CachedCredential| TokenResponse {
             access_token: credential.token.clone(),
             issued_token_type: request.issued_token_type,
