@@ -86,7 +86,8 @@ pub enum DenyReason {
     DelegationTooDeep,
     /// The subject token's `act` claim is not an RFC 8693 `act` chain.
     ActChainInvalid,
-    /// Nothing is left of the scopes once narrowed to what the actor may carry.
+    /// Nothing is left of the scopes once narrowed to what the actor (and, for a Ferry
+    /// credential as subject token, that credential) may carry.
     DelegationScopeEmpty,
 }
 

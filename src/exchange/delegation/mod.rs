@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 
 use crate::domain::{ScopeSet, UnixSeconds};
 use crate::issuer::IssuerKind;
-use crate::policy::{Policy, PolicySet, Pos};
+use crate::policy::{ActorRule, Policy, PolicySet, Pos};
 use crate::verify::VerifiedToken;
 
 use super::decision::{ConditionFailure, DecideContext, DenyReason};
@@ -121,9 +121,20 @@ pub(super) fn apply(
                 Some(v.clone()),
                 Pos::START,
             )),
-            None => Ok(None),
+            // Re-exchanging a Ferry credential alone: scopes still only narrow.
+            None => narrow(scopes, None, subject, facts).map(|_| None),
         };
     };
+    if actor.token_sha256 == subject.token_sha256 {
+        let expected = "an actor token other than the subject token";
+        return Err(refuse(
+            DenyReason::ActorNotAllowed,
+            "actor",
+            expected,
+            None,
+            Pos::START,
+        ));
+    }
     let Some(spec) = &p.delegation else {
         return Err(refuse(
             DenyReason::DelegationNotAllowed,
@@ -141,29 +152,7 @@ pub(super) fn apply(
     check_depth(spec, chain.len())?;
     check_may_act(subject, actor)?;
     let rule = matching_rule(spec, actor)?;
-    let mut allowed = rule.scopes.clone();
-    if facts.is_ferry_credential {
-        let carried = subject
-            .claims
-            .get("scope")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        allowed = allowed.intersection(&ScopeSet::parse(carried).unwrap_or_default());
-    }
-    let granted = scopes.intersection(&allowed);
-    if granted.is_empty() {
-        let expected = format!("some of `{}`", allowed.to_scope_string());
-        let actual = Some(Value::from(scopes.to_scope_string()));
-        return Err(refuse(
-            DenyReason::DelegationScopeEmpty,
-            "delegation.actors.scopes",
-            &expected,
-            actual,
-            rule.pos,
-        ));
-    }
-    let scopes_refused = scopes.difference(&granted);
-    *scopes = granted;
+    let scopes_refused = narrow(scopes, Some(rule), subject, facts)?;
     for token in [subject, actor] {
         *ttl = (*ttl).min(u64::try_from(token.expires_at.saturating_sub(now)).unwrap_or(0));
     }
@@ -180,6 +169,42 @@ pub(super) fn apply(
         chain,
         scopes_refused,
     }))
+}
+
+/// Narrows `scopes` to the actor rule's allowance and, for a Ferry credential as subject, to its
+/// own `scope` (scopes only narrow along a chain). Returns what was taken away; nothing left is
+/// a refusal.
+fn narrow(
+    scopes: &mut ScopeSet,
+    rule: Option<&ActorRule>,
+    subject: &VerifiedToken,
+    facts: &SubjectFacts<'_>,
+) -> Result<ScopeSet, Refusal> {
+    let mut allowed = rule.map_or_else(|| scopes.clone(), |r| r.scopes.clone());
+    if facts.is_ferry_credential {
+        let carried = subject.claims.get("scope").and_then(Value::as_str);
+        let carried = ScopeSet::parse(carried.unwrap_or("")).unwrap_or_default();
+        allowed = allowed.intersection(&carried);
+    }
+    let granted = scopes.intersection(&allowed);
+    if granted.is_empty() {
+        let expected = format!("some of `{}`", allowed.to_scope_string());
+        let actual = Some(Value::from(scopes.to_scope_string()));
+        let (path, pos) = match rule {
+            Some(r) => ("delegation.actors.scopes", r.pos),
+            None => ("scope", Pos::START),
+        };
+        return Err(refuse(
+            DenyReason::DelegationScopeEmpty,
+            path,
+            &expected,
+            actual,
+            pos,
+        ));
+    }
+    let refused = scopes.difference(&granted);
+    *scopes = granted;
+    Ok(refused)
 }
 
 pub(super) fn refuse(

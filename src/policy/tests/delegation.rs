@@ -30,12 +30,12 @@ fn delegating() -> PolicySet {
     set(&[("tickets.yaml", DELEGATING)]).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// An actor token (a token of its own: its hash is not the subject's).
 fn agent(sub: &str) -> VerifiedToken {
-    token(
-        "github",
-        sub,
-        json!({ "iss": "https://token.actions.githubusercontent.com" }),
-    )
+    let iss = json!({ "iss": "https://token.actions.githubusercontent.com" });
+    let mut t = token("github", sub, iss);
+    t.token_sha256 = crate::domain::sha256_hex(sub.as_bytes());
+    t
 }
 
 fn with_actor(scopes: &str, actor: VerifiedToken) -> crate::exchange::Requested {
@@ -258,4 +258,36 @@ fn explain_shows_the_actor_rule_row_by_row() {
     let (reason, bad) = rows("repo:evil/agents:bot");
     assert_eq!(reason, "actor_not_allowed");
     assert_eq!(bad, vec![issuer, subject_row(false), depth]);
+}
+
+#[test]
+fn a_ferry_credential_only_narrows_whether_or_not_an_actor_comes_with_it() {
+    let issuers = format!("{ISSUERS}  broker:\n    kind: ferry\n");
+    let hop = DELEGATING.replace("issuer: corp", "issuer: broker");
+    let policies = vec![("hop.yaml".to_string(), hop)];
+    let set = PolicySet::from_sources(&issuers, &policies, Path::new("tp")).unwrap();
+    let credential = |scope: &str| token("broker", "alice", json!({ "scope": scope }));
+    let alone = req(Some("https://tickets"), "", None);
+    let Decision::Allow(g) = decide(&alone, &credential("read admin"), &set, &ctx(), NOW) else {
+        panic!("a Ferry credential may be exchanged again")
+    };
+    assert_eq!(g.scopes.to_scope_string(), "admin read", "never more than it carried");
+    let none_left = decide(&alone, &credential("other"), &set, &ctx(), NOW);
+    assert_eq!(reason(none_left), DenyReason::DelegationScopeEmpty);
+    let with_bot = with_actor("", agent("repo:acme/agents:bot"));
+    let Decision::Allow(g) = decide(&with_bot, &credential("read admin"), &set, &ctx(), NOW) else {
+        panic!("the agent may act")
+    };
+    assert_eq!(g.scopes.to_scope_string(), "read", "carried ∩ the actor's allowance");
+}
+
+#[test]
+fn the_subject_token_cannot_be_its_own_actor() {
+    let subject = token("corp", "alice", json!({}));
+    let mut actor = agent("repo:acme/agents:bot");
+    let ok = decide(&with_actor("read", actor.clone()), &subject, &delegating(), &ctx(), NOW);
+    assert!(matches!(ok, Decision::Allow(_)), "control");
+    actor.token_sha256 = subject.token_sha256.clone();
+    let same = decide(&with_actor("read", actor), &subject, &delegating(), &ctx(), NOW);
+    assert_eq!(reason(same), DenyReason::ActorNotAllowed);
 }
