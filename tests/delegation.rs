@@ -277,3 +277,32 @@ async fn a_ferry_issuer_whose_url_is_not_the_brokers_refuses_to_start() {
     let fixture = Fixture::empty().issuers("  broker:\n    kind: ferry\n");
     common::spawn_app(fixture).await;
 }
+
+#[tokio::test]
+async fn after_a_hot_reload_the_broker_still_verifies_its_own_credentials() {
+    let fixture = Fixture::empty()
+        .policy("tickets", TICKETS_POLICY)
+        .policy("tickets-hop", common::agents::TICKETS_HOP_POLICY)
+        .settings(|s| s.policies.reload_interval = std::time::Duration::from_millis(50));
+    let agents = Agents::spawn_with(fixture).await;
+    // Once the broker answers, its directory watcher has taken its first look.
+    agents.first_hop(SUPPORT_BOT, None).await;
+    let extra = TICKETS_POLICY.replace("subject: alice", "subject: bob");
+    std::fs::write(agents.app.policies_dir.join("tickets-bob.yaml"), extra).unwrap();
+    for _ in 0..400 {
+        let (_, ready) = agents.app.get_json("/readyz").await;
+        if ready["policies"]["loaded"] == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (_, ready) = agents.app.get_json("/readyz").await;
+    assert_eq!(ready["policies"]["loaded"], 3, "reloaded: {ready}");
+    let first = agents.first_hop(SUPPORT_BOT, None).await;
+    let sub_agent = agents.agent_token(&agents.agent(SUMMARIZER));
+    let (status, body) = agents.delegate(&first, &sub_agent, None).await;
+    assert_eq!(
+        status, 200,
+        "the reloaded `ferry` issuer has the broker's keys: {body}"
+    );
+}

@@ -1,4 +1,6 @@
-//! The exchange: request parsing, the pure decision, and the service that does the I/O around it.
+//! The exchange: request parsing, the pure decision (with `delegation`, RFC 8693 actor rules),
+//! and the service that does the I/O around it (`actor`: the actor token's verification and
+//! replay claim).
 
 mod actor;
 mod decide;

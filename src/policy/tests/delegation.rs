@@ -271,23 +271,43 @@ fn a_ferry_credential_only_narrows_whether_or_not_an_actor_comes_with_it() {
     let Decision::Allow(g) = decide(&alone, &credential("read admin"), &set, &ctx(), NOW) else {
         panic!("a Ferry credential may be exchanged again")
     };
-    assert_eq!(g.scopes.to_scope_string(), "admin read", "never more than it carried");
+    assert_eq!(
+        g.scopes.to_scope_string(),
+        "admin read",
+        "never more than it carried"
+    );
     let none_left = decide(&alone, &credential("other"), &set, &ctx(), NOW);
     assert_eq!(reason(none_left), DenyReason::DelegationScopeEmpty);
     let with_bot = with_actor("", agent("repo:acme/agents:bot"));
     let Decision::Allow(g) = decide(&with_bot, &credential("read admin"), &set, &ctx(), NOW) else {
         panic!("the agent may act")
     };
-    assert_eq!(g.scopes.to_scope_string(), "read", "carried ∩ the actor's allowance");
+    assert_eq!(
+        g.scopes.to_scope_string(),
+        "read",
+        "carried ∩ the actor's allowance"
+    );
 }
 
 #[test]
 fn the_subject_token_cannot_be_its_own_actor() {
     let subject = token("corp", "alice", json!({}));
     let mut actor = agent("repo:acme/agents:bot");
-    let ok = decide(&with_actor("read", actor.clone()), &subject, &delegating(), &ctx(), NOW);
+    let ok = decide(
+        &with_actor("read", actor.clone()),
+        &subject,
+        &delegating(),
+        &ctx(),
+        NOW,
+    );
     assert!(matches!(ok, Decision::Allow(_)), "control");
     actor.token_sha256 = subject.token_sha256.clone();
-    let same = decide(&with_actor("read", actor), &subject, &delegating(), &ctx(), NOW);
+    let same = decide(
+        &with_actor("read", actor),
+        &subject,
+        &delegating(),
+        &ctx(),
+        NOW,
+    );
     assert_eq!(reason(same), DenyReason::ActorNotAllowed);
 }
