@@ -220,6 +220,7 @@ fn mint_request<'a>(
         exchange_id: "bench",
         source_issuer: "ci",
         claims: &g.claims,
+        act: None,
     }
 }
 

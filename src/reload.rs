@@ -94,11 +94,13 @@ impl PolicyReloader {
     }
 
     async fn swap(&self, policies: PolicySet) -> ReloadOutcome {
-        let mut verifier =
-            match Verifier::new(policies.issuers(), self.verify.clone(), self.fetch.clone()) {
-                Ok(v) => v,
-                Err(e) => return ReloadOutcome::Rejected(format!("issuer keys: {e}")),
-            };
+        let broker = crate::startup::broker_keys(self.service.minter.as_ref());
+        let built = Verifier::new(policies.issuers(), self.verify.clone(), self.fetch.clone())
+            .and_then(|v| v.with_broker(&broker));
+        let mut verifier = match built {
+            Ok(v) => v,
+            Err(e) => return ReloadOutcome::Rejected(format!("issuer keys: {e}")),
+        };
         // Unchanged issuers keep their caches (and last good keys); new ones are fetched before
         // the swap, so exchanges never wait on a cold cache.
         verifier.adopt_keys_from(&self.service.active.load().verifier);

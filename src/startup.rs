@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 
 use crate::audit::{AuditError, JsonlAuditSink};
 use crate::config::{Settings, StoreBackend, TlsSettings};
-use crate::credential::{JwtMinter, KeyError, SigningKey};
+use crate::credential::{JwtMinter, KeyError, Minter, SigningKey};
 use crate::domain::Audience;
 use crate::exchange::{Active, DecideContext, ExchangeService, ExchangeSettings};
 use crate::http::{self, AppState, RequestId};
@@ -19,7 +19,7 @@ use crate::policy::{LoadErrors, PolicySet};
 use crate::reload::PolicyReloader;
 use crate::store::{MemoryStore, RedisStore, Store, StoreError};
 use crate::telemetry::Metrics;
-use crate::verify::{KeySetupError, Verifier};
+use crate::verify::{BrokerKeys, KeySetupError, Verifier};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -176,7 +176,8 @@ fn build_service(
         policies.issuers(),
         settings.verify_settings(),
         settings.fetch_settings(),
-    )?;
+    )?
+    .with_broker(&broker_keys(&minter))?;
     let audience = settings
         .credential
         .audience
@@ -200,6 +201,14 @@ fn build_service(
             cache_credentials: settings.store.cache_credentials,
         },
     })
+}
+
+/// The broker as an issuer (`kind: ferry`): its public URL and the JWKS it publishes.
+pub(crate) fn broker_keys(minter: &dyn Minter) -> BrokerKeys {
+    BrokerKeys {
+        public_url: minter.issuer().to_string(),
+        jwks: minter.jwks().clone(),
+    }
 }
 
 fn serve(

@@ -45,7 +45,7 @@ fn policy_check_exits_1_and_prints_file_line_col_for_every_broken_file() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines.iter().any(|l| l.ends_with("typo.yaml:2:1: unknown field `subjekt`, expected one of description, issuer, audience, subject, claims, normalized, any_of, when, grant, mode")), "{text}");
+    assert!(lines.iter().any(|l| l.ends_with("typo.yaml:2:1: unknown field `subjekt`, expected one of description, issuer, audience, subject, claims, normalized, any_of, when, grant, mode, delegation")), "{text}");
     assert!(lines.iter().any(|l| l.contains("ttl.yaml:6:8: ")), "{text}");
     assert!(
         lines.last().unwrap().starts_with("error: 2 problems"),

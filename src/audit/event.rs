@@ -69,4 +69,15 @@ pub struct AuditEvent {
     /// Guardrail rules that applied to a grant (a denial's are in `trace`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrails: Option<serde_json::Value>,
+    /// Delegation (RFC 8693 `actor_token`): every actor of the chain, the one acting now
+    /// first, as `{sub, iss}`; the actor token only as its SHA-256 and `jti`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actors: Vec<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_token_jti: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_token_sha256: Option<String>,
+    /// Scopes the policy grants for the request that the actor may not carry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes_refused: Vec<String>,
 }

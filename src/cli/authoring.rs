@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use crate::config::{Overrides, Settings};
 use crate::domain::{unix_now, Audience, PolicyName, ScopeSet, UnixSeconds};
 use crate::exchange::{
-    decode_unverified, explain, run_cases, token_from_claims, Candidates, DecideContext, Requested,
+    decode_unverified, explain, run_cases, token_from_claims, ActorToken, Candidates,
+    DecideContext, Requested,
 };
 use crate::policy::testcases::load_tests;
 use crate::policy::PolicySet;
@@ -35,6 +36,9 @@ pub struct ExplainArgs {
     /// The requested scopes, space-separated (RFC 6749 `scope`).
     #[arg(long)]
     pub scope: Option<String>,
+    /// The actor token (RFC 8693 `actor_token`, delegation), from a file or `-`.
+    #[arg(long)]
+    pub actor_token: Option<String>,
     /// Also verify the signature with the issuer's keys (may fetch them).
     #[arg(long)]
     pub verify: bool,
@@ -140,6 +144,22 @@ pub fn policy_explain(args: ExplainArgs) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
+    let requested = match &args.actor_token {
+        None => requested,
+        Some(source) => {
+            match read_token(source).and_then(|raw| self::token(&raw, &set, &ctx, args.verify, now))
+            {
+                Ok(actor) => Requested {
+                    actor: Some(ActorToken(std::sync::Arc::new(actor))),
+                    ..requested
+                },
+                Err(e) => {
+                    eprintln!("error: actor token: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    };
     let only = requested.policy.clone();
     let explanation = explain(
         &requested,
@@ -182,6 +202,7 @@ fn requested(args: &ExplainArgs) -> Result<Requested, String> {
             .map(str::parse::<PolicyName>)
             .transpose()
             .map_err(|e| format!("--policy: {e}"))?,
+        actor: None,
     })
 }
 

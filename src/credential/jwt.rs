@@ -48,6 +48,8 @@ struct Claims<'a> {
     nbf: i64,
     exp: i64,
     ferry: FerryClaims<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<&'a Value>,
     #[serde(flatten)]
     copied: &'a Map<String, Value>,
 }
@@ -84,6 +86,7 @@ impl Minter for JwtMinter {
                 policy_file: r.policy_file,
                 policy_set: r.policy_set,
             },
+            act: r.act,
             copied: r.claims,
         };
         let payload = serde_json::to_vec(&claims).map_err(|_| MintError::Encode)?;
@@ -146,6 +149,7 @@ mod tests {
             exchange_id: "ex-1",
             source_issuer: "github",
             claims: &copied,
+            act: None,
         })
         .unwrap()
     }

@@ -30,6 +30,8 @@ pub struct MintRequest<'a> {
     pub source_issuer: &'a str,
     /// Claims copied from the subject token by the policy's `grant.claims`.
     pub claims: &'a Map<String, Value>,
+    /// RFC 8693 §4.1 `act` (delegation): the actor, with any earlier chain nested inside.
+    pub act: Option<&'a Value>,
 }
 
 #[derive(Debug, Clone)]

@@ -13,6 +13,7 @@ use crate::verify::VerifiedToken;
 use super::decision::{
     DecideContext, Decision, Denial, DenyReason, Grant, GuardrailHit, Observation, PolicyTrace,
 };
+use super::delegation::{apply, SubjectFacts};
 use super::guard::Guard;
 
 use super::request::Requested;
@@ -33,6 +34,12 @@ pub fn decide(
     let mut guard = Guard::new(policies.guardrails());
     if let Err(reason) = guard.issuer(token) {
         return deny(reason, Walk::with(guard.hits), requested.policy.clone());
+    }
+    // The actor's issuer obeys the same allowlist as the subject's.
+    if let Some(actor) = &requested.actor {
+        if let Err(reason) = guard.issuer(&actor.0) {
+            return deny(reason, Walk::with(guard.hits), requested.policy.clone());
+        }
     }
     let mut walk = match &requested.policy {
         Some(name) => {
@@ -68,7 +75,7 @@ pub fn decide(
     walk.guardrails = guard.hits;
     let named = requested.policy.clone();
     match walk.winner {
-        Some(i) => grant(policies, i, requested, token, now, walk),
+        Some(i) => grant(policies, i, requested, token, ctx, now, walk),
         None if !walk.covered_any => deny(DenyReason::ScopeNotAllowed, walk, named),
         None if walk.audit_held => deny(DenyReason::AuditOnly, walk, named),
         None => deny(DenyReason::ClaimMismatch, walk, named),
@@ -197,6 +204,7 @@ fn grant(
     i: usize,
     requested: &Requested,
     token: &VerifiedToken,
+    ctx: &DecideContext,
     now: UnixSeconds,
     mut walk: Walk,
 ) -> Decision {
@@ -225,6 +233,17 @@ fn grant(
     }
     guard.ttl(&mut ttl);
     walk.guardrails.append(&mut guard.hits);
+    let facts = SubjectFacts::of(policies, token, ctx, now);
+    let actor = requested.actor.as_ref().map(|a| a.0.as_ref());
+    let delegation = match apply(p, token, actor, &facts, &mut scopes, &mut ttl) {
+        Ok(d) => d,
+        Err(refusal) => {
+            if let Some(t) = walk.trace.iter_mut().find(|t| t.policy == p.name) {
+                t.failed = Some(refusal.failure);
+            }
+            return deny(refusal.reason, walk, Some(p.name.clone()));
+        }
+    };
     if ttl < 1 {
         return deny(DenyReason::LifetimeExhausted, walk, Some(p.name.clone()));
     }
@@ -243,6 +262,7 @@ fn grant(
         claims,
         observations: walk.observations,
         guardrails: walk.guardrails,
+        delegation,
     })
 }
 

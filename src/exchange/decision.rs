@@ -33,6 +33,8 @@ pub struct Grant {
     pub observations: Vec<Observation>,
     /// Guardrail rules that applied (capped the lifetime, or would have denied in audit mode).
     pub guardrails: Vec<GuardrailHit>,
+    /// Set when an actor acts for the subject (RFC 8693 delegation).
+    pub delegation: Option<super::delegation::Delegation>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -72,6 +74,21 @@ pub enum DenyReason {
     GuardrailDenied,
     /// The scopes asked for (or, when none were, every scope) exceed `scopes_allowed`.
     ScopeAboveCeiling,
+    /// The subject token carries an `act` chain but the request has no `actor_token`.
+    ActorRequired,
+    /// An `actor_token` was sent, but the policy has no `delegation:` block.
+    DelegationNotAllowed,
+    /// No actor rule of the policy matches the actor token (or it is not for the broker).
+    ActorNotAllowed,
+    /// The subject token's `may_act` names someone else (RFC 8693 §4.4).
+    MayActMismatch,
+    /// The `act` chain would hold more actors than `delegation.max_depth`.
+    DelegationTooDeep,
+    /// The subject token's `act` claim is not an RFC 8693 `act` chain.
+    ActChainInvalid,
+    /// Nothing is left of the scopes once narrowed to what the actor (and, for a Ferry
+    /// credential as subject token, that credential) may carry.
+    DelegationScopeEmpty,
 }
 
 impl DenyReason {
@@ -87,6 +104,13 @@ impl DenyReason {
             Self::IssuerNotAllowed => "issuer_not_allowed",
             Self::GuardrailDenied => "guardrail_denied",
             Self::ScopeAboveCeiling => "scope_above_ceiling",
+            Self::ActorRequired => "actor_required",
+            Self::DelegationNotAllowed => "delegation_not_allowed",
+            Self::ActorNotAllowed => "actor_not_allowed",
+            Self::MayActMismatch => "may_act_mismatch",
+            Self::DelegationTooDeep => "delegation_too_deep",
+            Self::ActChainInvalid => "act_chain_invalid",
+            Self::DelegationScopeEmpty => "delegation_scope_empty",
         }
     }
 }

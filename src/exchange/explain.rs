@@ -174,7 +174,10 @@ fn policy(
         )),
         _ => None,
     };
-    let conditions = evaluate_all(p, token, ctx, requested);
+    let mut conditions = evaluate_all(p, token, ctx, requested);
+    if let Some(actor) = &requested.actor {
+        conditions.extend(super::delegation::rows(p, token, &actor.0));
+    }
     PolicyExplain {
         policy: p.name.clone(),
         file: p.file_name(),

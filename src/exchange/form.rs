@@ -3,8 +3,8 @@
 //! Rules (SECURITY.md "Requests"): form bodies only; a parameter given twice is refused (RFC 6749
 //! §3.1); unknown grant types and token types are refused; scope strings must be RFC 6749 scope
 //! tokens. Unrecognised parameters are ignored, as RFC 6749 §3.1 requires, except the ones whose
-//! meaning Ferry does not implement (`resource`, `actor_token`), which are refused rather than
-//! silently dropped.
+//! meaning Ferry does not implement (`resource`), which is refused rather than silently dropped.
+//! `actor_token` (RFC 8693 §2.1, delegation) comes with its `actor_token_type`, or not at all.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -45,6 +45,8 @@ pub struct ExchangeRequest {
     /// What the response's `issued_token_type` says: `access_token` unless `jwt` was requested.
     pub issued_token_type: TokenType,
     pub requested: Requested,
+    /// RFC 8693 `actor_token`: who acts for the subject; verified like the subject token.
+    pub actor_token: Option<Secret>,
 }
 
 /// A request that cannot be processed. Each variant maps to one RFC error code in `http::error`.
@@ -90,11 +92,7 @@ pub fn parse(body: &[u8]) -> Result<ExchangeRequest, RequestError> {
         Some(GRANT_TYPE_TOKEN_EXCHANGE) => {}
         Some(_) => return Err(RequestError::UnsupportedGrantType),
     }
-    if get("actor_token").is_some() || get("actor_token_type").is_some() {
-        return Err(invalid(
-            "actor_token (delegation) is not supported by this broker",
-        ));
-    }
+    let actor_token = actor_token(&get)?;
     if get("resource").is_some() {
         return Err(RequestError::InvalidTarget(
             "resource is not supported; use audience".into(),
@@ -133,7 +131,25 @@ pub fn parse(body: &[u8]) -> Result<ExchangeRequest, RequestError> {
         subject_token_type,
         issued_token_type,
         requested: parse_requested(&get)?,
+        actor_token,
     })
+}
+
+/// `actor_token` and `actor_token_type` come together (RFC 8693 §2.1); the type is a JWT type.
+fn actor_token<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<Option<Secret>, RequestError> {
+    match (
+        get("actor_token"),
+        get("actor_token_type").map(TokenType::from_uri),
+    ) {
+        (None, None) => Ok(None),
+        (Some(t), Some(Some(TokenType::Jwt | TokenType::IdToken))) if !t.is_empty() => {
+            Ok(Some(Secret::new(t)))
+        }
+        (Some(""), _) => Err(invalid("actor_token is empty")),
+        (Some(_), None) => Err(invalid("actor_token needs actor_token_type")),
+        (None, Some(_)) => Err(invalid("actor_token_type without actor_token")),
+        (Some(_), Some(_)) => Err(invalid("actor_token_type must be the jwt or id_token type")),
+    }
 }
 
 fn parse_requested<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<Requested, RequestError> {
@@ -166,6 +182,7 @@ fn parse_requested<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<Request
         scopes,
         ttl,
         policy,
+        actor: None,
     })
 }
 
@@ -315,6 +332,23 @@ mod tests {
         assert!(matches!(with("&x%FF=1"), Err(RequestError::Invalid(_))));
         let many: String = (0..40).map(|i| format!("&p{i}=1")).collect();
         assert!(matches!(with(&many), Err(RequestError::Invalid(_))));
+    }
+
+    #[test]
+    fn actor_token_comes_with_a_jwt_actor_token_type() {
+        let jwt = "&actor_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt";
+        let r = with(&format!("&actor_token=d.e.f{jwt}")).unwrap();
+        assert_eq!(r.actor_token.unwrap().expose(), "d.e.f");
+        assert!(with("").unwrap().actor_token.is_none());
+        for bad in [
+            "&actor_token=d.e.f".to_string(),
+            jwt.to_string(),
+            format!("&actor_token={jwt}"),
+            "&actor_token=d.e.f&actor_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token".to_string(),
+            format!("&actor_token=d.e.f&actor_token=g.h.i{jwt}"),
+        ] {
+            assert_eq!(with(&bad).unwrap_err().code(), "malformed_request", "{bad}");
+        }
     }
 
     proptest::proptest! {

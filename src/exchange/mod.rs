@@ -1,7 +1,11 @@
-//! The exchange: request parsing, the pure decision, and the service that does the I/O around it.
+//! The exchange: request parsing, the pure decision (with `delegation`, RFC 8693 actor rules),
+//! and the service that does the I/O around it (`actor`: the actor token's verification and
+//! replay claim).
 
+mod actor;
 mod decide;
 mod decision;
+mod delegation;
 mod explain;
 pub mod form;
 mod guard;
@@ -17,6 +21,7 @@ pub use decision::{
     ConditionFailure, ConditionResult, DecideContext, Decision, Denial, DenyReason, Grant,
     GuardrailHit, Observation, PolicyTrace,
 };
+pub use delegation::{ActorToken, ChainLink, Delegation};
 pub use explain::{
     audit_trace, explain, explain_decision, Candidates, Explanation, Granted, PolicyExplain,
 };

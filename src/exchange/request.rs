@@ -1,4 +1,5 @@
-//! The typed RFC 8693 request and the part of it that `decide` sees.
+//! The typed RFC 8693 request and the part of it that `decide` sees (the verified actor
+//! token included: it is an input to the decision, like the scopes).
 
 use std::time::Duration;
 
@@ -15,4 +16,6 @@ pub struct Requested {
     pub ttl: Option<Duration>,
     /// Extension `policy`: names the policy to use instead of searching.
     pub policy: Option<PolicyName>,
+    /// RFC 8693 `actor_token`, once verified: who acts for the subject (delegation).
+    pub actor: Option<super::delegation::ActorToken>,
 }

@@ -1,5 +1,9 @@
 //! `ExchangeService`: the only place an exchange does I/O.
 //!
+//! With an `actor_token` (delegation), the actor token is verified by the same verifier right
+//! after the subject token (`exchange::actor`), and both `jti`s are claimed in the same first
+//! round trip (`Store::claim_all_and_lookup`).
+//!
 //! verify (may fetch keys) -> decide (pure) -> claim jti + read cache (one store round trip) ->
 //! mint on a miss -> append the audit event -> `Store::commit` (the shared audit stream entry,
 //! when the store keeps one, and the cache entry: the second round trip) -> only then answer
@@ -12,12 +16,12 @@ use std::time::{Duration, Instant, SystemTime};
 use arc_swap::ArcSwap;
 
 use super::form::{ExchangeRequest, RequestError, TokenType};
-use super::{audit_trace, decide, DecideContext, Decision, DenyReason, Grant};
+use super::{audit_trace, decide, DecideContext, Decision, DenyReason, Grant, Requested};
 use crate::audit::{AuditEvent, AuditSink, CacheUse, Outcome};
 use crate::credential::{MintRequest, Minter};
 use crate::domain::{sha256_hex, unix_now, Secret, UnixSeconds};
 use crate::policy::PolicySet;
-use crate::store::{slot_of, CacheKey, CachePut, CachedCredential, ClaimOutcome, JtiClaim, Store};
+use crate::store::{slot_of, CacheKey, CachePut, CachedCredential, JtiClaim, Store};
 use crate::telemetry::Metrics;
 use crate::verify::{VerifiedToken, Verifier};
 
@@ -235,6 +239,18 @@ impl ExchangeService {
         event.token_jti = token.jti.clone();
         event.token_sha256 = Some(token.token_sha256.clone());
         event.policy_set_version = Some(active.policies.version().to_string());
+        let delegated;
+        let requested = match &request.actor_token {
+            None => requested,
+            Some(t) => {
+                let actor = super::actor::verify(&active.verifier, t, &token, now, event).await?;
+                delegated = Requested {
+                    actor: Some(actor),
+                    ..requested.clone()
+                };
+                &delegated
+            }
+        };
 
         let decision = decide(requested, &token, &active.policies, &self.context, now);
         // Full per-condition trace, only for denials and audit-mode rollouts.
@@ -268,9 +284,18 @@ impl ExchangeService {
         event.scopes_granted = grant.scopes.iter().map(|s| s.to_string()).collect();
         event.observations = non_empty_json(&grant.observations);
         event.guardrails = non_empty_json(&grant.guardrails);
+        if let Some(d) = &grant.delegation {
+            event.actors = d
+                .chain
+                .iter()
+                .filter_map(|l| serde_json::to_value(l).ok())
+                .collect();
+            event.scopes_refused = d.scopes_refused.iter().map(|s| s.to_string()).collect();
+        }
 
         self.issue(
             request,
+            requested,
             &token,
             &grant,
             active.policies.version(),
@@ -281,9 +306,11 @@ impl ExchangeService {
     }
 
     /// Replay check, cache, mint.
+    #[allow(clippy::too_many_arguments)]
     async fn issue(
         &self,
         request: &ExchangeRequest,
+        requested: &Requested,
         token: &VerifiedToken,
         grant: &Grant,
         policy_set_version: &str,
@@ -296,22 +323,15 @@ impl ExchangeService {
             key: format!("{}|{}", token.issuer, jti),
             ttl: self.replay_ttl(token.expires_at, now),
         });
-        let cache_key = self
-            .settings
-            .cache_credentials
+        // Delegated credentials are never cached: each names its own actor chain.
+        let cache_key = (self.settings.cache_credentials && grant.delegation.is_none())
             .then(|| grant_key(grant, &token.subject, policy_set_version, slot));
-        let (claimed, cached) = self
-            .store
-            .claim_and_lookup(claim.as_ref(), cache_key.as_ref())
-            .await
-            .map_err(|e| {
-                self.metrics.store_errors.inc();
-                tracing::error!(error = %e, "store unavailable");
-                ExchangeError::Unavailable("store_unavailable")
-            })?;
-        if claimed == ClaimOutcome::Replayed {
-            return Err(ExchangeError::Refused("token_replayed"));
-        }
+        let actor = requested.actor.as_ref().map(|a| a.0.as_ref());
+        let actor_claim =
+            actor.and_then(|a| super::actor::claim(a, self.replay_ttl(a.expires_at, now)));
+        let cached = self
+            .claim_tokens(claim, actor_claim, cache_key.as_ref())
+            .await?;
         let respond = |credential: &CachedCredential| TokenResponse {
             access_token: credential.token.clone(),
             issued_token_type: request.issued_token_type,
@@ -341,6 +361,7 @@ impl ExchangeService {
                 exchange_id: &event.exchange_id,
                 source_issuer: token.issuer.as_str(),
                 claims: &grant.claims,
+                act: grant.delegation.as_ref().map(|d| &d.act),
             })
             .map_err(|_| ExchangeError::Internal("mint_failed"))?;
         let credential = CachedCredential {

@@ -2,14 +2,17 @@
 //! network and no signatures (POLICY.md "Policy tests"). Pure apart from nothing: the caller
 //! loads the files.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::{PolicyName, ScopeSet, UnixSeconds};
 use crate::policy::testcases::{Expect, LocatedCase};
 use crate::policy::PolicySet;
 
-use super::offline::token_from_claims;
-use super::{explain, Candidates, DecideContext, Explanation, Requested};
+use serde_json::{Map, Value};
+
+use super::offline::{token_from_claims, OfflineTokenError};
+use super::{explain, ActorToken, Candidates, DecideContext, Explanation, Requested};
 
 /// One case's result.
 #[derive(Debug)]
@@ -84,6 +87,13 @@ fn run_case(
             return outcome(passed, format!("deny: {} ({e})", e.code()), None);
         }
     };
+    let requested = match with_actor(set, requested, c.case.actor.as_ref(), ctx, now) {
+        Ok(r) => r,
+        Err((code, e)) => {
+            let passed = c.case.expect == Expect::Deny(code.clone());
+            return outcome(passed, format!("deny: {code} ({e})"), None);
+        }
+    };
     let trace = explain(&requested, &token, set, ctx, now, Candidates::Issuer(None));
     let got = match trace.decision {
         "allow" => format!(
@@ -94,6 +104,25 @@ fn run_case(
     };
     let passed = got == expected;
     outcome(passed, got, (!passed).then_some(trace))
+}
+
+/// The case's actor token (from bare claims, like the subject's), if it has one.
+fn with_actor(
+    set: &PolicySet,
+    requested: Requested,
+    actor: Option<&Map<String, Value>>,
+    ctx: &DecideContext,
+    now: UnixSeconds,
+) -> Result<Requested, (String, OfflineTokenError)> {
+    let Some(claims) = actor else {
+        return Ok(requested);
+    };
+    let actor = token_from_claims(set, claims.clone(), None, &ctx.broker_audience, now)
+        .map_err(|e| (format!("actor_{}", e.code()), e))?;
+    Ok(Requested {
+        actor: Some(ActorToken(Arc::new(actor))),
+        ..requested
+    })
 }
 
 fn requested(r: &crate::policy::testcases::TestRequest) -> Result<Requested, String> {
@@ -113,5 +142,6 @@ fn requested(r: &crate::policy::testcases::TestRequest) -> Result<Requested, Str
             .map(str::parse)
             .transpose()
             .map_err(|e| format!("policy: {e}"))?,
+        actor: None,
     })
 }

@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use crate::domain::IssuerName;
 
+pub(crate) use crate::policy::BROKER_URL;
 pub(crate) use cache::{IssuerKeys, KeyLookupError};
 pub(crate) use fetch::{FetchError, FileFetcher, KeyDocument, KeyFetcher};
 pub(crate) use http::{build_client, check_fetch_url, HttpFetcher, HttpSource};

@@ -28,7 +28,7 @@ pub struct Preset {
 
 impl IssuerKind {
     /// Every kind, in the order error messages list them.
-    pub const ALL: [IssuerKind; 7] = [
+    pub const ALL: [IssuerKind; 8] = [
         IssuerKind::Oidc,
         IssuerKind::GithubActions,
         IssuerKind::Gitlab,
@@ -36,6 +36,7 @@ impl IssuerKind {
         IssuerKind::Circleci,
         IssuerKind::Kubernetes,
         IssuerKind::Spiffe,
+        IssuerKind::Ferry,
     ];
 
     /// The kind named `s` in `issuers.yaml`.
@@ -98,6 +99,14 @@ impl IssuerKind {
                 algorithms: &[Algorithm::ES256, Algorithm::ES384, Algorithm::RS256],
                 max_token_age: Some(HOUR),
                 require_jti: false,
+            },
+            // This broker (`policy::issuers::ferry`): what it signs with (`credential.algorithm`);
+            // its credentials always carry a `jti`, so each is exchanged at most once.
+            IssuerKind::Ferry => Preset {
+                url: None,
+                algorithms: &[Algorithm::ES256, Algorithm::EdDSA],
+                max_token_age: None,
+                require_jti: true,
             },
         }
     }

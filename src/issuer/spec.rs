@@ -25,6 +25,9 @@ pub enum IssuerKind {
     Kubernetes,
     /// SPIFFE JWT-SVIDs: selected by the trust domain of `sub`, keys from a SPIFFE bundle.
     Spiffe,
+    /// This broker: its own credentials as subject tokens (delegation chains). URL and keys
+    /// are the broker's own public URL and signing keys; nothing is fetched.
+    Ferry,
 }
 
 impl IssuerKind {
@@ -37,6 +40,7 @@ impl IssuerKind {
             Self::Circleci => "circleci",
             Self::Kubernetes => "kubernetes",
             Self::Spiffe => "spiffe",
+            Self::Ferry => "ferry",
         }
     }
 }
@@ -56,6 +60,8 @@ pub enum KeySourceSpec {
         trust_domain: TrustDomain,
         bundle: BundleLocation,
     },
+    /// The broker's own signing keys (kind `ferry`), handed over in process: no fetch.
+    Broker,
 }
 
 /// Where a SPIFFE bundle is read from.

@@ -103,6 +103,22 @@ fn any_of(a: &AnyOf, token: &VerifiedToken) -> Option<ConditionFailure> {
     })
 }
 
+/// The first of `conditions` that fails on `token` (delegation's actor rules use this).
+pub(crate) fn first_failure(
+    conditions: &[Condition],
+    token: &VerifiedToken,
+) -> Option<ConditionFailure> {
+    conditions.iter().find_map(|c| check(c, token))
+}
+
+/// Every one of `conditions` with its outcome on `token` (explain rows for an actor rule).
+pub(crate) fn condition_rows(
+    conditions: &[Condition],
+    token: &VerifiedToken,
+) -> Vec<ConditionResult> {
+    conditions.iter().map(|c| row(c, token)).collect()
+}
+
 /// Whether one condition holds (guardrail deny rules use this).
 pub(crate) fn holds(c: &Condition, token: &VerifiedToken) -> bool {
     check(c, token).is_none()

@@ -46,6 +46,9 @@ pub(crate) struct PolicyFile {
     when: Option<Node>,
     grant: GrantFile,
     mode: Option<Mode>,
+    /// Who may act for this policy's subjects (RFC 8693 `actor_token`); absent: nobody.
+    #[schemars(with = "Option<super::delegation::DelegationFile>")]
+    delegation: Option<Spanned<super::delegation::DelegationFile>>,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -91,6 +94,10 @@ pub(crate) fn parse(
         .as_ref()
         .map(|groups| any_of(groups, &mut problems));
     let grant = grant(&f.grant, &mut problems);
+    let delegation = f.delegation.as_ref().and_then(|d| {
+        let granted = grant.as_ref().map(|g| &g.scopes);
+        super::delegation::delegation(d, issuers, granted, &mut problems)
+    });
     match (issuer, grant) {
         (Some(issuer), Some(grant)) if problems.is_empty() => Ok(Policy {
             name,
@@ -103,6 +110,7 @@ pub(crate) fn parse(
             when,
             grant,
             mode: f.mode.unwrap_or(Mode::Enforce),
+            delegation,
         }),
         _ => Err(problems
             .into_iter()

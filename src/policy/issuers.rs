@@ -18,6 +18,9 @@ use crate::issuer::{IssuerKind, IssuerSpec, KeySourceSpec, Preset};
 use super::error::LoadError;
 use super::yaml::{self, Pos};
 
+mod ferry;
+pub(crate) use ferry::BROKER_URL;
+
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "Ferry issuers.yaml")]
@@ -30,8 +33,8 @@ pub(crate) struct IssuersFile {
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Entry {
-    /// `oidc`, or a preset: `github-actions`, `gitlab`, `buildkite`, `circleci`, `kubernetes`,
-    /// `spiffe`.
+    /// `oidc`, a preset (`github-actions`, `gitlab`, `buildkite`, `circleci`, `kubernetes`,
+    /// `spiffe`) or `ferry` (this broker).
     #[schemars(with = "String")]
     kind: Spanned<String>,
     /// The token's exact `iss`; also the base of OIDC discovery.
@@ -116,6 +119,16 @@ fn build(
         return spiffe::build(name, entry, base_dir);
     }
     spiffe::refuse_spiffe_fields(e, kind, &mut problems);
+    if kind == IssuerKind::Ferry {
+        return match ferry::build(name, entry) {
+            Ok(spec) if problems.is_empty() => Ok(spec),
+            Ok(_) => Err(problems),
+            Err(mut more) => {
+                problems.append(&mut more);
+                Err(problems)
+            }
+        };
+    }
     let insecure = e.insecure_http.as_ref().is_some_and(|b| b.value);
     let url = match (&e.url, preset.url) {
         (Some(u), _) => u.value.clone(),

@@ -1,7 +1,7 @@
 //! Lints: patterns that load but are probably wider than their author meant (POLICY.md
 //! "Matchers"). Codes are stable: `wide-glob`, `subject-any`, `missing-audience`,
-//! `regex-crosses-segment`; the per-provider ones (`github-no-numeric-id`, ...) are in
-//! `lint_provider`, the set-level ones in `lint_set`.
+//! `regex-crosses-segment`, `actor-any`; the per-provider ones (`github-no-numeric-id`, ...) are
+//! in `lint_provider`, the set-level ones in `lint_set`.
 
 use std::path::Path;
 
@@ -39,6 +39,33 @@ pub(crate) fn check(p: &Policy, kind: IssuerKind, file: &Path) -> Vec<Lint> {
         }
     }
     out.extend(super::lint_provider::check(p, kind, file));
+    out.extend(actor_lints(p, file));
+    out
+}
+
+/// `delegation.actors`: the same pattern lints as a policy's own conditions, and `actor-any`
+/// for a rule that lets any subject of its issuer act for the policy's subjects.
+fn actor_lints(p: &Policy, file: &Path) -> Vec<Lint> {
+    let mut out = Vec::new();
+    for (i, rule) in p
+        .delegation
+        .iter()
+        .flat_map(|d| d.actors.iter())
+        .enumerate()
+    {
+        for c in &rule.conditions {
+            wide_globs(c, &c.matcher, file, &mut out);
+            crossing_regexes(c, &c.matcher, file, &mut out);
+        }
+        let subject = rule.conditions.iter().find(|c| c.target == Target::Subject);
+        if subject.is_none_or(|c| matches_anything(&c.matcher)) {
+            let msg = format!(
+                "`delegation.actors[{i}]` lets every subject of issuer `{}` act for this                  policy's subjects; pin the actor's `subject`",
+                rule.issuer
+            );
+            out.push(Lint::at(file, rule.pos, "actor-any", msg));
+        }
+    }
     out
 }
 

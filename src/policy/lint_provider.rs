@@ -26,7 +26,7 @@ fn by_kind(p: &Policy, kind: IssuerKind, file: &Path) -> Vec<Lint> {
         IssuerKind::Circleci => circleci_no_project_id(p, file).into_iter().collect(),
         IssuerKind::Kubernetes => super::lint_kubernetes::subject_mismatch(p, file),
         // SPIFFE policies have lints of their own (`lint_spiffe`).
-        IssuerKind::Oidc | IssuerKind::Spiffe => Vec::new(),
+        IssuerKind::Oidc | IssuerKind::Spiffe | IssuerKind::Ferry => Vec::new(),
     }
 }
 

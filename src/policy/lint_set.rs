@@ -32,7 +32,15 @@ fn unused_issuers(
     text: &str,
     base_dir: &Path,
 ) -> Vec<Lint> {
-    let used: BTreeSet<&str> = policies.iter().map(|p| p.issuer.as_str()).collect();
+    let actors = policies
+        .iter()
+        .flat_map(|p| p.delegation.iter().flat_map(|d| d.actors.iter()))
+        .map(|a| a.issuer.as_str());
+    let used: BTreeSet<&str> = policies
+        .iter()
+        .map(|p| p.issuer.as_str())
+        .chain(actors)
+        .collect();
     issuers
         .iter()
         .filter(|i| !used.contains(i.name.as_str()))

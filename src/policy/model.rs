@@ -85,6 +85,8 @@ pub(crate) struct Policy {
     pub when: Option<super::when::When>,
     pub grant: GrantSpec,
     pub mode: Mode,
+    /// `delegation:`; `None` refuses every actor token.
+    pub delegation: Option<super::delegation::DelegationSpec>,
 }
 
 impl Policy {

@@ -32,6 +32,10 @@ pub struct TestCase {
     pub claims: Map<String, Value>,
     #[serde(default)]
     pub request: TestRequest,
+    /// The actor token's payload (RFC 8693 `actor_token`, delegation): `iss` selects its
+    /// issuer (required); a missing `aud` means the broker; a missing `exp` is 10 minutes on.
+    #[serde(default)]
+    pub actor: Option<Map<String, Value>>,
     pub expect: Expect,
 }
 

@@ -78,6 +78,10 @@ impl<V: Clone> Map<V> {
         }
     }
 
+    fn remove(&self, key: &str) {
+        self.shard(key).entries.remove(key);
+    }
+
     fn insert(&self, key: &str, value: V, ttl: Duration) {
         let now = Instant::now();
         let mut shard = self.shard(key);
@@ -178,6 +182,30 @@ impl Store for MemoryStore {
         };
         let cached = cache_key.and_then(|k| self.cache.get(&k.id));
         Ok((outcome, cached))
+    }
+
+    async fn claim_all_and_lookup(
+        &self,
+        claims: &[JtiClaim],
+        cache_key: Option<&CacheKey>,
+    ) -> Result<(Vec<ClaimOutcome>, Option<CachedCredential>), StoreError> {
+        // All or nothing: on a replay, take back the claims this call made.
+        let mut outcomes = Vec::with_capacity(claims.len());
+        for c in claims {
+            match self.jtis.insert_if_absent(&c.key, (), c.ttl) {
+                true => outcomes.push(ClaimOutcome::Fresh),
+                false => outcomes.push(ClaimOutcome::Replayed),
+            }
+        }
+        if outcomes.contains(&ClaimOutcome::Replayed) {
+            for (c, o) in claims.iter().zip(&outcomes) {
+                if *o == ClaimOutcome::Fresh {
+                    self.jtis.remove(&c.key);
+                }
+            }
+        }
+        let cached = cache_key.and_then(|k| self.cache.get(&k.id));
+        Ok((outcomes, cached))
     }
 
     async fn cache_put(

@@ -126,3 +126,29 @@ async fn the_rate_limit_refuses_past_the_limit_until_the_window_ends() {
     tokio::time::advance(Duration::from_secs(10)).await;
     assert!(store.rate_limit("k", 3, window).await.unwrap().allowed);
 }
+
+#[tokio::test]
+async fn several_claims_are_all_or_nothing() {
+    let store = MemoryStore::new();
+    let (subject, actor) = (claim("idp|s1", 60), claim("mesh|a1", 60));
+    let (outcomes, _) = store
+        .claim_all_and_lookup(&[subject.clone(), actor.clone()], None)
+        .await
+        .unwrap();
+    assert_eq!(outcomes, vec![ClaimOutcome::Fresh, ClaimOutcome::Fresh]);
+    let other_subject = claim("idp|s2", 60);
+    let (outcomes, _) = store
+        .claim_all_and_lookup(&[other_subject.clone(), actor], None)
+        .await
+        .unwrap();
+    assert_eq!(outcomes, vec![ClaimOutcome::Fresh, ClaimOutcome::Replayed]);
+    assert_eq!(
+        store
+            .claim_and_lookup(Some(&other_subject), None)
+            .await
+            .unwrap()
+            .0,
+        ClaimOutcome::Fresh,
+        "the refused call recorded nothing"
+    );
+}

@@ -103,6 +103,24 @@ pub trait Store: Send + Sync + 'static {
         cache_key: Option<&CacheKey>,
     ) -> Result<(ClaimOutcome, Option<CachedCredential>), StoreError>;
 
+    /// [`Store::claim_and_lookup`] for every token of one exchange (a delegation's subject and
+    /// actor), one outcome per claim, in one round trip. All or nothing where the store can
+    /// (memory, one Redis server): when any claim was seen before, none is recorded. The
+    /// default serves one claim and refuses more (fails closed) rather than add round trips.
+    async fn claim_all_and_lookup(
+        &self,
+        claims: &[JtiClaim],
+        cache_key: Option<&CacheKey>,
+    ) -> Result<(Vec<ClaimOutcome>, Option<CachedCredential>), StoreError> {
+        if claims.len() > 1 {
+            return Err(StoreError::Unavailable(
+                "this store cannot claim several tokens in one round trip".into(),
+            ));
+        }
+        let (outcome, cached) = self.claim_and_lookup(claims.first(), cache_key).await?;
+        Ok((vec![outcome; claims.len()], cached))
+    }
+
     /// Stores a credential for reuse, expiring with it.
     async fn cache_put(
         &self,

@@ -10,6 +10,7 @@
 //! module never fetches a URL named by a token, and never logs or
 //! returns a token, a signature or key material.
 
+mod broker;
 mod claims;
 mod compact;
 mod error;
@@ -29,6 +30,7 @@ use serde_json::{Map, Value};
 use crate::domain::{Algorithm, IssuerName, UnixSeconds};
 use crate::issuer::{IssuerKeyStatus, IssuerKeys, IssuerSpec, KeyLookupError};
 
+pub use broker::BrokerKeys;
 pub use error::VerifyError;
 pub(crate) use json::parse_strict_json;
 pub use setup::KeySetupError;
@@ -102,6 +104,8 @@ pub struct Verifier {
     settings: VerifySettings,
     /// In `issuers.yaml` order; a handful of entries, so a linear scan beats hashing.
     issuers: Vec<IssuerEntry>,
+    /// Kept for [`Verifier::with_broker`], which builds the `ferry` issuers' key caches.
+    fetch: crate::issuer::FetchSettings,
 }
 
 impl Verifier {

@@ -33,11 +33,12 @@ impl Verifier {
         fetch: FetchSettings,
     ) -> Result<Verifier, KeySetupError> {
         let needs_http = issuers.iter().any(|s| {
-            !matches!(
+            matches!(
                 s.keys,
-                KeySourceSpec::JwksFile(_)
+                KeySourceSpec::JwksUrl(_)
+                    | KeySourceSpec::Discovery(_)
                     | KeySourceSpec::SpiffeBundle {
-                        bundle: BundleLocation::File(_),
+                        bundle: BundleLocation::Url(_),
                         ..
                     }
             )
@@ -110,6 +111,7 @@ impl Verifier {
         Ok(Verifier {
             settings: verify,
             issuers: entries,
+            fetch,
         })
     }
 }
@@ -126,6 +128,7 @@ fn fetcher_for(
     let max = fetch.max_body_bytes;
     let source = match &spec.keys {
         KeySourceSpec::JwksFile(path) => return Ok(Arc::new(FileFetcher::new(path.clone(), max))),
+        KeySourceSpec::Broker => return Ok(Arc::new(super::broker::BrokerFetcher(None))),
         KeySourceSpec::SpiffeBundle { bundle, .. } => match bundle {
             BundleLocation::File(path) => {
                 return Ok(Arc::new(FileFetcher::spiffe_bundle(path.clone(), max)))

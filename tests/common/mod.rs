@@ -5,6 +5,7 @@
 //! Each test crate uses a different subset of these helpers; hence the `dead_code` and `unused_imports` allowance.
 #![allow(dead_code, unused_imports)]
 
+pub mod agents;
 #[path = "../../examples/support/dev_issuer.rs"]
 pub mod dev_issuer;
 pub mod fixture;

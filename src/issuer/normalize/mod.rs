@@ -67,7 +67,9 @@ pub fn provided_keys(kind: IssuerKind) -> &'static [&'static str] {
             "workflow",
             "run_id",
         ],
-        IssuerKind::Kubernetes | IssuerKind::Oidc | IssuerKind::Spiffe => &["provider"],
+        IssuerKind::Kubernetes | IssuerKind::Oidc | IssuerKind::Spiffe | IssuerKind::Ferry => {
+            &["provider"]
+        }
     }
 }
 
@@ -81,7 +83,7 @@ pub fn normalize(kind: IssuerKind, claims: &Map<String, Value>) -> Map<String, V
         IssuerKind::Gitlab => gitlab::map(&source, &mut out),
         IssuerKind::Buildkite => buildkite::map(&source, &mut out),
         IssuerKind::Circleci => circleci::map(&source, &mut out),
-        IssuerKind::Kubernetes | IssuerKind::Oidc | IssuerKind::Spiffe => {}
+        IssuerKind::Kubernetes | IssuerKind::Oidc | IssuerKind::Spiffe | IssuerKind::Ferry => {}
     }
     out.0
 }

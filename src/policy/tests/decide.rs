@@ -44,6 +44,7 @@ pub(super) fn req(audience: Option<&str>, scopes: &str, policy: Option<&str>) ->
         scopes: ScopeSet::parse(scopes).unwrap(),
         ttl: None,
         policy: policy.map(|p| p.parse().unwrap()),
+        actor: None,
     }
 }
 

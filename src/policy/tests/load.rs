@@ -13,8 +13,10 @@ fn example_trust_policies_load_without_errors_or_lints() {
     let set = PolicySet::load(&example_dir()).unwrap_or_else(|e| panic!("{e}"));
     let names: Vec<&str> = set.policy_names().map(|n| n.as_str()).collect();
     assert_eq!(
-        names[..4],
+        names[..6],
         [
+            "agent-tickets-hop",
+            "agent-tickets",
             "demo-deploy",
             "demo-read-artifacts",
             "deploy-api",
@@ -23,8 +25,8 @@ fn example_trust_policies_load_without_errors_or_lints() {
     );
     let providers = ["buildkite", "circleci", "github", "gitlab", "kubernetes"];
     let expected: Vec<String> = providers.iter().map(|p| format!("providers-{p}")).collect();
-    assert_eq!(names[4..], expected);
-    assert_eq!(set.len(), 9);
+    assert_eq!(names[6..], expected);
+    assert_eq!(set.len(), 11);
     assert!(set.warnings().is_empty(), "{:?}", set.warnings());
     assert_eq!(set.version().len(), 64);
     let local = set

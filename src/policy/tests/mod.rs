@@ -1,6 +1,7 @@
 //! Tests for the policy module and `exchange::decide`, with shared helpers for building sets.
 
 mod decide;
+mod delegation;
 mod explain;
 mod github_subjects;
 mod guardrails;

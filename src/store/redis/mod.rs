@@ -15,6 +15,7 @@
 //! Lua), `settings`, and
 //! `state` (noticing that Redis lost its data).
 
+mod claims;
 mod connect;
 mod keys;
 mod scripts;
@@ -33,7 +34,7 @@ use super::{
 use crate::audit::AuditEvent;
 pub use connect::{Conn, Connector, Target};
 use keys::Keys;
-use scripts::{CLAIM_AND_LOOKUP, COMMIT, RATE};
+use scripts::{CLAIM_ALL_AND_LOOKUP, CLAIM_AND_LOOKUP, COMMIT, RATE};
 pub use settings::RedisSettings;
 use state::StateWatch;
 
@@ -42,6 +43,8 @@ pub struct RedisStore {
     keys: Keys,
     settings: RedisSettings,
     claim_script: Script,
+    /// Several claims at once (delegation: subject and actor); see `claims`.
+    claim_all_script: Script,
     commit_script: Script,
     rate_script: Script,
     state: Arc<StateWatch>,
@@ -64,6 +67,7 @@ impl RedisStore {
             keys: Keys::new(&settings.prefix),
             settings: settings.clone(),
             claim_script: Script::new(CLAIM_AND_LOOKUP),
+            claim_all_script: Script::new(CLAIM_ALL_AND_LOOKUP),
             commit_script: Script::new(COMMIT),
             rate_script: Script::new(RATE),
             state: Arc::new(StateWatch::default()),
@@ -136,6 +140,14 @@ impl Store for RedisStore {
             ClaimOutcome::Fresh
         };
         Ok((outcome, decode(cached)))
+    }
+
+    async fn claim_all_and_lookup(
+        &self,
+        claims: &[JtiClaim],
+        cache_key: Option<&CacheKey>,
+    ) -> Result<(Vec<ClaimOutcome>, Option<CachedCredential>), StoreError> {
+        self.claim_all(claims, cache_key).await
     }
 
     async fn cache_put(

@@ -1,0 +1,126 @@
+//! Delegation fixtures: a person's IdP (the app's `local-ci` dev issuer, subject `alice`), a
+//! loopback "mesh" OIDC issuer whose subjects are SPIFFE IDs (the agents), and the broker itself
+//! as issuer `broker` (kind `ferry`) so its credentials can be exchanged again.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use super::{rfc8693, spawn_app, Alg, Claims, DevIssuer, Fixture, TestApp};
+
+pub const TICKETS: &str = "https://tickets.example.org";
+pub const SUPPORT_BOT: &str = "spiffe://prod.example.org/agents/support-bot";
+pub const SUMMARIZER: &str = "spiffe://prod.example.org/agents/summarizer";
+pub const TRIAGE: &str = "spiffe://prod.example.org/agents/triage";
+
+/// alice's tickets, which agents of the mesh may use for her, two levels deep at most.
+pub const TICKETS_POLICY: &str = r#"
+issuer: local-ci
+subject: alice
+grant:
+  audience: https://tickets.example.org
+  scopes: [tickets:read, tickets:comment, tickets:admin]
+  ttl: 15m
+delegation:
+  actors:
+    - issuer: mesh
+      subject: { glob: "spiffe://prod.example.org/agents/*" }
+      scopes: [tickets:read, tickets:comment]
+  max_depth: 2
+"#;
+
+/// The next hop: a Ferry credential for alice, exchanged by another agent.
+pub const TICKETS_HOP_POLICY: &str = r#"
+issuer: broker
+audience: https://tickets.example.org
+subject: alice
+grant:
+  audience: https://tickets.example.org
+  scopes: [tickets:read, tickets:comment]
+  ttl: 10m
+delegation:
+  actors:
+    - issuer: mesh
+      subject: { glob: "spiffe://prod.example.org/agents/*" }
+      scopes: [tickets:read, tickets:comment]
+  max_depth: 2
+"#;
+
+pub fn mesh_issuers(mesh: &DevIssuer) -> String {
+    format!(
+        "  mesh:\n    kind: oidc\n    url: {}\n    insecure_http: true\n    algorithms: [ES256]\n    require_jti: true\n  broker:\n    kind: ferry\n",
+        mesh.url()
+    )
+}
+
+/// A broker with the tickets policies, and the mesh issuer.
+pub struct Agents {
+    pub app: TestApp,
+    pub mesh: DevIssuer,
+}
+
+impl Agents {
+    pub async fn spawn() -> Agents {
+        Agents::spawn_with(
+            Fixture::empty()
+                .policy("tickets", TICKETS_POLICY)
+                .policy("tickets-hop", TICKETS_HOP_POLICY),
+        )
+        .await
+    }
+
+    /// `fixture` plus the mesh and broker issuers.
+    pub async fn spawn_with(fixture: Fixture) -> Agents {
+        let mesh = DevIssuer::start("127.0.0.1:0");
+        let app = spawn_app(fixture.issuer(&mesh_issuers(&mesh))).await;
+        Agents { app, mesh }
+    }
+
+    /// alice's token from her IdP, addressed to the broker.
+    pub fn alice(&self) -> Claims {
+        self.app.claims().subject("alice")
+    }
+
+    pub fn person_token(&self, claims: &Claims) -> String {
+        self.app.sign(claims)
+    }
+
+    /// An agent's token (a JWT-SVID-shaped OIDC token) addressed to the broker.
+    pub fn agent(&self, spiffe_id: &str) -> Claims {
+        Claims::github(&self.mesh.url(), &self.app.base_url).subject(spiffe_id)
+    }
+
+    pub fn agent_token(&self, claims: &Claims) -> String {
+        self.mesh.sign(claims, Alg::ES256, None)
+    }
+
+    /// `POST /token` with a subject and an actor token, for the tickets audience.
+    pub async fn delegate(
+        &self,
+        subject: &str,
+        actor: &str,
+        scope: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut form = vec![
+            ("grant_type", rfc8693::GRANT_TYPE_TOKEN_EXCHANGE),
+            ("subject_token", subject),
+            ("subject_token_type", rfc8693::TOKEN_TYPE_JWT),
+            ("actor_token", actor),
+            ("actor_token_type", rfc8693::TOKEN_TYPE_JWT),
+            ("audience", TICKETS),
+        ];
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
+        let (status, body, _) = self.app.exchange(&form).await;
+        (status, body)
+    }
+
+    /// alice's token plus a fresh token of `agent`: the first hop, which must be granted.
+    pub async fn first_hop(&self, agent: &str, scope: Option<&str>) -> String {
+        let person = self.person_token(&self.alice());
+        let actor = self.agent_token(&self.agent(agent));
+        let (status, body) = self.delegate(&person, &actor, scope).await;
+        assert_eq!(status, 200, "first hop: {body}");
+        body["access_token"].as_str().unwrap().to_string()
+    }
+}

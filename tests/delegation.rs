@@ -1,0 +1,308 @@
+//! RFC 8693 delegation end to end: a person's token plus an agent's token become a credential
+//! that names both (`sub` + `act`), narrowed to what both may have; every rule is also shown
+//! refusing a request built to break it, next to the same setup granting a valid one.
+
+mod common;
+
+use common::agents::{Agents, SUMMARIZER, SUPPORT_BOT, TICKETS, TICKETS_POLICY, TRIAGE};
+use common::{assert_generic, assert_oauth_error, jwt_part, Fixture};
+use serde_json::json;
+
+/// Asserts the generic refusal and returns the audit reason.
+async fn refused(agents: &Agents, subject: &str, actor: &str, scope: Option<&str>) -> String {
+    let (status, body) = agents.delegate(subject, actor, scope).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    assert_generic(body["error_description"].as_str().unwrap());
+    let event = agents.app.last_audit_event();
+    assert_eq!(event["decision"], "deny", "{event}");
+    event["reason"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn delegated_credential_keeps_the_subject_and_names_the_actor_as_rfc8693_shows() {
+    let agents = Agents::spawn().await;
+    let credential = agents.first_hop(SUPPORT_BOT, Some("tickets:read")).await;
+    let claims = agents.app.verify_credential(&credential, TICKETS).await;
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(
+        claims["act"],
+        json!({ "sub": SUPPORT_BOT, "iss": agents.mesh.url() }),
+        "exactly {{sub, iss}} of the actor, nothing else"
+    );
+    assert_eq!(claims["scope"], "tickets:read");
+}
+
+#[tokio::test]
+async fn audit_event_names_subject_every_actor_policy_and_scopes_granted_and_refused() {
+    let agents = Agents::spawn().await;
+    let scope = Some("tickets:read tickets:admin");
+    let credential = agents.first_hop(SUPPORT_BOT, scope).await;
+    assert_eq!(jwt_part(&credential, 1)["scope"], "tickets:read");
+    let event = agents.app.last_audit_event();
+    assert_eq!(event["decision"], "allow");
+    assert_eq!(event["subject"], "alice");
+    assert_eq!(event["issuer"], "local-ci");
+    assert_eq!(event["policy"], "tickets");
+    assert_eq!(
+        event["actors"],
+        json!([{ "sub": SUPPORT_BOT, "iss": agents.mesh.url() }])
+    );
+    assert_eq!(event["scopes_granted"], json!(["tickets:read"]));
+    assert_eq!(event["scopes_refused"], json!(["tickets:admin"]));
+    assert!(event["actor_token_sha256"].as_str().unwrap().len() == 64);
+    assert!(event["actor_token_jti"].is_string());
+    let text = std::fs::read_to_string(agents.app.audit_path()).unwrap();
+    assert!(
+        !text.contains(&credential),
+        "the credential is never in the audit trail"
+    );
+}
+
+#[tokio::test]
+async fn granted_scopes_are_the_request_the_grant_and_the_actor_allowance_intersected() {
+    let agents = Agents::spawn().await;
+    let all = agents.first_hop(SUPPORT_BOT, None).await;
+    assert_eq!(
+        jwt_part(&all, 1)["scope"],
+        "tickets:comment tickets:read",
+        "no scope asked: the grant narrowed to the actor's allowance (never tickets:admin)"
+    );
+    let person = agents.person_token(&agents.alice());
+    let actor = agents.agent_token(&agents.agent(SUPPORT_BOT));
+    let reason = refused(&agents, &person, &actor, Some("tickets:admin")).await;
+    assert_eq!(reason, "delegation_scope_empty");
+}
+
+#[tokio::test]
+async fn an_actor_the_policy_does_not_name_is_refused() {
+    let agents = Agents::spawn().await;
+    agents.first_hop(SUPPORT_BOT, None).await;
+    let person = agents.person_token(&agents.alice());
+    let outsider = agents.agent_token(&agents.agent("spiffe://prod.example.org/jobs/batch"));
+    assert_eq!(
+        refused(&agents, &person, &outsider, None).await,
+        "actor_not_allowed"
+    );
+    let person = agents.person_token(&agents.alice());
+    let elsewhere =
+        agents.agent_token(&agents.agent(SUPPORT_BOT).audience("https://other.example"));
+    assert_eq!(
+        refused(&agents, &person, &elsewhere, None).await,
+        "actor_not_allowed",
+        "an actor token addressed to someone else"
+    );
+}
+
+#[tokio::test]
+async fn an_actor_token_is_refused_by_a_policy_without_a_delegation_block() {
+    let plain = TICKETS_POLICY.split("delegation:").next().unwrap();
+    let agents = Agents::spawn_with(Fixture::empty().policy("tickets", plain)).await;
+    let (status, body, _) = agents
+        .app
+        .exchange(&common::deploy_form(
+            &agents.person_token(&agents.alice()),
+            &[],
+        ))
+        .await;
+    assert_eq!(
+        status, 400,
+        "control: alice alone asks for the wrong audience: {body}"
+    );
+    let alone = vec![
+        ("grant_type", common::rfc8693::GRANT_TYPE_TOKEN_EXCHANGE),
+        ("subject_token_type", common::rfc8693::TOKEN_TYPE_JWT),
+        ("audience", TICKETS),
+    ];
+    let person = agents.person_token(&agents.alice());
+    let mut form = alone.clone();
+    form.push(("subject_token", &person));
+    let (status, body, _) = agents.app.exchange(&form).await;
+    assert_eq!(status, 200, "control: alice alone is granted: {body}");
+    let person = agents.person_token(&agents.alice());
+    let actor = agents.agent_token(&agents.agent(SUPPORT_BOT));
+    assert_eq!(
+        refused(&agents, &person, &actor, None).await,
+        "delegation_not_allowed"
+    );
+}
+
+#[tokio::test]
+async fn expired_replayed_and_unknown_issuer_actor_tokens_are_refused() {
+    let agents = Agents::spawn().await;
+    let person = agents.person_token(&agents.alice());
+    let actor = agents.agent_token(&agents.agent(SUPPORT_BOT));
+    let (status, body) = agents.delegate(&person, &actor, None).await;
+    assert_eq!(status, 200, "control: {body}");
+
+    let fresh_person = agents.person_token(&agents.alice());
+    assert_eq!(
+        refused(&agents, &fresh_person, &actor, None).await,
+        "actor_token_replayed"
+    );
+    let (status, body) = agents
+        .delegate(
+            &fresh_person,
+            &agents.agent_token(&agents.agent(SUPPORT_BOT)),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status, 200,
+        "the refused replay did not use up the subject token: {body}"
+    );
+
+    let expired = agents.agent(SUPPORT_BOT).expires_in(-600);
+    let person = agents.person_token(&agents.alice());
+    let reason = refused(&agents, &person, &agents.agent_token(&expired), None).await;
+    assert_eq!(reason, "actor_token_expired");
+
+    let stranger = common::DevIssuer::start("127.0.0.1:0");
+    let unknown = stranger.sign(
+        &agents.agent(SUPPORT_BOT).set("iss", stranger.url()),
+        common::Alg::ES256,
+        None,
+    );
+    let person = agents.person_token(&agents.alice());
+    assert_eq!(
+        refused(&agents, &person, &unknown, None).await,
+        "actor_unknown_issuer"
+    );
+    assert_eq!(
+        stranger.jwks_fetches(),
+        0,
+        "nothing is fetched for an unknown issuer"
+    );
+}
+
+#[tokio::test]
+async fn may_act_in_the_subject_token_must_name_the_actor() {
+    let agents = Agents::spawn().await;
+    let allowed = agents.alice().set("may_act", json!({ "sub": SUPPORT_BOT }));
+    let actor = agents.agent_token(&agents.agent(SUPPORT_BOT));
+    let (status, body) = agents
+        .delegate(&agents.person_token(&allowed), &actor, None)
+        .await;
+    assert_eq!(status, 200, "may_act names the actor: {body}");
+
+    let other = agents.alice().set("may_act", json!({ "sub": SUMMARIZER }));
+    let actor = agents.agent_token(&agents.agent(SUPPORT_BOT));
+    let reason = refused(&agents, &agents.person_token(&other), &actor, None).await;
+    assert_eq!(reason, "may_act_mismatch");
+    let wrong_iss = agents.alice().set(
+        "may_act",
+        json!({ "sub": SUPPORT_BOT, "iss": "https://elsewhere" }),
+    );
+    let actor = agents.agent_token(&agents.agent(SUPPORT_BOT));
+    let reason = refused(&agents, &agents.person_token(&wrong_iss), &actor, None).await;
+    assert_eq!(reason, "may_act_mismatch");
+}
+
+#[tokio::test]
+async fn a_second_hop_nests_the_chain_and_a_third_is_refused_by_max_depth() {
+    let agents = Agents::spawn().await;
+    let first = agents.first_hop(SUPPORT_BOT, Some("tickets:read")).await;
+    let sub_agent = agents.agent_token(&agents.agent(SUMMARIZER));
+    let (status, body) = agents.delegate(&first, &sub_agent, None).await;
+    assert_eq!(status, 200, "second hop: {body}");
+    let second = body["access_token"].as_str().unwrap().to_string();
+    let claims = agents.app.verify_credential(&second, TICKETS).await;
+    assert_eq!(claims["sub"], "alice");
+    let mesh = agents.mesh.url();
+    assert_eq!(
+        claims["act"],
+        json!({ "sub": SUMMARIZER, "iss": mesh, "act": { "sub": SUPPORT_BOT, "iss": mesh } }),
+        "new actor outside, old chain inside"
+    );
+    assert_eq!(
+        claims["scope"], "tickets:read",
+        "scopes only narrow along the chain"
+    );
+    let event = agents.app.last_audit_event();
+    assert_eq!(event["actors"][0]["sub"], SUMMARIZER);
+    assert_eq!(event["actors"][1]["sub"], SUPPORT_BOT);
+
+    let third = agents.agent_token(&agents.agent(TRIAGE));
+    assert_eq!(
+        refused(&agents, &second, &third, None).await,
+        "delegation_too_deep"
+    );
+}
+
+#[tokio::test]
+async fn a_delegated_credential_is_not_exchanged_without_its_actor() {
+    let agents = Agents::spawn().await;
+    let first = agents.first_hop(SUPPORT_BOT, None).await;
+    let form = vec![
+        ("grant_type", common::rfc8693::GRANT_TYPE_TOKEN_EXCHANGE),
+        ("subject_token", first.as_str()),
+        ("subject_token_type", common::rfc8693::TOKEN_TYPE_JWT),
+        ("audience", TICKETS),
+    ];
+    let got = agents.app.exchange(&form).await;
+    assert_oauth_error(&got, 400, "invalid_request");
+    assert_eq!(agents.app.last_audit_event()["reason"], "actor_required");
+}
+
+#[tokio::test]
+async fn the_lifetime_is_bounded_by_both_tokens() {
+    let agents = Agents::spawn().await;
+    let person = agents.person_token(&agents.alice());
+    let actor = agents.agent_token(&agents.agent(SUPPORT_BOT).expires_in(120));
+    let (status, body) = agents.delegate(&person, &actor, None).await;
+    assert_eq!(status, 200, "{body}");
+    let expires_in = body["expires_in"].as_u64().unwrap();
+    assert!(
+        (100..=120).contains(&expires_in),
+        "bounded by the actor: {expires_in}"
+    );
+
+    let person = agents.person_token(&agents.alice().expires_in(90));
+    let actor = agents.agent_token(&agents.agent(SUPPORT_BOT));
+    let (status, body) = agents.delegate(&person, &actor, None).await;
+    assert_eq!(status, 200, "{body}");
+    let expires_in = body["expires_in"].as_u64().unwrap();
+    assert!(
+        (70..=90).contains(&expires_in),
+        "bounded by the subject: {expires_in}"
+    );
+}
+
+#[tokio::test]
+async fn a_ferry_issuer_whose_url_is_not_the_brokers_refuses_to_start() {
+    let fixture = Fixture::empty()
+        .issuer("  broker:\n    kind: ferry\n    url: https://elsewhere.example\n");
+    let error = common::startup_error(fixture).await;
+    assert!(error.contains("must be its public URL"), "{error}");
+    let fixture = Fixture::empty().issuer("  broker:\n    kind: ferry\n");
+    common::spawn_app(fixture).await;
+}
+
+#[tokio::test]
+async fn after_a_hot_reload_the_broker_still_verifies_its_own_credentials() {
+    let fixture = Fixture::empty()
+        .policy("tickets", TICKETS_POLICY)
+        .policy("tickets-hop", common::agents::TICKETS_HOP_POLICY)
+        .settings(|s| s.policies.reload_interval = std::time::Duration::from_millis(50));
+    let agents = Agents::spawn_with(fixture).await;
+    // Once the broker answers, its directory watcher has taken its first look.
+    agents.first_hop(SUPPORT_BOT, None).await;
+    let extra = TICKETS_POLICY.replace("subject: alice", "subject: bob");
+    std::fs::write(agents.app.policies_dir.join("tickets-bob.yaml"), extra).unwrap();
+    for _ in 0..400 {
+        let (_, ready) = agents.app.get_json("/readyz").await;
+        if ready["policies"]["loaded"] == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (_, ready) = agents.app.get_json("/readyz").await;
+    assert_eq!(ready["policies"]["loaded"], 3, "reloaded: {ready}");
+    let first = agents.first_hop(SUPPORT_BOT, None).await;
+    let sub_agent = agents.agent_token(&agents.agent(SUMMARIZER));
+    let (status, body) = agents.delegate(&first, &sub_agent, None).await;
+    assert_eq!(
+        status, 200,
+        "the reloaded `ferry` issuer has the broker's keys: {body}"
+    );
+}

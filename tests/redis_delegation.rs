@@ -1,0 +1,117 @@
+//! Delegation on the Redis store against a real `redis-server`: both tokens' `jti`s are claimed
+//! in the exchange's first round trip (all or nothing on one server), and a delegated exchange
+//! still costs two round trips; on a Cluster (the two records on different slots) delegation
+//! works and a replayed actor token is still refused.
+
+mod common;
+
+use std::time::Duration;
+
+use common::agents::{Agents, SUMMARIZER, SUPPORT_BOT, TICKETS_HOP_POLICY, TICKETS_POLICY};
+use common::redis_server::{shared_redis, unique_prefix, use_redis, RedisCluster, RedisServer};
+use common::Fixture;
+use ferry::store::{ClaimOutcome, JtiClaim, RedisSettings, RedisStore, Store};
+
+fn store(url: &str, prefix: &str) -> RedisStore {
+    RedisStore::new(&RedisSettings {
+        url: Some(url.into()),
+        prefix: prefix.into(),
+        command_timeout: Duration::from_millis(500),
+        ..RedisSettings::default()
+    })
+    .unwrap()
+}
+
+fn claim(slot: &str, key: &str) -> JtiClaim {
+    JtiClaim {
+        slot: slot.into(),
+        key: key.into(),
+        ttl: Duration::from_secs(60),
+    }
+}
+
+#[tokio::test]
+async fn an_actor_jti_is_single_use_across_replicas_and_a_refused_pair_records_nothing() {
+    let (url, _server) = shared_redis();
+    let prefix = unique_prefix();
+    let (a, b) = (store(&url, &prefix), store(&url, &prefix));
+    let actor = claim("agent", "mesh|a1");
+    let (outcomes, _) = a
+        .claim_all_and_lookup(&[claim("alice", "idp|s1"), actor.clone()], None)
+        .await
+        .unwrap();
+    assert_eq!(outcomes, vec![ClaimOutcome::Fresh, ClaimOutcome::Fresh]);
+    let next_subject = claim("alice", "idp|s2");
+    let (outcomes, _) = b
+        .claim_all_and_lookup(&[next_subject.clone(), actor], None)
+        .await
+        .unwrap();
+    assert_eq!(outcomes, vec![ClaimOutcome::Fresh, ClaimOutcome::Replayed]);
+    assert_eq!(
+        b.claim_and_lookup(Some(&next_subject), None)
+            .await
+            .unwrap()
+            .0,
+        ClaimOutcome::Fresh,
+        "the refused pair did not use up the subject's jti"
+    );
+}
+
+#[tokio::test]
+async fn a_delegated_exchange_costs_at_most_two_round_trips_to_redis() {
+    let server = RedisServer::start();
+    let fixture = Fixture::empty()
+        .policy("tickets", TICKETS_POLICY)
+        .policy("tickets-hop", TICKETS_HOP_POLICY)
+        .settings(use_redis(&server.url(), &unique_prefix()));
+    let agents = Agents::spawn_with(fixture).await;
+    agents.first_hop(SUPPORT_BOT, None).await; // warm up: scripts loaded, connection made
+
+    let before = server.command_calls();
+    let first = agents.first_hop(SUMMARIZER, None).await;
+    let after = server.command_calls();
+    let delta =
+        |name: &str| after.get(name).copied().unwrap_or(0) - before.get(name).copied().unwrap_or(0);
+    assert_eq!(
+        delta("evalsha") + delta("eval"),
+        2,
+        "two scripts: {after:?}"
+    );
+    let outside: Vec<_> = after
+        .keys()
+        .filter(|n| {
+            !["evalsha", "eval", "info", "set", "get", "exists", "xadd"].contains(&n.as_str())
+        })
+        .filter(|n| delta(n) > 0)
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "nothing outside the two scripts: {outside:?}"
+    );
+    assert_eq!(
+        delta("exists"),
+        2,
+        "both tokens' jti checked inside the first script"
+    );
+    assert!(!first.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_both_tokens_are_claimed_and_a_replayed_actor_is_refused() {
+    let cluster = RedisCluster::start();
+    let fixture = Fixture::empty()
+        .policy("tickets", TICKETS_POLICY)
+        .settings(use_redis(&cluster.url(), &unique_prefix()));
+    let agents = Agents::spawn_with(fixture).await;
+    let actor = agents.agent_token(&agents.agent(SUPPORT_BOT));
+    let person = agents.person_token(&agents.alice());
+    let (status, body) = agents.delegate(&person, &actor, None).await;
+    assert_eq!(status, 200, "control: delegation on a cluster: {body}");
+    let other_person = agents.person_token(&agents.alice());
+    let (status, body) = agents.delegate(&other_person, &actor, None).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        agents.app.last_audit_event()["reason"],
+        "actor_token_replayed"
+    );
+}
