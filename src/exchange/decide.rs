@@ -243,6 +243,8 @@ fn grant(
         claims,
         observations: walk.observations,
         guardrails: walk.guardrails,
+        credential: p.grant.credential,
+        rate_limit: p.grant.rate_limit,
     })
 }
 

@@ -33,6 +33,10 @@ pub struct Grant {
     pub observations: Vec<Observation>,
     /// Guardrail rules that applied (capped the lifetime, or would have denied in audit mode).
     pub guardrails: Vec<GuardrailHit>,
+    /// `grant.credential`: what kind of credential to mint.
+    pub credential: crate::policy::CredentialKind,
+    /// `grant.rate_limit`, checked by the service in the store.
+    pub rate_limit: Option<crate::policy::RateSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -16,7 +16,10 @@ use super::{audit_trace, decide, DecideContext, Decision, DenyReason, Grant};
 use crate::audit::{AuditEvent, AuditSink, CacheUse, Outcome};
 use crate::credential::{MintRequest, Minter};
 use crate::domain::{sha256_hex, unix_now, Secret, UnixSeconds};
+use crate::lifecycle::guard as lifecycle;
+use crate::policy::CredentialKind;
 use crate::policy::PolicySet;
+use crate::store::revocation::blocking;
 use crate::store::{slot_of, CacheKey, CachePut, CachedCredential, ClaimOutcome, JtiClaim, Store};
 use crate::telemetry::Metrics;
 use crate::verify::{VerifiedToken, Verifier};
@@ -78,6 +81,9 @@ pub enum ExchangeError {
     Unavailable(&'static str),
     #[error("internal error ({0})")]
     Internal(&'static str),
+    /// `grant.rate_limit` refused: retry after this long (429 `Retry-After`).
+    #[error("rate limited")]
+    RateLimited(Duration),
 }
 
 impl ExchangeError {
@@ -87,6 +93,7 @@ impl ExchangeError {
             Self::Refused(code) | Self::Unavailable(code) | Self::Internal(code) => code,
             Self::InvalidTarget => DenyReason::AudienceNotServed.code(),
             Self::InvalidScope => DenyReason::ScopeNotAllowed.code(),
+            Self::RateLimited(_) => "rate_limited",
         }
     }
 }
@@ -296,22 +303,35 @@ impl ExchangeService {
             key: format!("{}|{}", token.issuer, jti),
             ttl: self.replay_ttl(token.expires_at, now),
         });
-        let cache_key = self
-            .settings
-            .cache_credentials
+        let rate = lifecycle::rate_limit_for(grant, &token.subject, &slot);
+        // Opaque credentials are never cached: the cache holds credentials in clear.
+        let cache_key = (self.settings.cache_credentials
+            && grant.credential == CredentialKind::Jwt)
             .then(|| grant_key(grant, &token.subject, policy_set_version, slot));
-        let (claimed, cached) = self
+        let guarded = self
             .store
-            .claim_and_lookup(claim.as_ref(), cache_key.as_ref())
+            .claim_guarded(claim.as_ref(), cache_key.as_ref(), rate.as_ref())
             .await
             .map_err(|e| {
                 self.metrics.store_errors.inc();
                 tracing::error!(error = %e, "store unavailable");
                 ExchangeError::Unavailable("store_unavailable")
             })?;
-        if claimed == ClaimOutcome::Replayed {
+        if !guarded.rate.allowed {
+            return Err(ExchangeError::RateLimited(guarded.rate.retry_after));
+        }
+        let policy = grant.policy.as_str();
+        if let Some(switch) = blocking(&guarded.revocations, &token.subject, policy, now) {
+            event.revocation = serde_json::to_value(switch).ok();
+            return Err(ExchangeError::Refused("kill_switch"));
+        }
+        if guarded.claim == ClaimOutcome::Replayed {
             return Err(ExchangeError::Refused("token_replayed"));
         }
+        let revocations = guarded.revocations;
+        let cached = guarded.cached.filter(|c| {
+            !lifecycle::cached_is_revoked(&revocations, c, &token.subject, policy, now)
+        });
         let respond = |credential: &CachedCredential| TokenResponse {
             access_token: credential.token.clone(),
             issued_token_type: request.issued_token_type,
@@ -343,6 +363,16 @@ impl ExchangeService {
                 claims: &grant.claims,
             })
             .map_err(|_| ExchangeError::Internal("mint_failed"))?;
+        let minted = match grant.credential {
+            CredentialKind::Jwt => minted,
+            CredentialKind::Opaque => lifecycle::into_opaque(&self.store, minted, now)
+                .await
+                .map_err(|e| {
+                    self.metrics.store_errors.inc();
+                    tracing::error!(error = %e, "opaque credential not stored");
+                    ExchangeError::Unavailable("store_unavailable")
+                })?,
+        };
         let credential = CachedCredential {
             token: minted.token,
             credential_id: minted.id,

@@ -16,6 +16,7 @@ mod grant;
 mod guardrails;
 mod index;
 mod issuers;
+mod lifecycle;
 mod lint;
 mod lint_set;
 pub(crate) mod matcher;
@@ -27,6 +28,7 @@ mod when;
 pub(crate) mod yaml;
 
 pub use error::{Lint, LoadError, LoadErrors};
+pub use lifecycle::{CredentialKind, RateSpec};
 pub use set::PolicySet;
 
 pub(crate) use eval::{evaluate, evaluate_all, holds};

@@ -63,7 +63,7 @@ fn unknown_issuer_lists_the_declared_ones() {
 #[test]
 fn every_problem_in_every_file_is_reported() {
     let bad1 = policy_with("claims:\n  a: [x]\n  b: { glob: x, regex: y }\n");
-    let bad2 = "issuer: corp\nwhen: 'claims.x =='\ngrant: { audience: a, scopes: [], ttl: 48h, credential: opaque }\n";
+    let bad2 = "issuer: corp\nwhen: 'claims.x =='\ngrant: { audience: a, scopes: [], ttl: 48h, credential: paper }\n";
     let err = set(&[("a.yaml", &bad1), ("b.yaml", bad2)]).unwrap_err();
     let text = err.to_string();
     assert_eq!(err.0.len(), 6, "{text}");
@@ -73,7 +73,7 @@ fn every_problem_in_every_file_is_reported() {
         "tp/b.yaml:2:7: invalid CEL in `when`",
         "`grant.scopes` must list at least one scope",
         "`grant.ttl` must be between 1s and 24h",
-        "`credential: opaque` is not supported yet",
+        "unknown credential `paper`, expected `jwt` or `opaque`",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }

@@ -17,6 +17,7 @@
 
 mod connect;
 mod keys;
+mod lifecycle;
 mod scripts;
 mod settings;
 mod state;
@@ -28,7 +29,8 @@ use std::time::Duration;
 use redis::{RedisError, Script, Value};
 
 use super::{
-    CacheKey, CachePut, CachedCredential, ClaimOutcome, JtiClaim, RateDecision, Store, StoreError,
+    CacheKey, CachePut, CachedCredential, ClaimOutcome, Guarded, JtiClaim, RateDecision, RateLimit,
+    Revocation, Store, StoreError,
 };
 use crate::audit::AuditEvent;
 pub use connect::{Conn, Connector, Target};
@@ -259,6 +261,44 @@ impl Store for RedisStore {
             limit,
             Duration::from_millis(remaining_ms),
         ))
+    }
+
+    async fn revocations(&self) -> Result<Vec<Revocation>, StoreError> {
+        self.lifecycle_revocations().await
+    }
+
+    async fn put_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
+        self.lifecycle_put_revocation(revocation).await
+    }
+
+    async fn rate_gcra(&self, limit: &RateLimit) -> Result<RateDecision, StoreError> {
+        self.lifecycle_rate_gcra(limit).await
+    }
+
+    async fn opaque_put(
+        &self,
+        digest: &str,
+        record: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.lifecycle_opaque_put(digest, record, ttl).await
+    }
+
+    async fn opaque_get(&self, digest: &str) -> Result<Option<String>, StoreError> {
+        self.lifecycle_opaque_get(digest).await
+    }
+
+    async fn opaque_delete(&self, digest: &str) -> Result<(), StoreError> {
+        self.lifecycle_opaque_delete(digest).await
+    }
+
+    async fn claim_guarded(
+        &self,
+        claim: Option<&JtiClaim>,
+        cache_key: Option<&CacheKey>,
+        rate: Option<&RateLimit>,
+    ) -> Result<Guarded, StoreError> {
+        self.lifecycle_claim_guarded(claim, cache_key, rate).await
     }
 }
 

@@ -1,0 +1,373 @@
+//! [`LifecycleService`]: `/introspect` (RFC 7662), `/revoke` (RFC 7009) and the admin API's
+//! revocations and kill switches. Each request records exactly one audit event (`record`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::caller::{authorise, Caller, SCOPE_ADMIN, SCOPE_INTROSPECT};
+use super::inspect::{Inspected, Inspector};
+use super::record::{event, set_caller};
+use crate::audit::{AuditEvent, AuditSink};
+use crate::domain::{unix_now, UnixSeconds};
+use crate::exchange::RequestMeta;
+use crate::store::revocation::{subject_pattern, CREDENTIAL_LIFETIME_CEILING};
+use crate::store::{Revocation, RevocationKind, Store};
+
+/// The longest block an operator can set in one call; lift it early with `unblock`.
+pub const MAX_BLOCK: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// A kill switch without `for` blocks this long.
+pub const DEFAULT_BLOCK: Duration = Duration::from_secs(60 * 60);
+
+/// Why a lifecycle request was not answered as asked. `http::error` maps each variant.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// RFC 6749 §5.2 `invalid_request`: a missing, repeated or malformed parameter.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// RFC 6750 §3.1 `invalid_token` (401): no caller credential, or not a live Ferry one.
+    #[error("caller not authenticated ({0})")]
+    Unauthorized(&'static str),
+    /// RFC 6750 §3.1 `insufficient_scope` (403): a live credential without the scope or audience.
+    #[error("caller not allowed ({0})")]
+    Forbidden(&'static str, Caller),
+    /// Nothing to unblock.
+    #[error("no such kill switch")]
+    NotFound,
+    #[error("temporarily unavailable ({0})")]
+    Unavailable(&'static str),
+    #[error("internal error ({0})")]
+    Internal(&'static str),
+}
+
+impl LifecycleError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::Unauthorized(code) | Self::Forbidden(code, _) => code,
+            Self::NotFound => "not_found",
+            Self::Unavailable(code) | Self::Internal(code) => code,
+        }
+    }
+}
+
+/// `POST /admin/revocations`: what to revoke, and for kill switches how long to block.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminRequest {
+    pub kind: RevocationKind,
+    pub value: String,
+    /// Kill switches: block new exchanges this long (`1h`, `30m`; default 1h, at most 30d).
+    #[serde(default, rename = "for")]
+    pub duration: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+pub struct LifecycleService {
+    pub inspector: Inspector,
+    pub store: Arc<dyn Store>,
+    pub audit: Arc<dyn AuditSink>,
+    /// Callers' credentials must be addressed to this audience (the broker's own).
+    pub audience: String,
+}
+
+impl LifecycleService {
+    /// RFC 7662: `{"active": false}` for anything but a live, unrevoked Ferry credential.
+    pub async fn introspect(
+        &self,
+        authorization: Option<&str>,
+        form: Result<TokenForm, LifecycleError>,
+        meta: &RequestMeta,
+    ) -> Result<Value, LifecycleError> {
+        let mut ev = event("introspect", meta);
+        let now = unix_now();
+        let result = async {
+            let caller = authorise(
+                &self.inspector,
+                &self.audience,
+                authorization,
+                SCOPE_INTROSPECT,
+                now,
+            )
+            .await?;
+            set_caller(&mut ev, &caller);
+            let form = form?;
+            let inspected = self.inspect(&form.token, now).await?;
+            Ok(introspection(&mut ev, inspected))
+        }
+        .await;
+        self.finish(ev, result).await
+    }
+
+    /// RFC 7009: the holder revokes its own credential; answers the same whether or not the
+    /// token was a live Ferry credential (§2.2).
+    pub async fn revoke(
+        &self,
+        form: Result<TokenForm, LifecycleError>,
+        meta: &RequestMeta,
+    ) -> Result<(), LifecycleError> {
+        let mut ev = event("revoke", meta);
+        let now = unix_now();
+        let result = async {
+            let form = form?;
+            match self.inspect(&form.token, now).await? {
+                Inspected::Active {
+                    claims,
+                    opaque_digest,
+                } => {
+                    describe(&mut ev, &claims);
+                    let exp = claims["exp"].as_i64().unwrap_or(now);
+                    let value = claims["jti"].as_str().unwrap_or_default().to_string();
+                    let r = credential_revocation(value, now, exp, None);
+                    self.put(&mut ev, &r).await?;
+                    if let Some(digest) = opaque_digest {
+                        let _ = self.store.opaque_delete(&digest).await;
+                    }
+                    ev.reason = "revoked".into();
+                }
+                Inspected::Inactive(why) => ev.reason = format!("not_active_{why}"),
+            }
+            Ok(())
+        }
+        .await;
+        self.finish(ev, result).await
+    }
+
+    pub async fn admin_revoke(
+        &self,
+        authorization: Option<&str>,
+        request: Result<AdminRequest, LifecycleError>,
+        meta: &RequestMeta,
+    ) -> Result<Revocation, LifecycleError> {
+        let mut ev = event("admin_revoke", meta);
+        let now = unix_now();
+        let result = async {
+            let caller = self.admin(authorization, &mut ev, now).await?;
+            let r = revocation_from(request?, now, &caller)?;
+            self.put(&mut ev, &r).await?;
+            ev.reason = "revoked".into();
+            Ok(r)
+        }
+        .await;
+        self.finish(ev, result).await
+    }
+
+    /// Lifts a kill switch's block on new exchanges. The credentials it revoked stay revoked.
+    pub async fn admin_unblock(
+        &self,
+        authorization: Option<&str>,
+        target: Result<(RevocationKind, String), LifecycleError>,
+        meta: &RequestMeta,
+    ) -> Result<Revocation, LifecycleError> {
+        let mut ev = event("admin_unblock", meta);
+        let now = unix_now();
+        let result = async {
+            self.admin(authorization, &mut ev, now).await?;
+            let (kind, value) = target?;
+            let list = self.revocations().await?;
+            let found = list
+                .into_iter()
+                .find(|r| r.kind == kind && r.value == value);
+            let mut r = found
+                .filter(|r| r.blocks_at(now))
+                .ok_or(LifecycleError::NotFound)?;
+            r.block_until = now;
+            self.put(&mut ev, &r).await?;
+            ev.reason = "unblocked".into();
+            Ok(r)
+        }
+        .await;
+        self.finish(ev, result).await
+    }
+
+    pub async fn admin_list(
+        &self,
+        authorization: Option<&str>,
+        meta: &RequestMeta,
+    ) -> Result<Vec<Revocation>, LifecycleError> {
+        let mut ev = event("admin_list", meta);
+        let now = unix_now();
+        let result = async {
+            self.admin(authorization, &mut ev, now).await?;
+            let mut list = self.revocations().await?;
+            list.sort_by_key(|r| (r.created_at, r.id()));
+            ev.reason = "listed".into();
+            Ok(list)
+        }
+        .await;
+        self.finish(ev, result).await
+    }
+
+    async fn admin(
+        &self,
+        authorization: Option<&str>,
+        ev: &mut AuditEvent,
+        now: UnixSeconds,
+    ) -> Result<Caller, LifecycleError> {
+        let caller = authorise(
+            &self.inspector,
+            &self.audience,
+            authorization,
+            SCOPE_ADMIN,
+            now,
+        )
+        .await?;
+        set_caller(ev, &caller);
+        ev.subject = Some(caller.subject.clone());
+        Ok(caller)
+    }
+
+    async fn inspect(&self, token: &str, now: UnixSeconds) -> Result<Inspected, LifecycleError> {
+        self.inspector
+            .inspect(token, now)
+            .await
+            .map_err(|_| LifecycleError::Unavailable("store_unavailable"))
+    }
+
+    async fn revocations(&self) -> Result<Vec<Revocation>, LifecycleError> {
+        self.store
+            .revocations()
+            .await
+            .map_err(|_| LifecycleError::Unavailable("store_unavailable"))
+    }
+
+    async fn put(&self, ev: &mut AuditEvent, r: &Revocation) -> Result<(), LifecycleError> {
+        ev.revocation = serde_json::to_value(r).ok();
+        self.store
+            .put_revocation(r)
+            .await
+            .map_err(|_| LifecycleError::Unavailable("store_unavailable"))
+    }
+}
+
+/// `token` (required, once) and `token_type_hint` (optional, once; a hint only) of RFC 7662
+/// §2.1 / RFC 7009 §2.1. Other parameters are ignored, as both RFCs allow.
+#[derive(Debug)]
+pub struct TokenForm {
+    pub token: String,
+}
+
+pub fn parse_token_form(body: &[u8]) -> Result<TokenForm, LifecycleError> {
+    let mut token = None;
+    let mut hint = false;
+    for (name, value) in form_urlencoded::parse(body) {
+        let seen = match name.as_ref() {
+            "token" => token.replace(value.into_owned()).is_some(),
+            "token_type_hint" => std::mem::replace(&mut hint, true),
+            _ => false,
+        };
+        if seen {
+            return Err(LifecycleError::InvalidRequest(format!(
+                "parameter `{name}` is repeated"
+            )));
+        }
+    }
+    let token = token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| LifecycleError::InvalidRequest("parameter `token` is required".into()))?;
+    Ok(TokenForm { token })
+}
+
+/// The RFC 7662 §2.2 answer; the audit event gets the credential's id, subject and policy.
+fn introspection(ev: &mut AuditEvent, inspected: Inspected) -> Value {
+    let claims = match inspected {
+        Inspected::Active { claims, .. } => claims,
+        Inspected::Inactive(why) => {
+            ev.reason = format!("inactive_{why}");
+            return json!({ "active": false });
+        }
+    };
+    describe(ev, &claims);
+    ev.reason = "active".into();
+    let mut out = json!({ "active": true, "token_type": "Bearer" });
+    for name in [
+        "scope",
+        "client_id",
+        "sub",
+        "aud",
+        "iss",
+        "exp",
+        "iat",
+        "nbf",
+        "jti",
+        "act",
+    ] {
+        if let Some(v) = claims.get(name) {
+            out[name] = v.clone();
+        }
+    }
+    out
+}
+
+fn describe(ev: &mut AuditEvent, claims: &Value) {
+    let text = |name: &str| claims[name].as_str().map(str::to_string);
+    ev.credential_id = text("jti");
+    ev.subject = text("sub");
+    ev.policy = text("client_id");
+    ev.credential_expires_at = claims["exp"].as_i64();
+}
+
+fn credential_revocation(
+    value: String,
+    now: UnixSeconds,
+    keep_until: UnixSeconds,
+    caller: Option<&Caller>,
+) -> Revocation {
+    Revocation {
+        kind: RevocationKind::Credential,
+        value,
+        created_at: now,
+        block_until: now,
+        keep_until: keep_until.max(now + 1),
+        reason: None,
+        by: caller.map(|c| c.subject.clone()),
+    }
+}
+
+/// Validates an admin request into the revocation to store.
+fn revocation_from(
+    req: AdminRequest,
+    now: UnixSeconds,
+    caller: &Caller,
+) -> Result<Revocation, LifecycleError> {
+    let invalid = |m: String| LifecycleError::InvalidRequest(m);
+    let value = req.value.trim().to_string();
+    if value.is_empty() || value.len() > 1024 {
+        return Err(invalid("`value` must be 1 to 1024 characters".into()));
+    }
+    let ceiling = now + CREDENTIAL_LIFETIME_CEILING.as_secs() as i64;
+    let mut r = credential_revocation(value, now, ceiling, Some(caller));
+    r.kind = req.kind;
+    r.reason = req
+        .reason
+        .filter(|s| !s.is_empty())
+        .map(|s| s.chars().take(500).collect());
+    if !req.kind.is_kill_switch() {
+        if req.duration.is_some() {
+            return Err(invalid(
+                "`for` applies only to subject and policy kill switches".into(),
+            ));
+        }
+        return Ok(r);
+    }
+    if req.kind == RevocationKind::Subject {
+        subject_pattern(&r.value).map_err(invalid)?;
+    }
+    let block = match req.duration.as_deref() {
+        None => DEFAULT_BLOCK,
+        Some(text) => humantime::parse_duration(text)
+            .ok()
+            .filter(|d| (Duration::from_secs(1)..=MAX_BLOCK).contains(d))
+            .ok_or_else(|| {
+                invalid(format!(
+                    "`for` must be a duration between 1s and 30d, found `{text}`"
+                ))
+            })?,
+    };
+    r.block_until = now + block.as_secs() as i64;
+    r.keep_until = r.block_until.max(ceiling);
+    Ok(r)
+}
