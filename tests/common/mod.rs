@@ -8,6 +8,7 @@
 #[path = "../../examples/support/dev_issuer.rs"]
 pub mod dev_issuer;
 pub mod fixture;
+pub mod lifecycle;
 pub mod redis_server;
 pub mod refusal;
 #[path = "../../examples/support/rfc8693.rs"]
