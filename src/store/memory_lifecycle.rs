@@ -56,3 +56,68 @@ impl LifecycleState {
         decision
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::store::{MemoryStore, RateLimit, Revocation, RevocationKind, Store};
+
+    fn entry(value: &str, keep: i64) -> Revocation {
+        let now = crate::domain::unix_now();
+        Revocation {
+            kind: RevocationKind::Credential,
+            value: value.into(),
+            created_at: now,
+            block_until: now,
+            keep_until: now + keep,
+            reason: None,
+            by: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn expired_revocations_are_neither_answered_nor_kept() {
+        let store = MemoryStore::new();
+        store.put_revocation(&entry("old", -1)).await.unwrap();
+        store.put_revocation(&entry("live", 60)).await.unwrap();
+        let live = store.revocations().await.unwrap();
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[0].value, "live");
+        let held = store.lifecycle.revocations.lock().unwrap().len();
+        assert_eq!(held, 1, "the write pruned the expired entry");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_gcra_budget_refills_one_interval_at_a_time() {
+        let store = MemoryStore::new();
+        let limit = RateLimit {
+            slot: "s".into(),
+            key: "k".into(),
+            limit: 2,
+            period: Duration::from_secs(10),
+        };
+        assert!(store.rate_gcra(&limit).await.unwrap().allowed);
+        assert!(store.rate_gcra(&limit).await.unwrap().allowed);
+        let refused = store.rate_gcra(&limit).await.unwrap();
+        assert_eq!(
+            (refused.allowed, refused.retry_after),
+            (false, Duration::from_secs(5))
+        );
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(store.rate_gcra(&limit).await.unwrap().allowed);
+        assert!(!store.rate_gcra(&limit).await.unwrap().allowed);
+    }
+
+    #[tokio::test]
+    async fn a_deleted_opaque_record_is_gone() {
+        let store = MemoryStore::new();
+        store
+            .opaque_put("d", "r", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(store.opaque_get("d").await.unwrap().as_deref(), Some("r"));
+        store.opaque_delete("d").await.unwrap();
+        assert_eq!(store.opaque_get("d").await.unwrap(), None);
+    }
+}

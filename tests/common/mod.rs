@@ -11,6 +11,7 @@ pub mod fixture;
 pub mod lifecycle;
 pub mod redis_server;
 pub mod refusal;
+pub mod replica;
 #[path = "../../examples/support/rfc8693.rs"]
 pub mod rfc8693;
 
