@@ -12,8 +12,16 @@ fn example_dir() -> std::path::PathBuf {
 fn example_trust_policies_load_without_errors_or_lints() {
     let set = PolicySet::load(&example_dir()).unwrap_or_else(|e| panic!("{e}"));
     let names: Vec<&str> = set.policy_names().map(|n| n.as_str()).collect();
-    assert_eq!(names, ["demo-deploy", "demo-read-artifacts", "deploy-api"]);
-    assert_eq!(set.len(), 3);
+    assert_eq!(
+        names,
+        [
+            "demo-deploy",
+            "demo-read-artifacts",
+            "deploy-api",
+            "resource-server-introspect"
+        ]
+    );
+    assert_eq!(set.len(), 4);
     assert!(set.warnings().is_empty(), "{:?}", set.warnings());
     assert_eq!(set.version().len(), 64);
     let local = set
