@@ -194,6 +194,7 @@ fn serve(
         store: service.store.clone(),
         audit: service.audit.clone(),
         audience: service.context.broker_audience.to_string(),
+        metrics: service.metrics.clone(),
     });
     let state = web::Data::new(AppState {
         lifecycle,

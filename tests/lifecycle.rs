@@ -53,6 +53,9 @@ async fn an_active_credential_is_introspected_with_its_claims() {
     assert_eq!(event["caller"], jwt_part(&caller, 1)["jti"]);
     let trail = std::fs::read_to_string(app.audit_path()).unwrap();
     assert!(!trail.contains(&credential) && !trail.contains(&caller));
+    let (_, metrics, _) = app.get("/metrics").await;
+    let counted = "ferry_lifecycle_requests_total{action=\"introspect\",decision=\"allow\",reason=\"active\"} 1";
+    assert!(metrics.contains(counted), "{metrics}");
 }
 
 #[tokio::test]
@@ -300,6 +303,10 @@ async fn a_rate_limited_subject_gets_429_with_retry_after_and_other_subjects_do_
     let (_, metrics, _) = app.get("/metrics").await;
     assert!(
         metrics.contains("ferry_exchanges_total{decision=\"deny\",reason=\"rate_limited\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ferry_rate_limited_total{policy=\"limited\"} 1"),
         "{metrics}"
     );
 }

@@ -203,6 +203,10 @@ impl ExchangeService {
         if result.is_ok() && event.cache == Some(CacheUse::Hit) {
             self.metrics.cache_hits.inc();
         }
+        if let Err(ExchangeError::RateLimited(_)) = result {
+            let policy = event.policy.as_deref().unwrap_or("-");
+            self.metrics.rate_limited.with_label_values(&[policy]).inc();
+        }
         tracing::info!(
             exchange_id = %event.exchange_id,
             request_id = %event.request_id,

@@ -60,6 +60,19 @@ impl LifecycleService {
                 return Err(LifecycleError::Unavailable("audit_unavailable"));
             }
         }
+        let decision_label = match decision {
+            Outcome::Allow => "allow",
+            Outcome::Deny => "deny",
+            Outcome::Error => "error",
+        };
+        self.metrics
+            .lifecycle
+            .with_label_values(&[
+                event.action.as_deref().unwrap_or("-"),
+                decision_label,
+                &event.reason,
+            ])
+            .inc();
         tracing::info!(
             event_id = %event.exchange_id,
             action = event.action.as_deref().unwrap_or("-"),

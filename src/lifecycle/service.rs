@@ -72,6 +72,7 @@ pub struct LifecycleService {
     pub audit: Arc<dyn AuditSink>,
     /// Callers' credentials must be addressed to this audience (the broker's own).
     pub audience: String,
+    pub metrics: Arc<crate::telemetry::Metrics>,
 }
 
 impl LifecycleService {
