@@ -170,7 +170,8 @@ fn print_table(entries: &[Value]) {
             let text = |k: &str| r[k].as_str().unwrap_or("-").to_string();
             let kill = matches!(r["kind"].as_str(), Some("subject" | "policy"));
             let blocked = match (kill, r["block_until"].as_i64()) {
-                (true, Some(t)) if t > r["created_at"].as_i64().unwrap_or(0) => rfc3339(t),
+                (true, Some(t)) if t > crate::domain::unix_now() => rfc3339(t),
+                (true, Some(_)) => "lifted".into(),
                 _ => "-".into(),
             };
             let kept = rfc3339(r["keep_until"].as_i64().unwrap_or(0));
