@@ -246,6 +246,17 @@ async fn opaque_credentials_introspect_like_jwts_and_never_reach_the_audit_file(
         .credential(&app.issuer, OPAQUE_SUBJECT, DEPLOY_AUDIENCE)
         .await;
     assert!(opaque.starts_with("fy_") && opaque.len() == 52, "{opaque}");
+    let asked_jwt = app
+        .exchange(&deploy_form(
+            &subject_token(&app.issuer, OPAQUE_SUBJECT),
+            &[("requested_token_type", rfc8693::TOKEN_TYPE_JWT)],
+        ))
+        .await;
+    assert_eq!(asked_jwt.0, 200, "{}", asked_jwt.1);
+    assert_eq!(
+        asked_jwt.1["issued_token_type"], "urn:ietf:params:oauth:token-type:access_token",
+        "an opaque credential is never called a JWT"
+    );
     let (_, body, _) = broker.introspect(Some(&caller), &opaque).await;
     assert_eq!(body["active"], true, "{body}");
     assert_eq!(body["sub"], OPAQUE_SUBJECT);

@@ -16,7 +16,7 @@ use serde_json::Map;
 use super::ServeArgs;
 use crate::audit::{AuditEvent, AuditSink, JsonlAuditSink, Outcome};
 use crate::config::{Settings, StoreBackend};
-use crate::credential::{JwtMinter, MintRequest, Minter, SigningKey};
+use crate::credential::{JwtMinter, MintRequest, Minted, Minter, SigningKey};
 use crate::domain::{unix_now, ScopeSet};
 use crate::lifecycle::SCOPE_ADMIN;
 use crate::store::{RedisStore, Store};
@@ -101,9 +101,16 @@ fn mint(args: &TokenArgs) -> Result<(String, AuditEvent), String> {
             claims: &Map::new(),
         })
         .map_err(|e| e.to_string())?;
-    let event = AuditEvent {
+    let event = mint_event(event_id, subject, audience, &minted);
+    record(&settings, &event)?;
+    Ok((minted.token.expose().to_string(), event))
+}
+
+/// The audit record of a mint: who, for which audience, which credential id, until when.
+fn mint_event(id: String, subject: String, audience: String, minted: &Minted) -> AuditEvent {
+    AuditEvent {
         time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-        exchange_id: event_id,
+        exchange_id: id,
         action: Some("admin_token".into()),
         decision: Some(Outcome::Allow),
         reason: "minted".into(),
@@ -114,9 +121,7 @@ fn mint(args: &TokenArgs) -> Result<(String, AuditEvent), String> {
         credential_id: Some(minted.id.clone()),
         credential_expires_at: Some(minted.expires_at),
         ..AuditEvent::default()
-    };
-    record(&settings, &event)?;
-    Ok((minted.token.expose().to_string(), event))
+    }
 }
 
 /// The broker's public URL as `serve` computes it (configured, or from the listen address).

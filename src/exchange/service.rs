@@ -338,7 +338,11 @@ impl ExchangeService {
         });
         let respond = |credential: &CachedCredential| TokenResponse {
             access_token: credential.token.clone(),
-            issued_token_type: request.issued_token_type,
+            // An opaque credential is an access token, never a JWT, whatever was asked.
+            issued_token_type: match grant.credential {
+                CredentialKind::Opaque => TokenType::AccessToken,
+                CredentialKind::Jwt => request.issued_token_type,
+            },
             expires_in: (credential.expires_at - now).max(0) as u64,
             scope: grant.scopes.to_scope_string(),
         };

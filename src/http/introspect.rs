@@ -6,7 +6,7 @@ use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use super::token::read_limited;
 use super::{error, AppState, RequestId};
 use crate::exchange::RequestMeta;
-use crate::lifecycle::service::{parse_token_form, TokenForm};
+use crate::lifecycle::request::{parse_token_form, TokenForm};
 use crate::lifecycle::LifecycleError;
 
 pub(super) fn meta(req: &HttpRequest) -> RequestMeta {

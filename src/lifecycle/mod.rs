@@ -3,7 +3,8 @@
 //!
 //! Layout: `guard` (the exchange's call sites: rate-limit key, revoked cache hits, opaque
 //! minting), `inspect` (is a presented credential one of ours, live and unrevoked?), `caller`
-//! (authorising a caller by its own Ferry credential's scope), `service` ([`LifecycleService`]:
+//! (authorising a caller by its own Ferry credential's scope), `request` (parsing the forms
+//! and admin requests), `service` ([`LifecycleService`]:
 //! introspect, revoke, admin), `record` (one audit event per request).
 //!
 //! Ferry governs access to itself with its own machinery: a caller presents a Ferry credential
@@ -14,8 +15,10 @@ pub mod caller;
 pub mod guard;
 pub mod inspect;
 mod record;
+pub mod request;
 pub mod service;
 
 pub use caller::{Caller, SCOPE_ADMIN, SCOPE_INTROSPECT};
 pub use inspect::{Inspected, Inspector};
-pub use service::{AdminRequest, LifecycleError, LifecycleService};
+pub use request::AdminRequest;
+pub use service::{LifecycleError, LifecycleService};

@@ -2,24 +2,17 @@
 //! revocations and kill switches. Each request records exactly one audit event (`record`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::caller::{authorise, Caller, SCOPE_ADMIN, SCOPE_INTROSPECT};
 use super::inspect::{Inspected, Inspector};
 use super::record::{event, set_caller};
+use super::request::{credential_revocation, revocation_from, AdminRequest, TokenForm};
 use crate::audit::{AuditEvent, AuditSink};
 use crate::domain::{unix_now, UnixSeconds};
 use crate::exchange::RequestMeta;
-use crate::store::revocation::{subject_pattern, CREDENTIAL_LIFETIME_CEILING};
 use crate::store::{Revocation, RevocationKind, Store};
-
-/// The longest block an operator can set in one call; lift it early with `unblock`.
-pub const MAX_BLOCK: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-/// A kill switch without `for` blocks this long.
-pub const DEFAULT_BLOCK: Duration = Duration::from_secs(60 * 60);
 
 /// Why a lifecycle request was not answered as asked. `http::error` maps each variant.
 #[derive(Debug, thiserror::Error)]
@@ -51,19 +44,6 @@ impl LifecycleError {
             Self::Unavailable(code) | Self::Internal(code) => code,
         }
     }
-}
-
-/// `POST /admin/revocations`: what to revoke, and for kill switches how long to block.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdminRequest {
-    pub kind: RevocationKind,
-    pub value: String,
-    /// Kill switches: block new exchanges this long (`1h`, `30m`; default 1h, at most 30d).
-    #[serde(default, rename = "for")]
-    pub duration: Option<String>,
-    #[serde(default)]
-    pub reason: Option<String>,
 }
 
 pub struct LifecycleService {
@@ -244,34 +224,6 @@ impl LifecycleService {
     }
 }
 
-/// `token` (required, once) and `token_type_hint` (optional, once; a hint only) of RFC 7662
-/// §2.1 / RFC 7009 §2.1. Other parameters are ignored, as both RFCs allow.
-#[derive(Debug)]
-pub struct TokenForm {
-    pub token: String,
-}
-
-pub fn parse_token_form(body: &[u8]) -> Result<TokenForm, LifecycleError> {
-    let mut token = None;
-    let mut hint = false;
-    for (name, value) in form_urlencoded::parse(body) {
-        let seen = match name.as_ref() {
-            "token" => token.replace(value.into_owned()).is_some(),
-            "token_type_hint" => std::mem::replace(&mut hint, true),
-            _ => false,
-        };
-        if seen {
-            return Err(LifecycleError::InvalidRequest(format!(
-                "parameter `{name}` is repeated"
-            )));
-        }
-    }
-    let token = token
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| LifecycleError::InvalidRequest("parameter `token` is required".into()))?;
-    Ok(TokenForm { token })
-}
-
 /// The RFC 7662 §2.2 answer; the audit event gets the credential's id, subject and policy.
 fn introspection(ev: &mut AuditEvent, inspected: Inspected) -> Value {
     let claims = match inspected {
@@ -309,66 +261,4 @@ fn describe(ev: &mut AuditEvent, claims: &Value) {
     ev.subject = text("sub");
     ev.policy = text("client_id");
     ev.credential_expires_at = claims["exp"].as_i64();
-}
-
-fn credential_revocation(
-    value: String,
-    now: UnixSeconds,
-    keep_until: UnixSeconds,
-    caller: Option<&Caller>,
-) -> Revocation {
-    Revocation {
-        kind: RevocationKind::Credential,
-        value,
-        created_at: now,
-        block_until: now,
-        keep_until: keep_until.max(now + 1),
-        reason: None,
-        by: caller.map(|c| c.subject.clone()),
-    }
-}
-
-/// Validates an admin request into the revocation to store.
-fn revocation_from(
-    req: AdminRequest,
-    now: UnixSeconds,
-    caller: &Caller,
-) -> Result<Revocation, LifecycleError> {
-    let invalid = |m: String| LifecycleError::InvalidRequest(m);
-    let value = req.value.trim().to_string();
-    if value.is_empty() || value.len() > 1024 {
-        return Err(invalid("`value` must be 1 to 1024 characters".into()));
-    }
-    let ceiling = now + CREDENTIAL_LIFETIME_CEILING.as_secs() as i64;
-    let mut r = credential_revocation(value, now, ceiling, Some(caller));
-    r.kind = req.kind;
-    r.reason = req
-        .reason
-        .filter(|s| !s.is_empty())
-        .map(|s| s.chars().take(500).collect());
-    if !req.kind.is_kill_switch() {
-        if req.duration.is_some() {
-            return Err(invalid(
-                "`for` applies only to subject and policy kill switches".into(),
-            ));
-        }
-        return Ok(r);
-    }
-    if req.kind == RevocationKind::Subject {
-        subject_pattern(&r.value).map_err(invalid)?;
-    }
-    let block = match req.duration.as_deref() {
-        None => DEFAULT_BLOCK,
-        Some(text) => humantime::parse_duration(text)
-            .ok()
-            .filter(|d| (Duration::from_secs(1)..=MAX_BLOCK).contains(d))
-            .ok_or_else(|| {
-                invalid(format!(
-                    "`for` must be a duration between 1s and 30d, found `{text}`"
-                ))
-            })?,
-    };
-    r.block_until = now + block.as_secs() as i64;
-    r.keep_until = r.block_until.max(ceiling);
-    Ok(r)
 }
