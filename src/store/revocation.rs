@@ -10,6 +10,8 @@
 //! ([`super::Store::claim_guarded`]); it stays short because entries expire with the credentials
 //! they cover (at most [`CREDENTIAL_LIFETIME_CEILING`]).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use regex::{Regex, RegexBuilder};
@@ -120,10 +122,27 @@ pub fn subject_pattern(glob: &str) -> Result<Regex, String> {
         .map_err(|_| format!("`{glob}` is not a usable subject pattern"))
 }
 
+/// Compiled subject patterns per thread: every exchange checks every live subject switch, and
+/// compiling a glob costs far more than matching it. Bounded: cleared when it grows past this.
+const PATTERN_CACHE_MAX: usize = 256;
+
+thread_local! {
+    static PATTERNS: RefCell<HashMap<String, Option<Regex>>> = RefCell::new(HashMap::new());
+}
+
 fn subject_matches(glob: &str, subject: &str) -> bool {
-    // Patterns were checked when they were stored; one that no longer compiles matches
-    // everything (fail closed: a kill switch must never silently stop working).
-    subject_pattern(glob).map_or(true, |re| re.is_match(subject))
+    PATTERNS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= PATTERN_CACHE_MAX && !cache.contains_key(glob) {
+            cache.clear();
+        }
+        let compiled = cache
+            .entry(glob.to_string())
+            .or_insert_with(|| subject_pattern(glob).ok());
+        // Patterns were checked when they were stored; one that no longer compiles matches
+        // everything (fail closed: a kill switch must never silently stop working).
+        compiled.as_ref().is_none_or(|re| re.is_match(subject))
+    })
 }
 
 /// The first live revocation that revokes this credential, if any.

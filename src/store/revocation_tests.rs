@@ -81,3 +81,16 @@ fn facts_come_from_ferry_credential_claims() {
     assert_eq!(f.issued_at, 7);
     assert!(CredentialFacts::from_claims(&serde_json::json!({"jti": "c1"})).is_none());
 }
+
+#[test]
+fn a_stored_pattern_that_does_not_compile_blocks_everyone() {
+    let huge = "?".repeat(200_000);
+    assert!(
+        subject_pattern(&huge).is_err(),
+        "control: too big to compile"
+    );
+    let list = [rev(RevocationKind::Subject, &huge, 100, 500)];
+    assert!(blocking(&list, "anything", "p", 200).is_some());
+    let ok = [rev(RevocationKind::Subject, "repo:a/*", 100, 500)];
+    assert!(blocking(&ok, "repo:b/x", "p", 200).is_none());
+}
