@@ -262,3 +262,32 @@ fn describe(ev: &mut AuditEvent, claims: &Value) {
     ev.policy = text("client_id");
     ev.credential_expires_at = claims["exp"].as_i64();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_act_claim_is_introspected_as_it_is_and_ferry_internals_are_not() {
+        let claims = json!({
+            "jti": "c1", "sub": "agent", "client_id": "p", "iat": 1, "exp": 2,
+            "act": { "sub": "pipeline", "act": { "sub": "user" } },
+            "ferry": { "exchange_id": "e1" }, "repository": "acme/api"
+        });
+        let mut ev = AuditEvent::default();
+        let inspected = Inspected::Active {
+            claims,
+            opaque_digest: None,
+        };
+        let out = introspection(&mut ev, inspected);
+        assert_eq!(out["act"]["act"]["sub"], "user");
+        assert!(out.get("ferry").is_none() && out.get("repository").is_none());
+        assert_eq!(ev.credential_id.as_deref(), Some("c1"));
+        let mut ev = AuditEvent::default();
+        assert_eq!(
+            introspection(&mut ev, Inspected::Inactive("revoked")),
+            json!({ "active": false })
+        );
+        assert_eq!(ev.reason, "inactive_revoked");
+    }
+}
