@@ -261,3 +261,55 @@ async fn lifecycle_checks_keep_an_exchange_at_two_round_trips() {
         assert_eq!(delta(outside), 0, "{outside}");
     }
 }
+
+#[test]
+fn a_bootstrap_admin_credential_is_recorded_on_the_shared_audit_stream() {
+    let server = RedisServer::start();
+    let prefix = unique_prefix();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("signing-key.pem");
+    let ferry = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(args)
+            .env("FERRY_STORE__REDIS__PREFIX", &prefix)
+            .output()
+            .unwrap()
+    };
+    let generated = ferry(&["keys", "generate", "--out", key.to_str().unwrap()]);
+    assert!(generated.status.success());
+    let data_dir = dir.path().to_str().unwrap();
+    let url = server.url();
+    let args = [
+        "admin",
+        "token",
+        "--data-dir",
+        data_dir,
+        "--public-url",
+        PUBLIC_URL,
+        "--redis",
+        &url,
+    ];
+    let out = ferry(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    let id = jti(token.trim());
+    let stream = server
+        .cli(&["XRANGE", &format!("{prefix}audit"), "-", "+"])
+        .unwrap();
+    assert!(
+        stream.contains("admin_token") && stream.contains(&id),
+        "{stream}"
+    );
+    assert!(
+        !stream.contains(token.trim()),
+        "the credential itself is not recorded"
+    );
+    server.cli(&["SHUTDOWN", "NOSAVE"]);
+    let down = ferry(&args);
+    assert_eq!(down.status.code(), Some(2), "no stream, no credential");
+    assert!(down.stdout.is_empty());
+}
