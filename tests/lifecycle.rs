@@ -331,3 +331,62 @@ async fn a_malformed_rate_limit_keeps_the_policy_set_from_loading() {
         "{error}"
     );
 }
+
+/// Re-signs `claims` with the broker's own key file (what only the broker host can do), to
+/// build credentials that are correctly signed but break another rule.
+fn sign_as_broker(app: &TestApp, header: &serde_json::Value, claims: &serde_json::Value) -> String {
+    let pem = std::fs::read(app.data_dir.join("signing-key.pem")).unwrap();
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(&pem).unwrap();
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    h.kid = header["kid"].as_str().map(str::to_string);
+    h.typ = header["typ"].as_str().map(str::to_string);
+    jsonwebtoken::encode(&h, claims, &key).unwrap()
+}
+
+#[tokio::test]
+async fn a_credential_with_the_brokers_signature_but_another_issuer_or_type_is_inactive() {
+    let (app, broker) = start().await;
+    let caller = broker.introspector(&app.issuer).await;
+    let genuine = broker
+        .credential(
+            &app.issuer,
+            "repo:acme/api:ref:refs/heads/main",
+            DEPLOY_AUDIENCE,
+        )
+        .await;
+    let (header, claims) = (jwt_part(&genuine, 0), jwt_part(&genuine, 1));
+    let resigned = sign_as_broker(&app, &header, &claims);
+    assert!(
+        broker.is_active(&caller, &resigned).await,
+        "control: re-signing alone is fine"
+    );
+
+    let mut other_issuer = claims.clone();
+    other_issuer["iss"] = "https://ferry.elsewhere.test".into();
+    assert!(
+        !broker
+            .is_active(&caller, &sign_as_broker(&app, &header, &other_issuer))
+            .await
+    );
+    let mut id_token = header.clone();
+    id_token["typ"] = "JWT".into();
+    assert!(
+        !broker
+            .is_active(&caller, &sign_as_broker(&app, &id_token, &claims))
+            .await
+    );
+    let mut no_jti = claims.clone();
+    no_jti.as_object_mut().unwrap().remove("jti");
+    assert!(
+        !broker
+            .is_active(&caller, &sign_as_broker(&app, &header, &no_jti))
+            .await
+    );
+    let mut future = claims.clone();
+    future["nbf"] = (now() + 600).into();
+    assert!(
+        !broker
+            .is_active(&caller, &sign_as_broker(&app, &header, &future))
+            .await
+    );
+}
