@@ -1,6 +1,8 @@
 //! `ExchangeService`: the only place an exchange does I/O.
 //!
-//! verify (may fetch keys) -> decide (pure) -> claim jti + read cache (one store round trip) ->
+//! verify (may fetch keys) -> decide (pure) -> read revocations + step `grant.rate_limit` + claim
+//! jti + read cache (one store round trip; kill switches and revoked cache hits are checked on
+//! its answer, see `lifecycle::guard`) ->
 //! mint on a miss -> append the audit event -> `Store::commit` (the shared audit stream entry,
 //! when the store keeps one, and the cache entry: the second round trip) -> only then answer
 //! with the credential. Every call records exactly one audit event, whatever happens; if that
