@@ -16,6 +16,7 @@
 //! | [`exchange`] | request parsing, the pure `decide`, and the service that orchestrates I/O |
 //! | [`credential`] | signing keys, RFC 9068 JWT credentials, the published JWKS |
 //! | [`store`] | replay set and credential cache behind the `Store` trait |
+//! | [`lifecycle`] | introspection, revocation, kill switches, opaque credentials, rate limits |
 //! | [`audit`] | audit events and the hash-chained JSONL sink |
 //! | [`http`] | routes; `http::error` is the only place errors become HTTP responses |
 //! | [`config`], [`cli`], [`startup`], [`telemetry`] | settings, commands, wiring, logs and metrics |
@@ -29,6 +30,7 @@ pub mod domain;
 pub mod exchange;
 pub mod http;
 pub mod issuer;
+pub mod lifecycle;
 pub mod policy;
 pub mod reload;
 pub mod startup;

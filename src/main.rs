@@ -43,6 +43,7 @@ fn main() -> ExitCode {
         Command::Keys(KeysCommand::Generate { algorithm, out }) => {
             cli::keys_generate(algorithm, &out)
         }
+        Command::Admin(command) => cli::admin(&command),
     }
 }
 

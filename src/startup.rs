@@ -42,6 +42,8 @@ pub enum StartupError {
     Tls(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("credential lifecycle: {0}")]
+    Lifecycle(String),
 }
 
 pub struct Application {
@@ -218,7 +220,18 @@ fn serve(
     reloader: Arc<PolicyReloader>,
     base_url: &str,
 ) -> Result<Server, StartupError> {
+    let inspector =
+        crate::lifecycle::Inspector::new(service.minter.as_ref(), service.store.clone())
+            .map_err(StartupError::Lifecycle)?;
+    let lifecycle = Arc::new(crate::lifecycle::LifecycleService {
+        inspector,
+        store: service.store.clone(),
+        audit: service.audit.clone(),
+        audience: service.context.broker_audience.to_string(),
+        metrics: service.metrics.clone(),
+    });
     let state = web::Data::new(AppState {
+        lifecycle,
         service,
         reloader,
         public_url: base_url.to_string(),

@@ -39,6 +39,10 @@ pub struct Metrics {
     pub policy_reloads: IntCounterVec,
     /// Advanced at scrape time to the store's own count (`Store::state_losses`).
     pub store_state_lost: IntCounter,
+    /// `/introspect`, `/revoke` and admin requests by action, decision and reason.
+    pub lifecycle: IntCounterVec,
+    /// Exchanges refused by `grant.rate_limit`, by policy.
+    pub rate_limited: IntCounterVec,
 }
 
 impl Metrics {
@@ -92,8 +96,26 @@ impl Metrics {
              persistence): replay records of live tokens were lost",
         )
         .expect("valid metric");
+        let lifecycle = IntCounterVec::new(
+            Opts::new(
+                "ferry_lifecycle_requests_total",
+                "Introspection, revocation and admin requests by action, decision and reason",
+            ),
+            &["action", "decision", "reason"],
+        )
+        .expect("valid metric");
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "ferry_rate_limited_total",
+                "Exchanges refused by a policy's grant.rate_limit, by policy",
+            ),
+            &["policy"],
+        )
+        .expect("valid metric");
         for c in [
-            Box::new(store_state_lost.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(lifecycle.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(rate_limited.clone()),
+            Box::new(store_state_lost.clone()),
             Box::new(exchanges.clone()),
             Box::new(exchange_seconds.clone()),
             Box::new(policies_loaded.clone()),
@@ -114,6 +136,8 @@ impl Metrics {
             cache_hits,
             policy_reloads,
             store_state_lost,
+            lifecycle,
+            rate_limited,
         }
     }
 

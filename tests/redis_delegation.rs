@@ -36,17 +36,17 @@ async fn an_actor_jti_is_single_use_across_replicas_and_a_refused_pair_records_n
     let prefix = unique_prefix();
     let (a, b) = (store(&url, &prefix), store(&url, &prefix));
     let actor = claim("agent", "mesh|a1");
-    let (outcomes, _) = a
-        .claim_all_and_lookup(&[claim("alice", "idp|s1"), actor.clone()], None)
+    let first = a
+        .claim_guarded(&[claim("alice", "idp|s1"), actor.clone()], None, None)
         .await
         .unwrap();
-    assert_eq!(outcomes, vec![ClaimOutcome::Fresh, ClaimOutcome::Fresh]);
+    assert_eq!(first.claims, [ClaimOutcome::Fresh, ClaimOutcome::Fresh]);
     let next_subject = claim("alice", "idp|s2");
-    let (outcomes, _) = b
-        .claim_all_and_lookup(&[next_subject.clone(), actor], None)
+    let pair = b
+        .claim_guarded(&[next_subject.clone(), actor], None, None)
         .await
         .unwrap();
-    assert_eq!(outcomes, vec![ClaimOutcome::Fresh, ClaimOutcome::Replayed]);
+    assert_eq!(pair.claims, [ClaimOutcome::Fresh, ClaimOutcome::Replayed]);
     assert_eq!(
         b.claim_and_lookup(Some(&next_subject), None)
             .await

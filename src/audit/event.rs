@@ -1,4 +1,5 @@
-//! The audit event: one per `/token` request, allow or deny.
+//! The audit event: one per `/token` request, allow or deny, and one per credential-lifecycle
+//! request (`/introspect`, `/revoke`, the admin API; `action` says which).
 //!
 //! Security invariant: no field ever holds a subject token, a credential or a key. The subject
 //! token appears only as its SHA-256 and its `jti`; the credential only as its id.
@@ -80,4 +81,14 @@ pub struct AuditEvent {
     /// Scopes the policy grants for the request that the actor may not carry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes_refused: Vec<String>,
+    /// A credential-lifecycle request instead of an exchange: `introspect`, `revoke`,
+    /// `admin_revoke`, `admin_unblock` or `admin_list` (absent for `/token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// The credential id of the caller of a lifecycle request (never the credential).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<String>,
+    /// The revocation or kill switch a request created, lifted, or was refused by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<serde_json::Value>,
 }

@@ -1,5 +1,5 @@
 //! The `ferry` command line: `serve`, `policy check|test|explain|schema`, `audit verify|list|tail`,
-//! `keys generate`. The policy-authoring tools are in `authoring`, their text output in `render`.
+//! `keys generate`, `admin token|revoke|unblock|list`. The policy-authoring tools are in `authoring`, their text output in `render`.
 //!
 //! Exit codes are part of the interface CI pipelines script against: 0 success, 1 a check
 //! failed (policy errors, broken audit chain), 2 usage or startup errors.
@@ -13,10 +13,13 @@ use crate::config::{Overrides, Settings, SigningAlgorithm};
 use crate::credential::{generate_pkcs8, write_new_key_file, SigningKey};
 use crate::policy::PolicySet;
 
+mod admin;
+mod admin_token;
 mod audit_list;
 mod authoring;
 mod render;
 
+pub use admin::{admin, AdminCommand};
 pub use audit_list::{audit_list, ListArgs};
 pub use authoring::{policy_explain, policy_schema, policy_test, ExplainArgs};
 
@@ -40,6 +43,9 @@ pub enum Command {
     /// Manage Ferry's signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Revoke credentials, set and lift kill switches, mint a bootstrap admin credential.
+    #[command(subcommand)]
+    Admin(AdminCommand),
 }
 
 #[derive(Debug, clap::Args)]

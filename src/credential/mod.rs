@@ -3,6 +3,7 @@
 
 mod jwt;
 mod keys;
+pub mod opaque;
 
 use serde_json::{Map, Value};
 

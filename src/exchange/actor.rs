@@ -1,6 +1,7 @@
 //! The actor token of a delegated exchange (RFC 8693 §2.1 `actor_token`), on the service side:
 //! verified by the same [`Verifier`] as the subject token, its `jti` claimed in the same store
-//! round trip as the subject's ([`ExchangeService::claim_tokens`]), and recorded in the audit event by hash and `jti` only. The decision about it is
+//! round trip as the subject's ([`ExchangeService::claim_tokens`]), and recorded in the audit
+//! event by hash and `jti` only. The decision about it is
 //! `exchange::delegation`'s, inside the pure `decide`.
 
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use super::delegation::{presented_chain, ActorToken};
 use super::service::{ExchangeError, ExchangeService};
 use crate::audit::AuditEvent;
 use crate::domain::{Secret, UnixSeconds};
-use crate::store::{slot_of, CacheKey, CachedCredential, ClaimOutcome, JtiClaim, StoreError};
+use crate::store::{slot_of, CacheKey, ClaimOutcome, Guarded, JtiClaim, RateLimit};
 use crate::verify::{VerifiedToken, Verifier, VerifyError};
 
 /// Verifies the actor token and notes it in `event`, with every actor presented (also when the
@@ -63,48 +64,40 @@ fn refused_code(e: &VerifyError) -> &'static str {
 }
 
 impl ExchangeService {
-    /// The exchange's first store round trip: claims the subject token's `jti` (and the actor
-    /// token's, in the same call: all or nothing where the store can) and reads the cache.
+    /// The exchange's first store round trip ([`Store::claim_guarded`]): the revocations, the
+    /// rate-limit step, the subject token's `jti` and the actor token's (all or nothing where
+    /// the store can), and the cache. Returns the store's answer and, when a token was seen
+    /// before, the refusal code; the caller checks the rate limit and kill switches first.
+    ///
+    /// [`Store::claim_guarded`]: crate::store::Store::claim_guarded
     pub(super) async fn claim_tokens(
         &self,
         subject: Option<JtiClaim>,
         actor: Option<JtiClaim>,
         cache_key: Option<&CacheKey>,
-    ) -> Result<Option<CachedCredential>, ExchangeError> {
-        let unavailable = |e: StoreError| {
-            self.metrics.store_errors.inc();
-            tracing::error!(error = %e, "store unavailable");
-            ExchangeError::Unavailable("store_unavailable")
+        rate: Option<&RateLimit>,
+    ) -> Result<(Guarded, Option<&'static str>), ExchangeError> {
+        let has_actor = actor.is_some();
+        let has_subject = subject.is_some();
+        let claims: Vec<JtiClaim> = subject.into_iter().chain(actor).collect();
+        let guarded = self
+            .store
+            .claim_guarded(&claims, cache_key, rate)
+            .await
+            .map_err(|e| {
+                self.metrics.store_errors.inc();
+                tracing::error!(error = %e, "store unavailable");
+                ExchangeError::Unavailable("store_unavailable")
+            })?;
+        // A missing outcome counts as a replay: fail closed.
+        let fresh = |i: usize| guarded.claims.get(i) == Some(&ClaimOutcome::Fresh);
+        let replayed = if has_actor && !fresh(claims.len() - 1) {
+            Some("actor_token_replayed")
+        } else if has_subject && !fresh(0) {
+            Some("token_replayed")
+        } else {
+            None
         };
-        let (claimed, cached) = match actor {
-            None => self
-                .store
-                .claim_and_lookup(subject.as_ref(), cache_key)
-                .await
-                .map_err(unavailable)?,
-            Some(actor) => {
-                let has_subject = subject.is_some();
-                let claims: Vec<JtiClaim> = subject.into_iter().chain([actor]).collect();
-                let (outcomes, cached) = self
-                    .store
-                    .claim_all_and_lookup(&claims, cache_key)
-                    .await
-                    .map_err(unavailable)?;
-                // A missing outcome counts as a replay: fail closed.
-                let fresh = |i: usize| outcomes.get(i) == Some(&ClaimOutcome::Fresh);
-                if !fresh(claims.len() - 1) {
-                    return Err(ExchangeError::Refused("actor_token_replayed"));
-                }
-                let subject = match has_subject && !fresh(0) {
-                    true => ClaimOutcome::Replayed,
-                    false => ClaimOutcome::Fresh,
-                };
-                (subject, cached)
-            }
-        };
-        if claimed == ClaimOutcome::Replayed {
-            return Err(ExchangeError::Refused("token_replayed"));
-        }
-        Ok(cached)
+        Ok((guarded, replayed))
     }
 }

@@ -263,6 +263,8 @@ fn grant(
         observations: walk.observations,
         guardrails: walk.guardrails,
         delegation,
+        credential: p.grant.credential,
+        rate_limit: p.grant.rate_limit,
     })
 }
 

@@ -35,6 +35,10 @@ pub struct Grant {
     pub guardrails: Vec<GuardrailHit>,
     /// Set when an actor acts for the subject (RFC 8693 delegation).
     pub delegation: Option<super::delegation::Delegation>,
+    /// `grant.credential`: what kind of credential to mint.
+    pub credential: crate::policy::CredentialKind,
+    /// `grant.rate_limit`, checked by the service in the store.
+    pub rate_limit: Option<crate::policy::RateSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -2,9 +2,11 @@
 //!
 //! With an `actor_token` (delegation), the actor token is verified by the same verifier right
 //! after the subject token (`exchange::actor`), and both `jti`s are claimed in the same first
-//! round trip (`Store::claim_all_and_lookup`).
+//! round trip.
 //!
-//! verify (may fetch keys) -> decide (pure) -> claim jti + read cache (one store round trip) ->
+//! verify (may fetch keys) -> decide (pure) -> read revocations + step `grant.rate_limit` + claim
+//! the `jti`s + read cache (one store round trip; kill switches and revoked cache hits are
+//! checked on its answer, see `lifecycle::guard`) ->
 //! mint on a miss -> append the audit event -> `Store::commit` (the shared audit stream entry,
 //! when the store keeps one, and the cache entry: the second round trip) -> only then answer
 //! with the credential. Every call records exactly one audit event, whatever happens; if that
@@ -20,7 +22,10 @@ use super::{audit_trace, decide, DecideContext, Decision, DenyReason, Grant, Req
 use crate::audit::{AuditEvent, AuditSink, CacheUse, Outcome};
 use crate::credential::{MintRequest, Minter};
 use crate::domain::{sha256_hex, unix_now, Secret, UnixSeconds};
+use crate::lifecycle::guard as lifecycle;
+use crate::policy::CredentialKind;
 use crate::policy::PolicySet;
+use crate::store::revocation::blocking;
 use crate::store::{slot_of, CacheKey, CachePut, CachedCredential, JtiClaim, Store};
 use crate::telemetry::Metrics;
 use crate::verify::{VerifiedToken, Verifier};
@@ -82,6 +87,9 @@ pub enum ExchangeError {
     Unavailable(&'static str),
     #[error("internal error ({0})")]
     Internal(&'static str),
+    /// `grant.rate_limit` refused: retry after this long (429 `Retry-After`).
+    #[error("rate limited")]
+    RateLimited(Duration),
 }
 
 impl ExchangeError {
@@ -91,6 +99,7 @@ impl ExchangeError {
             Self::Refused(code) | Self::Unavailable(code) | Self::Internal(code) => code,
             Self::InvalidTarget => DenyReason::AudienceNotServed.code(),
             Self::InvalidScope => DenyReason::ScopeNotAllowed.code(),
+            Self::RateLimited(_) => "rate_limited",
         }
     }
 }
@@ -199,6 +208,10 @@ impl ExchangeService {
             .observe(started.elapsed().as_secs_f64());
         if result.is_ok() && event.cache == Some(CacheUse::Hit) {
             self.metrics.cache_hits.inc();
+        }
+        if let Err(ExchangeError::RateLimited(_)) = result {
+            let policy = event.policy.as_deref().unwrap_or("-");
+            self.metrics.rate_limited.with_label_values(&[policy]).inc();
         }
         tracing::info!(
             exchange_id = %event.exchange_id,
@@ -323,18 +336,41 @@ impl ExchangeService {
             key: format!("{}|{}", token.issuer, jti),
             ttl: self.replay_ttl(token.expires_at, now),
         });
-        // Delegated credentials are never cached: each names its own actor chain.
-        let cache_key = (self.settings.cache_credentials && grant.delegation.is_none())
-            .then(|| grant_key(grant, &token.subject, policy_set_version, slot));
+        let rate = lifecycle::rate_limit_for(grant, &token.subject, &slot);
+        // Never cached: opaque credentials (the cache holds credentials in clear) and delegated
+        // ones (each names its own actor chain).
+        let cache_key = (self.settings.cache_credentials
+            && grant.credential == CredentialKind::Jwt
+            && grant.delegation.is_none())
+        .then(|| grant_key(grant, &token.subject, policy_set_version, slot));
         let actor = requested.actor.as_ref().map(|a| a.0.as_ref());
         let actor_claim =
             actor.and_then(|a| super::actor::claim(a, self.replay_ttl(a.expires_at, now)));
-        let cached = self
-            .claim_tokens(claim, actor_claim, cache_key.as_ref())
+        let (guarded, replayed) = self
+            .claim_tokens(claim, actor_claim, cache_key.as_ref(), rate.as_ref())
             .await?;
+        if !guarded.rate.allowed {
+            return Err(ExchangeError::RateLimited(guarded.rate.retry_after));
+        }
+        let policy = grant.policy.as_str();
+        if let Some(switch) = blocking(&guarded.revocations, &token.subject, policy, now) {
+            event.revocation = serde_json::to_value(switch).ok();
+            return Err(ExchangeError::Refused("kill_switch"));
+        }
+        if let Some(code) = replayed {
+            return Err(ExchangeError::Refused(code));
+        }
+        let revocations = guarded.revocations;
+        let cached = guarded.cached.filter(|c| {
+            !lifecycle::cached_is_revoked(&revocations, c, &token.subject, policy, now)
+        });
         let respond = |credential: &CachedCredential| TokenResponse {
             access_token: credential.token.clone(),
-            issued_token_type: request.issued_token_type,
+            // An opaque credential is an access token, never a JWT, whatever was asked.
+            issued_token_type: match grant.credential {
+                CredentialKind::Opaque => TokenType::AccessToken,
+                CredentialKind::Jwt => request.issued_token_type,
+            },
             expires_in: (credential.expires_at - now).max(0) as u64,
             scope: grant.scopes.to_scope_string(),
         };
@@ -364,6 +400,16 @@ impl ExchangeService {
                 act: grant.delegation.as_ref().map(|d| &d.act),
             })
             .map_err(|_| ExchangeError::Internal("mint_failed"))?;
+        let minted = match grant.credential {
+            CredentialKind::Jwt => minted,
+            CredentialKind::Opaque => lifecycle::into_opaque(&self.store, minted, now)
+                .await
+                .map_err(|e| {
+                    self.metrics.store_errors.inc();
+                    tracing::error!(error = %e, "opaque credential not stored");
+                    ExchangeError::Unavailable("store_unavailable")
+                })?,
+        };
         let credential = CachedCredential {
             token: minted.token,
             credential_id: minted.id,

@@ -128,6 +128,24 @@ impl Store for DownStore {
     async fn rate_limit(&self, _: &str, _: u32, _: Duration) -> Result<RateDecision, StoreError> {
         Err(StoreError::Unavailable("connection refused".into()))
     }
+    async fn revocations(&self) -> Result<Vec<crate::store::Revocation>, StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn put_revocation(&self, _: &crate::store::Revocation) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn rate_gcra(&self, _: &crate::store::RateLimit) -> Result<RateDecision, StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn opaque_put(&self, _: &str, _: &str, _: Duration) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn opaque_get(&self, _: &str) -> Result<Option<String>, StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn opaque_delete(&self, _: &str) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
 }
 
 #[tokio::test]
@@ -212,6 +230,24 @@ impl Store for StreamDownStore {
     }
     async fn rate_limit(&self, k: &str, l: u32, w: Duration) -> Result<RateDecision, StoreError> {
         self.0.rate_limit(k, l, w).await
+    }
+    async fn revocations(&self) -> Result<Vec<crate::store::Revocation>, StoreError> {
+        self.0.revocations().await
+    }
+    async fn put_revocation(&self, r: &crate::store::Revocation) -> Result<(), StoreError> {
+        self.0.put_revocation(r).await
+    }
+    async fn rate_gcra(&self, l: &crate::store::RateLimit) -> Result<RateDecision, StoreError> {
+        self.0.rate_gcra(l).await
+    }
+    async fn opaque_put(&self, d: &str, r: &str, t: Duration) -> Result<(), StoreError> {
+        self.0.opaque_put(d, r, t).await
+    }
+    async fn opaque_get(&self, d: &str) -> Result<Option<String>, StoreError> {
+        self.0.opaque_get(d).await
+    }
+    async fn opaque_delete(&self, d: &str) -> Result<(), StoreError> {
+        self.0.opaque_delete(d).await
     }
 }
 

@@ -9,6 +9,7 @@ use actix_web::HttpResponse;
 use serde_json::json;
 
 use crate::exchange::{ExchangeError, RequestError};
+use crate::lifecycle::LifecycleError;
 
 /// Said for every refused subject token and every policy denial.
 pub const REFUSED_DESCRIPTION: &str = "the subject token was not accepted for this request";
@@ -59,6 +60,19 @@ pub fn exchange_error(e: &ExchangeError) -> HttpResponse {
             "temporarily_unavailable",
             "the broker cannot issue credentials right now; retry shortly".into(),
         ),
+        // RFC 6749 §4.1.2.1: `temporarily_unavailable` is "temporary overloading"; RFC 6585 §4
+        // gives 429 with `Retry-After` for a caller over its rate limit.
+        ExchangeError::RateLimited(retry) => {
+            let mut response = oauth_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+                "too many exchanges for this subject and policy; retry after the Retry-After delay",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after_value(*retry));
+            return response;
+        }
         // RFC 6749 §4.1.2.1 `server_error`.
         ExchangeError::Internal(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -73,6 +87,73 @@ pub fn exchange_error(e: &ExchangeError) -> HttpResponse {
             .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
     }
     response
+}
+
+/// Lifecycle endpoints (RFC 7662, RFC 7009, the admin API).
+pub fn lifecycle_error(e: &LifecycleError) -> HttpResponse {
+    let (status, code, description): (StatusCode, &str, String) = match e {
+        // RFC 6749 §5.2 (RFC 7662 §2.1 and RFC 7009 §2.1 use its error responses).
+        LifecycleError::InvalidRequest(msg) => {
+            (StatusCode::BAD_REQUEST, "invalid_request", msg.clone())
+        }
+        // RFC 6750 §3.1 `invalid_token` (RFC 7662 §2.3: an unauthorised caller gets 401).
+        LifecycleError::Unauthorized(_) => (
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "a live Ferry credential is required (Authorization: Bearer)".into(),
+        ),
+        // RFC 6750 §3.1 `insufficient_scope`.
+        LifecycleError::Forbidden(..) => (
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "the caller's credential does not grant this (scope or audience)".into(),
+        ),
+        LifecycleError::NotFound => (
+            StatusCode::NOT_FOUND,
+            "invalid_request",
+            "no active kill switch of that kind and value".into(),
+        ),
+        // RFC 6749 §4.1.2.1.
+        LifecycleError::Unavailable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the broker cannot answer right now; retry shortly".into(),
+        ),
+        LifecycleError::Internal(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "the broker failed to answer".into(),
+        ),
+    };
+    let mut response = oauth_error(status, code, &description);
+    let headers = response.headers_mut();
+    match status {
+        StatusCode::UNAUTHORIZED => {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+        }
+        StatusCode::FORBIDDEN => {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
+            );
+        }
+        StatusCode::SERVICE_UNAVAILABLE => {
+            headers.insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        _ => {}
+    }
+    response
+}
+
+/// Whole seconds, rounded up and at least 1: a client that waits this long is not refused again
+/// by the same budget.
+fn retry_after_value(retry: std::time::Duration) -> header::HeaderValue {
+    let secs = retry.as_millis().div_ceil(1000).max(1);
+    header::HeaderValue::from_str(&secs.to_string())
+        .unwrap_or(header::HeaderValue::from_static("1"))
 }
 
 /// An OAuth error body with the no-store headers RFC 6749 §5.1 requires.

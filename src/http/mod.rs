@@ -1,7 +1,9 @@
 //! HTTP routes. Handlers parse, call the service, and map the result; `error` is the only place
 //! errors become responses.
 
+mod admin;
 pub mod error;
+mod introspect;
 mod ops;
 mod token;
 mod wellknown;
@@ -15,6 +17,8 @@ use crate::exchange::ExchangeService;
 /// What every handler can reach.
 pub struct AppState {
     pub service: Arc<ExchangeService>,
+    /// Introspection, revocation and the admin API.
+    pub lifecycle: Arc<crate::lifecycle::LifecycleService>,
     /// Policy hot reload: its status is part of `/readyz`.
     pub reloader: Arc<crate::reload::PolicyReloader>,
     pub public_url: String,
@@ -34,7 +38,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/.well-known/jwks.json", web::get().to(wellknown::jwks))
         .route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
-        .route("/metrics", web::get().to(ops::metrics));
+        .route("/metrics", web::get().to(ops::metrics))
+        .route("/introspect", web::post().to(introspect::introspect))
+        .route("/revoke", web::post().to(introspect::revoke))
+        .route("/admin/revocations", web::post().to(admin::revoke))
+        .route("/admin/revocations", web::get().to(admin::list))
+        .route("/admin/unblock", web::post().to(admin::unblock));
 }
 
 /// A caller-supplied request id is kept only if it is short and plain, so it cannot inject

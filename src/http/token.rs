@@ -44,7 +44,7 @@ async fn parse(
 }
 
 /// Reads the body, refusing it as soon as it passes `limit` (never buffering more).
-async fn read_limited(
+pub(super) async fn read_limited(
     mut payload: web::Payload,
     limit: usize,
 ) -> Result<web::BytesMut, RequestError> {

@@ -9,6 +9,7 @@ use serde_saphyr::Spanned;
 use crate::domain::{Audience, Scope, ScopeSet};
 
 use super::compile::Problem;
+use super::lifecycle;
 use super::model::GrantSpec;
 use super::yaml::{self, Node, Pos, Yaml};
 
@@ -46,9 +47,12 @@ pub(super) struct GrantFile {
     /// The longest lifetime, e.g. `15m` (1s..24h).
     #[schemars(with = "String")]
     ttl: Spanned<String>,
-    /// `jwt` (default).
+    /// `jwt` (default) or `opaque`.
     #[schemars(with = "Option<String>")]
     credential: Option<Spanned<String>>,
+    /// At most this many exchanges per subject, e.g. `60/min` (GCRA, shared by replicas).
+    #[schemars(with = "Option<String>")]
+    rate_limit: Option<Spanned<String>>,
     /// Credential claim name -> source claim name (`normalized.KEY` for a normalised claim).
     #[schemars(with = "Option<std::collections::BTreeMap<String, String>>")]
     claims: Option<Node>,
@@ -71,19 +75,15 @@ pub(super) fn grant(g: &GrantFile, problems: &mut Vec<Problem>) -> Option<GrantS
         }
     }
     let ttl = ttl(&g.ttl, problems);
-    if let Some(c) = &g.credential {
-        match c.value.as_str() {
-            "jwt" => {}
-            "opaque" => problems.push((
-                Pos::of(c),
-                "`credential: opaque` is not supported yet (only `jwt`)".to_string(),
-            )),
-            other => problems.push((
-                Pos::of(c),
-                format!("unknown credential `{other}`, expected `jwt` or `opaque`"),
-            )),
-        }
-    }
+    let credential = g
+        .credential
+        .as_ref()
+        .and_then(|c| lifecycle::credential_kind(c, problems))
+        .unwrap_or_default();
+    let rate_limit = g
+        .rate_limit
+        .as_ref()
+        .and_then(|r| lifecycle::rate_limit(r, problems));
     let claims = g
         .claims
         .as_ref()
@@ -96,6 +96,8 @@ pub(super) fn grant(g: &GrantFile, problems: &mut Vec<Problem>) -> Option<GrantS
         ttl_pos: Pos::of(&g.ttl),
         claims,
         ttl_bound_to_token: g.ttl_bound_to_token.unwrap_or(false),
+        credential,
+        rate_limit,
     })
 }
 

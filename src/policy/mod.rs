@@ -19,6 +19,7 @@ mod guardrails;
 mod index;
 mod issuer_rules;
 mod issuers;
+mod lifecycle;
 mod lint;
 mod lint_kubernetes;
 mod lint_provider;
@@ -35,6 +36,7 @@ pub(crate) mod yaml;
 
 pub use error::{Lint, LoadError, LoadErrors};
 pub(crate) use issuers::BROKER_URL;
+pub use lifecycle::{CredentialKind, RateSpec};
 pub use set::PolicySet;
 
 pub(crate) use delegation::{ActorRule, DelegationSpec, MAX_DEPTH_LIMIT};

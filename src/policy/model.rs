@@ -66,6 +66,10 @@ pub(crate) struct GrantSpec {
     /// reserved claims.
     pub claims: Vec<(String, String)>,
     pub ttl_bound_to_token: bool,
+    /// `grant.credential` (default `jwt`).
+    pub credential: super::CredentialKind,
+    /// `grant.rate_limit`, per subject.
+    pub rate_limit: Option<super::RateSpec>,
 }
 
 /// One loaded policy.

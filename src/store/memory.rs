@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{CacheKey, CachedCredential, ClaimOutcome, JtiClaim, RateDecision, Store, StoreError};
+use super::{
+    CacheKey, CachedCredential, ClaimOutcome, JtiClaim, RateDecision, RateLimit, Revocation, Store,
+    StoreError,
+};
 
 /// Shards keep lock hold times short under concurrent exchanges.
 const SHARDS: usize = 16;
@@ -145,6 +148,8 @@ pub struct MemoryStore {
     cache: Map<CachedCredential>,
     revoked: Map<()>,
     windows: Map<u64>,
+    /// Revocations, kill switches, GCRA state and opaque records (`lifecycle`).
+    lifecycle: lifecycle::LifecycleState,
 }
 
 impl Default for MemoryStore {
@@ -160,6 +165,7 @@ impl MemoryStore {
             cache: Map::new(),
             revoked: Map::new(),
             windows: Map::new(),
+            lifecycle: lifecycle::LifecycleState::new(),
         }
     }
 
@@ -240,7 +246,46 @@ impl Store for MemoryStore {
         let (count, remaining) = self.windows.increment(key, window);
         Ok(RateDecision::from_count(count, limit, remaining))
     }
+
+    async fn revocations(&self) -> Result<Vec<Revocation>, StoreError> {
+        Ok(self.lifecycle.revocations())
+    }
+
+    async fn put_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
+        self.lifecycle.put_revocation(revocation);
+        Ok(())
+    }
+
+    async fn rate_gcra(&self, limit: &RateLimit) -> Result<RateDecision, StoreError> {
+        Ok(self.lifecycle.rate_gcra(limit))
+    }
+
+    async fn opaque_put(
+        &self,
+        digest: &str,
+        record: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.lifecycle
+            .opaque
+            .insert(digest, record.to_string(), ttl);
+        Ok(())
+    }
+
+    async fn opaque_get(&self, digest: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.lifecycle.opaque.get(digest))
+    }
+
+    async fn opaque_delete(&self, digest: &str) -> Result<(), StoreError> {
+        self.lifecycle
+            .opaque
+            .insert(digest, String::new(), Duration::ZERO);
+        Ok(())
+    }
 }
+
+#[path = "memory_lifecycle.rs"]
+mod lifecycle;
 
 #[cfg(test)]
 #[path = "memory_tests.rs"]

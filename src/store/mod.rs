@@ -7,9 +7,11 @@
 //! up the cache together, and one call ([`Store::commit`]) appends the audit stream entry and
 //! stores the new credential together, so a networked store answers an exchange in two.
 
+mod limit;
 mod memory;
 mod rate;
 pub mod redis;
+pub mod revocation;
 
 use std::time::Duration;
 
@@ -17,9 +19,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Secret, UnixSeconds};
 
+pub use limit::{gcra_step, Guarded, RateLimit};
 pub use memory::MemoryStore;
 pub use rate::RateDecision;
 pub use redis::{RedisSettings, RedisStore};
+pub use revocation::{CredentialFacts, Revocation, RevocationKind};
 
 use crate::audit::AuditEvent;
 
@@ -171,6 +175,60 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         window: Duration,
     ) -> Result<RateDecision, StoreError>;
+
+    /// Every live revocation and kill switch (`revocation` module), shared by every replica.
+    async fn revocations(&self) -> Result<Vec<Revocation>, StoreError>;
+
+    /// Adds a revocation, replacing one of the same kind and value; drops expired entries.
+    async fn put_revocation(&self, revocation: &Revocation) -> Result<(), StoreError>;
+
+    /// One GCRA step (`limit` module) for a `grant.rate_limit`.
+    async fn rate_gcra(&self, limit: &RateLimit) -> Result<RateDecision, StoreError>;
+
+    /// Stores an opaque credential's record under the SHA-256 of the credential (never the
+    /// credential itself), expiring with it.
+    async fn opaque_put(&self, digest: &str, record: &str, ttl: Duration)
+        -> Result<(), StoreError>;
+
+    async fn opaque_get(&self, digest: &str) -> Result<Option<String>, StoreError>;
+
+    async fn opaque_delete(&self, digest: &str) -> Result<(), StoreError>;
+
+    /// The first round trip of an exchange: reads the revocations, takes one step of the rate
+    /// limit (when the grant has one) and, unless that refused, claims every token's `jti` (a
+    /// delegation's subject and actor: all or nothing, as [`Store::claim_all_and_lookup`]) and
+    /// reads the cache. A networked store does it in one round trip; this default makes
+    /// several calls.
+    async fn claim_guarded(
+        &self,
+        claims: &[JtiClaim],
+        cache_key: Option<&CacheKey>,
+        rate: Option<&RateLimit>,
+    ) -> Result<Guarded, StoreError> {
+        let revocations = self.revocations().await?;
+        let rate = match rate {
+            Some(limit) => self.rate_gcra(limit).await?,
+            None => RateDecision {
+                allowed: true,
+                retry_after: Duration::ZERO,
+            },
+        };
+        if !rate.allowed {
+            return Ok(Guarded {
+                revocations,
+                rate,
+                claims: vec![ClaimOutcome::Fresh; claims.len()],
+                cached: None,
+            });
+        }
+        let (claims, cached) = self.claim_all_and_lookup(claims, cache_key).await?;
+        Ok(Guarded {
+            revocations,
+            rate,
+            claims,
+            cached,
+        })
+    }
 }
 
 /// Serde for a [`Secret`] inside a store record (the store is trusted infrastructure; logs and

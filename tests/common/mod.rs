@@ -10,8 +10,10 @@ pub mod agents;
 pub mod dev_issuer;
 pub mod fixture;
 pub mod provider;
+pub mod lifecycle;
 pub mod redis_server;
 pub mod refusal;
+pub mod replica;
 #[path = "../../examples/support/rfc8693.rs"]
 pub mod rfc8693;
 pub mod spiffe;

@@ -13,20 +13,22 @@ fn example_trust_policies_load_without_errors_or_lints() {
     let set = PolicySet::load(&example_dir()).unwrap_or_else(|e| panic!("{e}"));
     let names: Vec<&str> = set.policy_names().map(|n| n.as_str()).collect();
     assert_eq!(
-        names[..6],
+        names[..7],
         [
             "agent-tickets-hop",
             "agent-tickets",
             "demo-deploy",
             "demo-read-artifacts",
             "deploy-api",
-            "mesh-ci-deploy"
+            "mesh-ci-deploy",
+            "providers-buildkite"
         ]
     );
+    assert_eq!(names[11], "resource-server-introspect");
     let providers = ["buildkite", "circleci", "github", "gitlab", "kubernetes"];
     let expected: Vec<String> = providers.iter().map(|p| format!("providers-{p}")).collect();
-    assert_eq!(names[6..], expected);
-    assert_eq!(set.len(), 11);
+    assert_eq!(names[6..11], expected);
+    assert_eq!(set.len(), 12);
     assert!(set.warnings().is_empty(), "{:?}", set.warnings());
     assert_eq!(set.version().len(), 64);
     let local = set
@@ -76,7 +78,7 @@ fn unknown_issuer_lists_the_declared_ones() {
 #[test]
 fn every_problem_in_every_file_is_reported() {
     let bad1 = policy_with("claims:\n  a: [x]\n  b: { glob: x, regex: y }\n");
-    let bad2 = "issuer: corp\nwhen: 'claims.x =='\ngrant: { audience: a, scopes: [], ttl: 48h, credential: opaque }\n";
+    let bad2 = "issuer: corp\nwhen: 'claims.x =='\ngrant: { audience: a, scopes: [], ttl: 48h, credential: paper }\n";
     let err = set(&[("a.yaml", &bad1), ("b.yaml", bad2)]).unwrap_err();
     let text = err.to_string();
     assert_eq!(err.0.len(), 6, "{text}");
@@ -86,7 +88,7 @@ fn every_problem_in_every_file_is_reported() {
         "tp/b.yaml:2:7: invalid CEL in `when`",
         "`grant.scopes` must list at least one scope",
         "`grant.ttl` must be between 1s and 24h",
-        "`credential: opaque` is not supported yet",
+        "unknown credential `paper`, expected `jwt` or `opaque`",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }

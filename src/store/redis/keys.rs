@@ -8,6 +8,9 @@
 //! | `P{slot}:cred:<grant digest>` | the cached credential as JSON, **including the JWT** | its remaining life |
 //! | `P{revoked:<credential id>}` | `1` | the credential's remaining life |
 //! | `P{rate:<key>}` | counter | the window |
+//! | `P{revocations}` | hash: `kind:value` -> revocation JSON (pruned on write) | none |
+//! | `P{slot}:gcra:<key>` | GCRA arrival time (ms) of a `grant.rate_limit` | until that time |
+//! | `P{opaque:<sha256 of the credential>}` | an opaque credential's record (claims, never the credential) | its remaining life |
 //! | `Paudit` | stream of audit events (`event` = JSON) | `MAXLEN ~ N` |
 //! | `Pstate` | marker whose absence shows the store lost its state | none |
 //!
@@ -48,6 +51,18 @@ impl Keys {
 
     pub fn rate(&self, key: &str) -> String {
         format!("{}{{rate:{key}}}", self.prefix)
+    }
+
+    pub fn revocations(&self) -> String {
+        format!("{}{{revocations}}", self.prefix)
+    }
+
+    pub fn gcra(&self, limit: &crate::store::RateLimit) -> String {
+        format!("{}{{{}}}:gcra:{}", self.prefix, limit.slot, limit.key)
+    }
+
+    pub fn opaque(&self, digest: &str) -> String {
+        format!("{}{{opaque:{digest}}}", self.prefix)
     }
 
     pub fn stream(&self) -> String {

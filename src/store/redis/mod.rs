@@ -1,7 +1,8 @@
 //! `RedisStore`: the state every replica shares, in Redis (a single server or a Cluster).
 //!
-//! An exchange costs at most two round trips: `scripts::CLAIM_AND_LOOKUP` (claim the `jti` with
-//! `SET NX PX`, read the cached credential) and [`Store::commit`] (append the audit stream
+//! An exchange costs at most two round trips: `lifecycle::GUARDED` (read the revocations, step
+//! the rate limit, claim the `jti`s with `SET NX PX` — a delegation's subject and actor all or
+//! nothing —, read the cached credential; [`Store::claim_guarded`]) and [`Store::commit`] (append the audit stream
 //! entry with `XADD … MAXLEN ~ N` and store the new credential with `SET PX`). Both are Lua
 //! scripts on one server: a script is one command, so the command count in `INFO commandstats`
 //! proves the budget, and the commit script stores nothing if the `XADD` fails. On a Cluster
@@ -15,9 +16,9 @@
 //! Lua), `settings`, and
 //! `state` (noticing that Redis lost its data).
 
-mod claims;
 mod connect;
 mod keys;
+mod lifecycle;
 mod scripts;
 mod settings;
 mod state;
@@ -29,12 +30,13 @@ use std::time::Duration;
 use redis::{RedisError, Script, Value};
 
 use super::{
-    CacheKey, CachePut, CachedCredential, ClaimOutcome, JtiClaim, RateDecision, Store, StoreError,
+    CacheKey, CachePut, CachedCredential, ClaimOutcome, Guarded, JtiClaim, RateDecision, RateLimit,
+    Revocation, Store, StoreError,
 };
 use crate::audit::AuditEvent;
 pub use connect::{Conn, Connector, Target};
 use keys::Keys;
-use scripts::{CLAIM_ALL_AND_LOOKUP, CLAIM_AND_LOOKUP, COMMIT, RATE};
+use scripts::{CLAIM_AND_LOOKUP, COMMIT, RATE};
 pub use settings::RedisSettings;
 use state::StateWatch;
 
@@ -43,8 +45,6 @@ pub struct RedisStore {
     keys: Keys,
     settings: RedisSettings,
     claim_script: Script,
-    /// Several claims at once (delegation: subject and actor); see `claims`.
-    claim_all_script: Script,
     commit_script: Script,
     rate_script: Script,
     state: Arc<StateWatch>,
@@ -67,7 +67,6 @@ impl RedisStore {
             keys: Keys::new(&settings.prefix),
             settings: settings.clone(),
             claim_script: Script::new(CLAIM_AND_LOOKUP),
-            claim_all_script: Script::new(CLAIM_ALL_AND_LOOKUP),
             commit_script: Script::new(COMMIT),
             rate_script: Script::new(RATE),
             state: Arc::new(StateWatch::default()),
@@ -140,14 +139,6 @@ impl Store for RedisStore {
             ClaimOutcome::Fresh
         };
         Ok((outcome, decode(cached)))
-    }
-
-    async fn claim_all_and_lookup(
-        &self,
-        claims: &[JtiClaim],
-        cache_key: Option<&CacheKey>,
-    ) -> Result<(Vec<ClaimOutcome>, Option<CachedCredential>), StoreError> {
-        self.claim_all(claims, cache_key).await
     }
 
     async fn cache_put(
@@ -271,6 +262,44 @@ impl Store for RedisStore {
             limit,
             Duration::from_millis(remaining_ms),
         ))
+    }
+
+    async fn revocations(&self) -> Result<Vec<Revocation>, StoreError> {
+        self.lifecycle_revocations().await
+    }
+
+    async fn put_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
+        self.lifecycle_put_revocation(revocation).await
+    }
+
+    async fn rate_gcra(&self, limit: &RateLimit) -> Result<RateDecision, StoreError> {
+        self.lifecycle_rate_gcra(limit).await
+    }
+
+    async fn opaque_put(
+        &self,
+        digest: &str,
+        record: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.lifecycle_opaque_put(digest, record, ttl).await
+    }
+
+    async fn opaque_get(&self, digest: &str) -> Result<Option<String>, StoreError> {
+        self.lifecycle_opaque_get(digest).await
+    }
+
+    async fn opaque_delete(&self, digest: &str) -> Result<(), StoreError> {
+        self.lifecycle_opaque_delete(digest).await
+    }
+
+    async fn claim_guarded(
+        &self,
+        claims: &[JtiClaim],
+        cache_key: Option<&CacheKey>,
+        rate: Option<&RateLimit>,
+    ) -> Result<Guarded, StoreError> {
+        self.lifecycle_claim_guarded(claims, cache_key, rate).await
     }
 }
 

@@ -15,24 +15,6 @@ if ARGV[2] == '1' then cached = redis.call('GET', KEYS[i]) end
 return {replayed, cached}
 ";
 
-/// KEYS: [jti 1..n, credential?]; ARGV: [n, ttl ms 1..n, "1" to look up].
-/// All or nothing: when any `jti` exists, none is set. Returns `{{replayed (0|1) per jti},
-/// cached credential or false}`.
-pub const CLAIM_ALL_AND_LOOKUP: &str = r"
-local n = tonumber(ARGV[1])
-local replayed, any = {}, false
-for i = 1, n do
-  replayed[i] = redis.call('EXISTS', KEYS[i])
-  if replayed[i] == 1 then any = true end
-end
-if not any then
-  for i = 1, n do redis.call('SET', KEYS[i], '1', 'PX', ARGV[i + 1]) end
-end
-local cached = false
-if ARGV[n + 2] == '1' then cached = redis.call('GET', KEYS[n + 1]) end
-return {replayed, cached}
-";
-
 /// KEYS: [stream, credential?]; ARGV: [maxlen, event JSON, credential JSON?, ttl ms?].
 /// The credential is stored only after the audit entry was appended.
 pub const COMMIT: &str = r"

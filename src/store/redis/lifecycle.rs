@@ -1,0 +1,305 @@
+//! `RedisStore`'s credential-lifecycle state: the revocation hash, GCRA rate limits, opaque
+//! credential records, and [`GUARDED`], the script that makes them part of an exchange's first
+//! round trip.
+//!
+//! On a single server `GUARDED` reads the revocation hash, steps the rate limit, claims the
+//! `jti` and reads the cache in one command, so an exchange still costs two round trips. On a
+//! Cluster the revocation hash lives on its own slot: its `HGETALL` is sent concurrently with
+//! the script (two commands, one round trip of latency), as `commit` does with the stream.
+//!
+//! GCRA (`store::limit`) runs here with the server's clock (`TIME`), so replicas with skewed
+//! clocks still share one budget exactly.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::{Script, Value};
+
+use super::{decode, millis, RedisStore};
+use crate::domain::unix_now;
+use crate::store::{
+    CacheKey, ClaimOutcome, Guarded, JtiClaim, RateDecision, RateLimit, Revocation, StoreError,
+};
+
+/// KEYS: [revocations?, gcra?, jti_1 .. jti_n, credential?]; ARGV: ['1' when KEYS[1] is the
+/// revocation hash, rate limit or '', period ms, n, claim ttl ms 1 .. n, '1' to look up].
+/// Returns `{revocations (flat field/value list), retry after ms (0 = allowed), {replayed 0|1
+/// per claim}, cached}`. A refused rate step claims nothing, so the client may retry with the
+/// same token. Several claims (a delegation's subject and actor) are all or nothing: when any
+/// was seen before, none is recorded; one claim is a plain `SET NX`.
+const GUARDED_LUA: &str = r"
+local i = 1
+local revs = {}
+if ARGV[1] == '1' then revs = redis.call('HGETALL', KEYS[1]); i = 2 end
+if ARGV[2] ~= '' then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local period = tonumber(ARGV[3])
+  local interval = period / tonumber(ARGV[2])
+  local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  local allow_at = new_tat - period
+  if now < allow_at then return {revs, math.max(1, math.ceil(allow_at - now)), {}, false} end
+  redis.call('SET', KEYS[i], string.format('%.3f', new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
+  i = i + 1
+end
+local n = tonumber(ARGV[4])
+local replayed = {}
+if n == 1 then
+  replayed[1] = redis.call('SET', KEYS[i], '1', 'NX', 'PX', ARGV[5]) and 0 or 1
+elseif n > 1 then
+  local any = false
+  for j = 1, n do
+    replayed[j] = redis.call('EXISTS', KEYS[i + j - 1])
+    if replayed[j] == 1 then any = true end
+  end
+  if not any then
+    for j = 1, n do redis.call('SET', KEYS[i + j - 1], '1', 'PX', ARGV[4 + j]) end
+  end
+end
+i = i + n
+local cached = false
+if ARGV[5 + n] == '1' then cached = redis.call('GET', KEYS[i]) end
+return {revs, 0, replayed, cached}
+";
+
+static GUARDED: LazyLock<Script> = LazyLock::new(|| Script::new(GUARDED_LUA));
+
+/// Parses `HGETALL` output (field, value, field, value, ...) into live revocations. An entry
+/// that does not parse is an error: a revocation must never be skipped silently.
+fn parse_revocations(flat: Vec<String>) -> Result<Vec<Revocation>, StoreError> {
+    let now = unix_now();
+    let mut out = Vec::with_capacity(flat.len() / 2);
+    for value in flat.into_iter().skip(1).step_by(2) {
+        let r: Revocation = serde_json::from_str(&value)
+            .map_err(|e| StoreError::Unavailable(format!("unreadable revocation entry: {e}")))?;
+        if r.is_live(now) {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+impl RedisStore {
+    pub(super) async fn lifecycle_revocations(&self) -> Result<Vec<Revocation>, StoreError> {
+        let key = self.keys.revocations();
+        let flat: Vec<String> = self
+            .run("revocations", |mut conn| async move {
+                redis::cmd("HGETALL").arg(key).query_async(&mut conn).await
+            })
+            .await?;
+        parse_revocations(flat)
+    }
+
+    /// `HSET` the entry and `HDEL` the expired ones (revocations are rare: a read first is fine).
+    pub(super) async fn lifecycle_put_revocation(&self, r: &Revocation) -> Result<(), StoreError> {
+        let key = self.keys.revocations();
+        let now = unix_now();
+        let flat: Vec<String> = {
+            let key = key.clone();
+            self.run("revocations", |mut conn| async move {
+                redis::cmd("HGETALL").arg(key).query_async(&mut conn).await
+            })
+            .await?
+        };
+        let expired: Vec<String> = flat
+            .chunks(2)
+            .filter(|pair| {
+                pair.get(1)
+                    .and_then(|v| serde_json::from_str::<Revocation>(v).ok())
+                    .is_some_and(|old| !old.is_live(now))
+            })
+            .map(|pair| pair[0].clone())
+            .collect();
+        let value = serde_json::to_string(r).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let field = r.id();
+        self.run("revoke", |mut conn| async move {
+            let mut pipe = redis::pipe();
+            pipe.atomic().cmd("HSET").arg(&key).arg(field).arg(value);
+            if !expired.is_empty() {
+                pipe.cmd("HDEL").arg(&key).arg(expired);
+            }
+            pipe.exec_async(&mut conn).await
+        })
+        .await
+    }
+
+    pub(super) async fn lifecycle_rate_gcra(
+        &self,
+        limit: &RateLimit,
+    ) -> Result<RateDecision, StoreError> {
+        let guarded = self.guarded_script(&[], None, Some(limit), false).await?;
+        Ok(guarded.rate)
+    }
+
+    pub(super) async fn lifecycle_opaque_put(
+        &self,
+        digest: &str,
+        record: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let (key, record) = (self.keys.opaque(digest), record.to_string());
+        self.run("opaque put", |mut conn| async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(record)
+                .arg("PX")
+                .arg(millis(ttl))
+                .exec_async(&mut conn)
+                .await
+        })
+        .await
+    }
+
+    pub(super) async fn lifecycle_opaque_get(
+        &self,
+        digest: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let key = self.keys.opaque(digest);
+        self.run("opaque get", |mut conn| async move {
+            redis::cmd("GET").arg(key).query_async(&mut conn).await
+        })
+        .await
+    }
+
+    pub(super) async fn lifecycle_opaque_delete(&self, digest: &str) -> Result<(), StoreError> {
+        let key = self.keys.opaque(digest);
+        self.run("opaque delete", |mut conn| async move {
+            redis::cmd("DEL").arg(key).exec_async(&mut conn).await
+        })
+        .await
+    }
+
+    pub(super) async fn lifecycle_claim_guarded(
+        &self,
+        claims: &[JtiClaim],
+        cache_key: Option<&CacheKey>,
+        rate: Option<&RateLimit>,
+    ) -> Result<Guarded, StoreError> {
+        if !self.connector.is_cluster() {
+            return self.guarded_script(claims, cache_key, rate, true).await;
+        }
+        // A script's keys must share one slot: the exchange's (its cache entry, its rate
+        // counter, its subject's `jti`). Claims of other slots (an actor token's) are sent
+        // beside it, concurrently: one round trip of latency, not atomic with the rest (a
+        // refused replay of one token may use up the other's `jti`: that fails closed).
+        let anchor = cache_key
+            .map(|k| &k.slot)
+            .or(rate.map(|r| &r.slot))
+            .or(claims.first().map(|c| &c.slot));
+        let (local, other): (Vec<(usize, &JtiClaim)>, Vec<(usize, &JtiClaim)>) = claims
+            .iter()
+            .enumerate()
+            .partition(|(_, c)| Some(&c.slot) == anchor);
+        let local_claims: Vec<JtiClaim> = local.iter().map(|(_, c)| (*c).clone()).collect();
+        let (revocations, guarded, others) = futures_util::future::join3(
+            self.lifecycle_revocations(),
+            self.guarded_script(&local_claims, cache_key, rate, false),
+            self.claim_each(other.iter().map(|(_, c)| *c)),
+        )
+        .await;
+        let mut guarded = guarded?;
+        guarded.revocations = revocations?;
+        let mut outcomes = vec![ClaimOutcome::Fresh; claims.len()];
+        for ((i, _), o) in local.iter().zip(&guarded.claims) {
+            outcomes[*i] = *o;
+        }
+        for ((i, _), o) in other.iter().zip(others?) {
+            outcomes[*i] = o;
+        }
+        guarded.claims = outcomes;
+        Ok(guarded)
+    }
+
+    /// `SET NX PX` for each claim, concurrently (claims on other Cluster slots).
+    async fn claim_each<'a>(
+        &self,
+        claims: impl Iterator<Item = &'a JtiClaim>,
+    ) -> Result<Vec<ClaimOutcome>, StoreError> {
+        let sets: Vec<(String, u64)> = claims
+            .map(|c| (self.keys.jti(c), millis(c.ttl)))
+            .collect();
+        if sets.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.run("claim", |conn| async move {
+            let each = sets.into_iter().map(|(key, ttl)| {
+                let mut conn = conn.clone();
+                async move {
+                    redis::cmd("SET")
+                        .arg(key)
+                        .arg("1")
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(ttl)
+                        .query_async::<Option<String>>(&mut conn)
+                        .await
+                        .map(|set| match set {
+                            Some(_) => ClaimOutcome::Fresh,
+                            None => ClaimOutcome::Replayed,
+                        })
+                }
+            });
+            futures_util::future::join_all(each)
+                .await
+                .into_iter()
+                .collect()
+        })
+        .await
+    }
+
+    async fn guarded_script(
+        &self,
+        claims: &[JtiClaim],
+        cache_key: Option<&CacheKey>,
+        rate: Option<&RateLimit>,
+        with_revocations: bool,
+    ) -> Result<Guarded, StoreError> {
+        let mut call = GUARDED.prepare_invoke();
+        if with_revocations {
+            call.key(self.keys.revocations()).arg("1");
+        } else {
+            call.arg("0");
+        }
+        match rate {
+            Some(l) => call
+                .key(self.keys.gcra(l))
+                .arg(l.limit.max(1))
+                .arg(millis(l.period)),
+            None => call.arg("").arg(""),
+        };
+        call.arg(claims.len());
+        for c in claims {
+            call.key(self.keys.jti(c)).arg(millis(c.ttl));
+        }
+        match cache_key {
+            Some(k) => call.key(self.keys.credential(k)).arg("1"),
+            None => call.arg("0"),
+        };
+        let (flat, retry_ms, replayed, cached): (Vec<String>, u64, Vec<i64>, Value) = self
+            .run("claim", |mut conn| async move {
+                call.invoke_async(&mut conn).await
+            })
+            .await?;
+        // A refused rate step claims nothing: every claim stays fresh for a retry.
+        let outcome = |i: usize| match replayed.get(i) {
+            Some(1) => ClaimOutcome::Replayed,
+            _ => ClaimOutcome::Fresh,
+        };
+        if retry_ms == 0 && replayed.len() != claims.len() {
+            return Err(StoreError::Unavailable(
+                "redis claim: the script answered the wrong number of claims".into(),
+            ));
+        }
+        Ok(Guarded {
+            revocations: parse_revocations(flat)?,
+            rate: RateDecision {
+                allowed: retry_ms == 0,
+                retry_after: Duration::from_millis(retry_ms),
+            },
+            claims: (0..claims.len()).map(outcome).collect(),
+            cached: decode(cached),
+        })
+    }
+}

@@ -1,0 +1,184 @@
+//! Revocations and kill switches as the store keeps them, and the pure checks against them.
+//!
+//! One list holds every live revocation: of a credential (by id), of the credentials one
+//! exchange minted (by exchange id), and kill switches on a subject pattern or a policy. A kill
+//! switch revokes every credential of that subject or policy issued up to its creation and, until
+//! `block_until`, refuses new exchanges for it. An entry is kept until every credential it can
+//! revoke has expired (`keep_until`), so lifting a block (`unblock`) never revives a credential.
+//!
+//! The list is read once per exchange inside the store's first round trip
+//! ([`super::Store::claim_guarded`]); it stays short because entries expire with the credentials
+//! they cover (at most [`CREDENTIAL_LIFETIME_CEILING`]).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use regex::{Regex, RegexBuilder};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::UnixSeconds;
+
+/// The longest life of any credential Ferry mints (`grant.ttl` is at most 24 h): a revocation
+/// kept this long outlives every credential it can match.
+pub const CREDENTIAL_LIFETIME_CEILING: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Subject patterns are globs compiled with this size limit (like policy patterns).
+const PATTERN_SIZE_LIMIT: usize = 1 << 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationKind {
+    Credential,
+    Exchange,
+    /// A kill switch on a subject glob (`*` any run, `?` one character).
+    Subject,
+    /// A kill switch on a policy name.
+    Policy,
+}
+
+impl RevocationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Credential => "credential",
+            Self::Exchange => "exchange",
+            Self::Subject => "subject",
+            Self::Policy => "policy",
+        }
+    }
+
+    /// Kill switches block new exchanges; credential and exchange revocations do not.
+    pub fn is_kill_switch(self) -> bool {
+        matches!(self, Self::Subject | Self::Policy)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    pub kind: RevocationKind,
+    /// Credential id, exchange id, subject glob or policy name.
+    pub value: String,
+    pub created_at: UnixSeconds,
+    /// New exchanges of a kill switch's subject or policy are refused until then.
+    pub block_until: UnixSeconds,
+    /// The entry is dropped after this: every credential it revokes has expired by then.
+    pub keep_until: UnixSeconds,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The subject of the admin credential that asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+impl Revocation {
+    /// Unique per kind and value: revoking the same thing again replaces the entry.
+    pub fn id(&self) -> String {
+        format!("{}:{}", self.kind.as_str(), self.value)
+    }
+
+    pub fn is_live(&self, now: UnixSeconds) -> bool {
+        self.keep_until > now
+    }
+
+    pub fn blocks_at(&self, now: UnixSeconds) -> bool {
+        self.kind.is_kill_switch() && self.block_until > now
+    }
+}
+
+/// What a revocation check needs to know of a credential (from its claims or its cache entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialFacts {
+    pub credential_id: String,
+    pub exchange_id: Option<String>,
+    pub subject: String,
+    /// `client_id`: the policy that granted it.
+    pub policy: String,
+    pub issued_at: UnixSeconds,
+}
+
+impl CredentialFacts {
+    /// From the claims of a credential Ferry minted (`jti`, `sub`, `client_id`, `iat`,
+    /// `ferry.exchange_id`); `None` when a required claim is missing.
+    pub fn from_claims(claims: &Value) -> Option<CredentialFacts> {
+        Some(CredentialFacts {
+            credential_id: claims.get("jti")?.as_str()?.to_string(),
+            exchange_id: claims
+                .pointer("/ferry/exchange_id")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            subject: claims.get("sub")?.as_str()?.to_string(),
+            policy: claims.get("client_id")?.as_str()?.to_string(),
+            issued_at: claims.get("iat")?.as_i64()?,
+        })
+    }
+}
+
+/// Compiles a subject kill-switch glob; `Err` when it is not a usable pattern.
+pub fn subject_pattern(glob: &str) -> Result<Regex, String> {
+    RegexBuilder::new(&crate::policy::compile::glob_to_regex(glob))
+        .size_limit(PATTERN_SIZE_LIMIT)
+        .build()
+        .map_err(|_| format!("`{glob}` is not a usable subject pattern"))
+}
+
+/// Compiled subject patterns per thread: every exchange checks every live subject switch, and
+/// compiling a glob costs far more than matching it. Bounded: cleared when it grows past this.
+const PATTERN_CACHE_MAX: usize = 256;
+
+thread_local! {
+    static PATTERNS: RefCell<HashMap<String, Option<Regex>>> = RefCell::new(HashMap::new());
+}
+
+fn subject_matches(glob: &str, subject: &str) -> bool {
+    PATTERNS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= PATTERN_CACHE_MAX && !cache.contains_key(glob) {
+            cache.clear();
+        }
+        let compiled = cache
+            .entry(glob.to_string())
+            .or_insert_with(|| subject_pattern(glob).ok());
+        // Patterns were checked when they were stored; one that no longer compiles matches
+        // everything (fail closed: a kill switch must never silently stop working).
+        compiled.as_ref().is_none_or(|re| re.is_match(subject))
+    })
+}
+
+/// The first live revocation that revokes this credential, if any.
+pub fn revoking<'a>(
+    list: &'a [Revocation],
+    c: &CredentialFacts,
+    now: UnixSeconds,
+) -> Option<&'a Revocation> {
+    list.iter()
+        .filter(|r| r.is_live(now))
+        .find(|r| match r.kind {
+            RevocationKind::Credential => r.value == c.credential_id,
+            RevocationKind::Exchange => c.exchange_id.as_deref() == Some(r.value.as_str()),
+            RevocationKind::Policy => r.value == c.policy && c.issued_at <= r.created_at,
+            RevocationKind::Subject => {
+                c.issued_at <= r.created_at && subject_matches(&r.value, &c.subject)
+            }
+        })
+}
+
+/// The first kill switch that refuses a new exchange for `subject` under `policy` now.
+pub fn blocking<'a>(
+    list: &'a [Revocation],
+    subject: &str,
+    policy: &str,
+    now: UnixSeconds,
+) -> Option<&'a Revocation> {
+    list.iter()
+        .filter(|r| r.blocks_at(now))
+        .find(|r| match r.kind {
+            RevocationKind::Policy => r.value == policy,
+            RevocationKind::Subject => subject_matches(&r.value, subject),
+            _ => false,
+        })
+}
+
+#[cfg(test)]
+#[path = "revocation_tests.rs"]
+mod tests;

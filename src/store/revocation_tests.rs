@@ -1,0 +1,96 @@
+use super::*;
+
+fn facts(id: &str, sub: &str, policy: &str, iat: i64) -> CredentialFacts {
+    CredentialFacts {
+        credential_id: id.into(),
+        exchange_id: Some(format!("ex-{id}")),
+        subject: sub.into(),
+        policy: policy.into(),
+        issued_at: iat,
+    }
+}
+
+fn rev(kind: RevocationKind, value: &str, created: i64, block_until: i64) -> Revocation {
+    Revocation {
+        kind,
+        value: value.into(),
+        created_at: created,
+        block_until,
+        keep_until: created + 86_400,
+        reason: None,
+        by: None,
+    }
+}
+
+#[test]
+fn a_credential_revocation_matches_only_that_credential() {
+    let list = [rev(RevocationKind::Credential, "c1", 100, 100)];
+    assert!(revoking(&list, &facts("c1", "s", "p", 50), 200).is_some());
+    assert!(revoking(&list, &facts("c2", "s", "p", 50), 200).is_none());
+}
+
+#[test]
+fn an_exchange_revocation_matches_the_credentials_that_exchange_minted() {
+    let list = [rev(RevocationKind::Exchange, "ex-c1", 100, 100)];
+    assert!(revoking(&list, &facts("c1", "s", "p", 50), 200).is_some());
+    assert!(revoking(&list, &facts("c2", "s", "p", 50), 200).is_none());
+}
+
+#[test]
+fn a_subject_kill_switch_revokes_earlier_credentials_of_matching_subjects_only() {
+    let list = [rev(RevocationKind::Subject, "repo:acme/api:*", 100, 500)];
+    let sub = "repo:acme/api:ref:refs/heads/main";
+    assert!(revoking(&list, &facts("c1", sub, "p", 100), 200).is_some());
+    assert!(
+        revoking(&list, &facts("c1", sub, "p", 101), 200).is_none(),
+        "issued after the switch"
+    );
+    assert!(revoking(&list, &facts("c1", "repo:acme/web:x", "p", 50), 200).is_none());
+}
+
+#[test]
+fn a_kill_switch_blocks_new_exchanges_until_its_expiry_and_no_longer() {
+    let list = [
+        rev(RevocationKind::Policy, "deploy", 100, 160),
+        rev(RevocationKind::Credential, "c1", 100, 100),
+    ];
+    assert!(blocking(&list, "s", "deploy", 159).is_some());
+    assert!(blocking(&list, "s", "deploy", 160).is_none());
+    assert!(blocking(&list, "s", "other", 120).is_none());
+    assert!(
+        revoking(&list, &facts("c9", "s", "deploy", 90), 170).is_some(),
+        "lifting the block does not revive earlier credentials"
+    );
+}
+
+#[test]
+fn expired_entries_revoke_nothing() {
+    let mut r = rev(RevocationKind::Credential, "c1", 100, 100);
+    r.keep_until = 150;
+    assert!(revoking(&[r], &facts("c1", "s", "p", 50), 150).is_none());
+}
+
+#[test]
+fn facts_come_from_ferry_credential_claims() {
+    let claims = serde_json::json!({
+        "jti": "c1", "sub": "s", "client_id": "p", "iat": 7,
+        "ferry": { "exchange_id": "e1" }
+    });
+    let f = CredentialFacts::from_claims(&claims).unwrap();
+    assert_eq!(f.exchange_id.as_deref(), Some("e1"));
+    assert_eq!(f.issued_at, 7);
+    assert!(CredentialFacts::from_claims(&serde_json::json!({"jti": "c1"})).is_none());
+}
+
+#[test]
+fn a_stored_pattern_that_does_not_compile_blocks_everyone() {
+    let huge = "?".repeat(200_000);
+    assert!(
+        subject_pattern(&huge).is_err(),
+        "control: too big to compile"
+    );
+    let list = [rev(RevocationKind::Subject, &huge, 100, 500)];
+    assert!(blocking(&list, "anything", "p", 200).is_some());
+    let ok = [rev(RevocationKind::Subject, "repo:a/*", 100, 500)];
+    assert!(blocking(&ok, "repo:b/x", "p", 200).is_none());
+}
