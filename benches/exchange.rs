@@ -19,7 +19,8 @@ use ferry::config::SigningAlgorithm;
 use ferry::credential::{generate_pkcs8, JwtMinter, MintRequest, Minter, SigningKey};
 use ferry::domain::{ScopeSet, UnixSeconds};
 use ferry::exchange::{decide, DecideContext, Decision, Requested};
-use ferry::issuer::FetchSettings;
+use ferry::issuer::normalize::normalize;
+use ferry::issuer::{FetchSettings, IssuerKind};
 use ferry::policy::PolicySet;
 use ferry::verify::{Verifier, VerifySettings};
 use serde_json::{json, Value};
@@ -174,6 +175,10 @@ fn stages(c: &mut Criterion, f: &Fixture) {
         b.iter(|| f.rt.block_on(f.verifier.verify(&token, t)).unwrap())
     });
     let verified = f.rt.block_on(f.verifier.verify(&token, t)).unwrap();
+    // What the verifier adds per token for the normalised claims of a GitHub-kind issuer.
+    c.bench_function("normalize/github_shaped", |b| {
+        b.iter(|| normalize(IssuerKind::GithubActions, &verified.claims))
+    });
     let requested = Requested {
         scopes: ScopeSet::parse("deploy:api").unwrap(),
         ..Requested::default()
