@@ -270,8 +270,8 @@ async fn the_lifetime_is_bounded_by_both_tokens() {
 
 #[tokio::test]
 async fn a_ferry_issuer_whose_url_is_not_the_brokers_refuses_to_start() {
-    let fixture = Fixture::empty()
-        .issuer("  broker:\n    kind: ferry\n    url: https://elsewhere.example\n");
+    let fixture =
+        Fixture::empty().issuer("  broker:\n    kind: ferry\n    url: https://elsewhere.example\n");
     let error = common::startup_error(fixture).await;
     assert!(error.contains("must be its public URL"), "{error}");
     let fixture = Fixture::empty().issuer("  broker:\n    kind: ferry\n");

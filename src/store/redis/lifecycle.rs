@@ -217,9 +217,7 @@ impl RedisStore {
         &self,
         claims: impl Iterator<Item = &'a JtiClaim>,
     ) -> Result<Vec<ClaimOutcome>, StoreError> {
-        let sets: Vec<(String, u64)> = claims
-            .map(|c| (self.keys.jti(c), millis(c.ttl)))
-            .collect();
+        let sets: Vec<(String, u64)> = claims.map(|c| (self.keys.jti(c), millis(c.ttl))).collect();
         if sets.is_empty() {
             return Ok(Vec::new());
         }
