@@ -188,7 +188,8 @@ impl RedisStore {
             .map(|k| &k.slot)
             .or(rate.map(|r| &r.slot))
             .or(claims.first().map(|c| &c.slot));
-        let (local, other): (Vec<(usize, &JtiClaim)>, Vec<(usize, &JtiClaim)>) = claims
+        type Indexed<'c> = Vec<(usize, &'c JtiClaim)>;
+        let (local, other): (Indexed, Indexed) = claims
             .iter()
             .enumerate()
             .partition(|(_, c)| Some(&c.slot) == anchor);
