@@ -5,100 +5,16 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::redis_server::{shared_redis, unique_prefix, RedisCluster};
+use common::replica::{start_replica, wait_ready, Replica};
 use common::*;
 
 /// What both replicas present as their public URL (the load balancer's, in production).
 const PUBLIC_URL: &str = "https://ferry.replicas.test";
-
-/// A `ferry serve` child process, killed by pid on drop.
-struct Replica {
-    child: Child,
-    base_url: String,
-    data_dir: tempfile::TempDir,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_replica(policies: &Path, key_file: &Path, redis_url: &str, prefix: &str) -> Replica {
-    let data_dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--public-url",
-            PUBLIC_URL,
-        ])
-        .arg("--policies")
-        .arg(policies)
-        .arg("--data-dir")
-        .arg(data_dir.path())
-        .args(["--redis", redis_url])
-        .env("FERRY_STORE__REDIS__PREFIX", prefix)
-        .env("FERRY_CREDENTIAL__KEY_FILE", key_file)
-        .env("FERRY_AUDIT__FSYNC", "never")
-        .env("FERRY_LOG__LEVEL", "info")
-        .env("FERRY_LOG__FORMAT", "json")
-        .env("FERRY_SERVER__WORKERS", "1")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the ferry binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        // Keep draining so the replica never blocks on a full pipe.
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-            if let Some(addr) = event["listen"].as_str() {
-                let _ = tx.send(addr.to_string());
-            }
-        }
-    });
-    let Ok(addr) = rx.recv_timeout(Duration::from_secs(20)) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the replica did not log its listen address");
-    };
-    Replica {
-        child,
-        base_url: format!("http://{addr}"),
-        data_dir,
-    }
-}
-
-async fn wait_ready(client: &reqwest::Client, replica: &Replica) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let ready = client
-            .get(format!("{}/readyz", replica.base_url))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200);
-        if ready {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never ready",
-            replica.base_url
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 async fn exchange(
     client: &reqwest::Client,
@@ -120,8 +36,9 @@ async fn exchange(
 }
 
 fn exchange_ids(replica: &Replica) -> Vec<String> {
-    let text = std::fs::read_to_string(replica.data_dir.path().join("audit.jsonl")).unwrap();
-    text.lines()
+    replica
+        .audit_text()
+        .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .map(|e| e["exchange_id"].as_str().unwrap().to_string())
         .collect()
@@ -171,9 +88,23 @@ async fn two_replicas_scenario(redis_url: &str, prefix: &str) -> (Vec<String>, V
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
 
     // A first, so that it generates the signing key both replicas use.
-    let a = start_replica(policies.path(), &key_file, redis_url, prefix);
+    let a = start_replica(
+        policies.path(),
+        &key_file,
+        PUBLIC_URL,
+        redis_url,
+        prefix,
+        &[],
+    );
     wait_ready(&client, &a).await;
-    let b = start_replica(policies.path(), &key_file, redis_url, prefix);
+    let b = start_replica(
+        policies.path(),
+        &key_file,
+        PUBLIC_URL,
+        redis_url,
+        prefix,
+        &[],
+    );
     wait_ready(&client, &b).await;
 
     let claims = Claims::github(&issuer.url(), PUBLIC_URL);
