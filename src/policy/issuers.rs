@@ -225,19 +225,50 @@ fn key_source(
     base_dir: &Path,
     problems: &mut Problems,
 ) -> Option<KeySourceSpec> {
-    match (&e.jwks_file, &e.jwks_url) {
+    let files = ("jwks_file", &e.jwks_file, "jwks_url", &e.jwks_url);
+    match file_or_url(files, insecure, base_dir, problems)? {
+        Some(Pinned::File(path)) => Some(KeySourceSpec::JwksFile(path)),
+        Some(Pinned::Url(u)) => Some(KeySourceSpec::JwksUrl(u)),
+        None => url.map(KeySourceSpec::Discovery),
+    }
+}
+
+/// Where a key document comes from when the entry names one.
+pub(super) enum Pinned {
+    /// A file, resolved against the policy directory (it must exist at load time).
+    File(std::path::PathBuf),
+    /// A URL, https (plain http only for loopback with `insecure_http`).
+    Url(url::Url),
+}
+
+type FileAndUrl<'a> = (
+    &'static str,
+    &'a Option<Spanned<String>>,
+    &'static str,
+    &'a Option<Spanned<String>>,
+);
+
+/// `(file field, file, url field, url)`: at most one of the two (`Some(None)`: neither);
+/// `None` when a problem was recorded.
+pub(super) fn file_or_url(
+    (file_field, file, url_field, url): FileAndUrl<'_>,
+    insecure: bool,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> Option<Option<Pinned>> {
+    match (file, url) {
         (Some(f), Some(_)) => {
-            let msg = "set either `jwks_file` or `jwks_url`, not both";
-            problems.push((Pos::of(f), msg.to_string()));
+            let msg = format!("set either `{file_field}` or `{url_field}`, not both");
+            problems.push((Pos::of(f), msg));
             None
         }
         (Some(f), None) => {
             let path = base_dir.join(&f.value);
             if path.is_file() {
-                Some(KeySourceSpec::JwksFile(path))
+                Some(Some(Pinned::File(path)))
             } else {
                 let msg = format!(
-                    "jwks_file `{}` not found (looked at {})",
+                    "{file_field} `{}` not found (looked at {})",
                     f.value,
                     path.display()
                 );
@@ -246,9 +277,9 @@ fn key_source(
             }
         }
         (None, Some(u)) => {
-            check_url(&u.value, insecure, Pos::of(u), problems).map(KeySourceSpec::JwksUrl)
+            check_url(&u.value, insecure, Pos::of(u), problems).map(|u| Some(Pinned::Url(u)))
         }
-        (None, None) => url.map(KeySourceSpec::Discovery),
+        (None, None) => Some(None),
     }
 }
 

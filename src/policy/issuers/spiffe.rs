@@ -12,7 +12,7 @@ use std::path::Path;
 
 use serde_saphyr::Spanned;
 
-use super::{algorithms, check_url, is_loopback, parse_age, Entry, Pos, Problems};
+use super::{algorithms, file_or_url, is_loopback, parse_age, Entry, Pinned, Pos, Problems};
 use crate::domain::{IssuerName, TrustDomain};
 use crate::issuer::{BundleLocation, IssuerKind, IssuerSpec, KeySourceSpec};
 
@@ -80,28 +80,10 @@ fn bundle_location(
 ) -> Option<BundleLocation> {
     let e = &entry.value;
     let insecure = e.insecure_http.as_ref().is_some_and(|b| b.value);
-    match (&e.bundle_file, &e.bundle_url) {
-        (Some(f), Some(_)) => {
-            let msg = "set either `bundle_file` or `bundle_url`, not both";
-            problems.push((Pos::of(f), msg.to_string()));
-            None
-        }
-        (Some(f), None) => {
-            let path = base_dir.join(&f.value);
-            if path.is_file() {
-                Some(BundleLocation::File(path))
-            } else {
-                let msg = format!(
-                    "bundle_file `{}` not found (looked at {})",
-                    f.value,
-                    path.display()
-                );
-                problems.push((Pos::of(f), msg));
-                None
-            }
-        }
-        (None, Some(u)) => {
-            let url = check_url(&u.value, insecure, Pos::of(u), problems)?;
+    let files = ("bundle_file", &e.bundle_file, "bundle_url", &e.bundle_url);
+    match file_or_url(files, insecure, base_dir, problems)? {
+        Some(Pinned::File(path)) => Some(BundleLocation::File(path)),
+        Some(Pinned::Url(url)) => {
             if let Some(flag) = e.insecure_http.as_ref().filter(|f| f.value) {
                 if !is_loopback(&url) {
                     let msg = "`insecure_http: true` is only allowed for loopback hosts";
@@ -110,7 +92,7 @@ fn bundle_location(
             }
             Some(BundleLocation::Url(url))
         }
-        (None, None) => {
+        None => {
             let msg = "kind `spiffe` needs `bundle_url` or `bundle_file`";
             problems.push((Pos::of(entry), msg.to_string()));
             None
