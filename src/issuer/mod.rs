@@ -38,8 +38,8 @@ pub(crate) use crate::policy::BROKER_URL;
 pub(crate) use cache::{IssuerKeys, KeyLookupError};
 pub(crate) use fetch::{FetchError, FileFetcher, KeyDocument, KeyFetcher};
 pub(crate) use http::{build_client, check_fetch_url, HttpFetcher, HttpSource};
-pub use preset::Preset;
 pub(crate) use jwk::VerifyingKey;
+pub use preset::Preset;
 pub use spec::{BundleLocation, IssuerKind, IssuerSpec, KeySourceSpec};
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ pub mod agents;
 #[path = "../../examples/support/dev_issuer.rs"]
 pub mod dev_issuer;
 pub mod fixture;
-pub mod provider;
 pub mod lifecycle;
+pub mod provider;
 pub mod redis_server;
 pub mod refusal;
 pub mod replica;

@@ -58,4 +58,3 @@ pub(super) fn build(name: IssuerName, entry: &Spanned<Entry>) -> Result<IssuerSp
         insecure_http: false,
     })
 }
-

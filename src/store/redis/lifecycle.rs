@@ -188,7 +188,7 @@ impl RedisStore {
             .map(|k| &k.slot)
             .or(rate.map(|r| &r.slot))
             .or(claims.first().map(|c| &c.slot));
-        let (local, other): (Vec<(usize, &JtiClaim)>, Vec<(usize, &JtiClaim)>) = claims
+        let (local, other): (Vec<_>, Vec<_>) = claims
             .iter()
             .enumerate()
             .partition(|(_, c)| Some(&c.slot) == anchor);
@@ -217,9 +217,7 @@ impl RedisStore {
         &self,
         claims: impl Iterator<Item = &'a JtiClaim>,
     ) -> Result<Vec<ClaimOutcome>, StoreError> {
-        let sets: Vec<(String, u64)> = claims
-            .map(|c| (self.keys.jti(c), millis(c.ttl)))
-            .collect();
+        let sets: Vec<(String, u64)> = claims.map(|c| (self.keys.jti(c), millis(c.ttl))).collect();
         if sets.is_empty() {
             return Ok(Vec::new());
         }
