@@ -53,6 +53,9 @@ async fn main() -> Result<()> {
     heading("1. The parties");
     let people = DevIssuer::start_with_key_dir("127.0.0.1:8102", &args.keys.join("people"))?;
     let agents = DevIssuer::start_with_key_dir("127.0.0.1:8101", &args.keys.join("agents"))?;
+    // Like a SPIRE server, the trust domain signs JWT-SVIDs with one EC key (the `agents` entry
+    // allows ES256 only), so its bundle publishes that key alone.
+    agents.remove_key("rsa-1");
     let tickets = tickets::start("127.0.0.1:8103", &broker)?;
     field("people (IdP)", people.url());
     field("agents (SPIFFE)", agents.bundle_url());
