@@ -65,6 +65,40 @@ async fn tokens_of_both_algorithms_verify_against_the_published_jwks() {
 }
 
 #[tokio::test]
+async fn the_same_keys_are_served_as_a_spiffe_bundle_of_jwt_svid_keys() {
+    let issuer = DevIssuer::start("127.0.0.1:0");
+    let jwks = get_json(&format!("{}/.well-known/jwks", issuer.url())).await;
+    let bundle = get_json(&issuer.bundle_url()).await;
+    assert_eq!(issuer.jwks_fetches(), 2, "the bundle counts as a key fetch");
+    assert_eq!(bundle["spiffe_sequence"], 1);
+    assert_eq!(bundle["spiffe_refresh_hint"], 300);
+    let (keys, published) = (
+        bundle["keys"].as_array().unwrap(),
+        jwks["keys"].as_array().unwrap(),
+    );
+    assert_eq!(keys.len(), published.len());
+    for (key, jwk) in keys.iter().zip(published) {
+        assert_eq!(key["use"], "jwt-svid");
+        assert!(key.get("alg").is_none(), "SPIRE publishes no alg: {key}");
+        assert_eq!((&key["kid"], &key["kty"]), (&jwk["kid"], &jwk["kty"]));
+    }
+    // A JWT-SVID (no `iss`) verifies with the bundle's key once it is a plain JWK again.
+    let svid = serde_json::json!({"sub": "spiffe://agents.example.org/a", "aud": ["https://broker.test"],
+        "exp": dev_issuer::now() + 60});
+    let token = issuer.sign(&svid, Alg::ES256, None);
+    let mut key = keys.iter().find(|k| k["kid"] == "ec-1").unwrap().clone();
+    key["use"] = "sig".into();
+    let jwks: JwkSet = serde_json::from_value(serde_json::json!({ "keys": [key] })).unwrap();
+    let key = DecodingKey::from_jwk(&jwks.keys[0]).unwrap();
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.set_audience(&["https://broker.test"]);
+    let claims = jsonwebtoken::decode::<Value>(&token, &key, &validation)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["sub"], "spiffe://agents.example.org/a");
+}
+
+#[tokio::test]
 async fn rotated_keys_are_published_and_withdrawn() {
     let issuer = DevIssuer::start("127.0.0.1:0");
     issuer.rotate_key("rsa-1", "rsa-2", Alg::RS256);

@@ -2,10 +2,11 @@
 //!
 //! Start the broker with the example policies first (`cargo run --release -- serve`), then run
 //! `cargo run --release --example agent`. The demo plays everyone but the broker: a person's
-//! IdP (loopback OIDC issuer `people` on 127.0.0.1:8102), the agents' workload identity issuer
-//! (`agents` on 127.0.0.1:8101, subjects are SPIFFE IDs), the agents, and the tickets service (a
-//! resource server on 127.0.0.1:8103 that verifies credentials with the broker's JWKS). It
-//! exits non-zero when a step does not behave as expected.
+//! IdP (loopback OIDC issuer `people` on 127.0.0.1:8102), the agents' SPIFFE trust domain
+//! (`agents`, agents.example.org: a SPIRE-like bundle endpoint on 127.0.0.1:8101/bundle and the
+//! JWT-SVIDs it signs), the agents, and the tickets service (a resource server on 127.0.0.1:8103
+//! that verifies credentials with the broker's JWKS). It exits non-zero when a step does not
+//! behave as expected.
 
 #[path = "../support/dev_issuer.rs"]
 mod dev_issuer;
@@ -21,9 +22,9 @@ use serde_json::{json, Value};
 
 use dev_issuer::{now, Alg, DevIssuer};
 
-const SUPPORT_BOT: &str = "spiffe://prod.example.org/agents/support-bot";
-const SUMMARIZER: &str = "spiffe://prod.example.org/agents/summarizer";
-const TRIAGE: &str = "spiffe://prod.example.org/agents/triage";
+const SUPPORT_BOT: &str = "spiffe://agents.example.org/agents/support-bot";
+const SUMMARIZER: &str = "spiffe://agents.example.org/agents/summarizer";
+const TRIAGE: &str = "spiffe://agents.example.org/agents/triage";
 
 #[derive(Parser)]
 #[command(about = "An agent exchanges a person's token and its own for a delegated credential")]
@@ -52,9 +53,12 @@ async fn main() -> Result<()> {
     heading("1. The parties");
     let people = DevIssuer::start_with_key_dir("127.0.0.1:8102", &args.keys.join("people"))?;
     let agents = DevIssuer::start_with_key_dir("127.0.0.1:8101", &args.keys.join("agents"))?;
+    // Like a SPIRE server, the trust domain signs JWT-SVIDs with one EC key (the `agents` entry
+    // allows ES256 only), so its bundle publishes that key alone.
+    agents.remove_key("rsa-1");
     let tickets = tickets::start("127.0.0.1:8103", &broker)?;
     field("people (IdP)", people.url());
-    field("agents", agents.url());
+    field("agents (SPIFFE)", agents.bundle_url());
     field("tickets service", format!("http://{tickets}/tickets"));
     field("broker", &broker);
     let demo = Demo {
@@ -86,12 +90,14 @@ impl Demo {
         self.people.sign(&claims, Alg::RS256, None)
     }
 
-    /// An agent's JWT-SVID-shaped token from the agents issuer, addressed to the broker.
+    /// An agent's JWT-SVID, addressed to the broker, as SPIRE signs them (header `alg`, `kid`,
+    /// `typ: JWT`; `sub`, `aud` as a list, `exp`, `iat`, no `iss`), plus the `jti` the `agents`
+    /// entry requires so that each actor token is used once.
     fn agent(&self, spiffe_id: &str) -> String {
         let t = now();
         let claims = json!({
-            "iss": self.agents.url(), "sub": spiffe_id, "aud": self.broker,
-            "iat": t, "exp": t + 300, "jti": uuid::Uuid::now_v7().to_string(),
+            "sub": spiffe_id, "aud": [self.broker], "iat": t, "exp": t + 300,
+            "jti": uuid::Uuid::now_v7().to_string(),
         });
         self.agents.sign(&claims, Alg::ES256, None)
     }

@@ -3,7 +3,9 @@
 //!
 //! It serves OIDC discovery and a JWKS over plain HTTP on loopback, holds an RSA-2048 key
 //! (`rsa-1`) and a P-256 key (`ec-1`) generated at start, signs tokens with them, and lets tests
-//! rotate keys and count JWKS fetches. The server runs on its own thread with its own actix
+//! rotate keys and count JWKS fetches. The same keys are also served as a SPIFFE bundle
+//! (`/bundle`, every key `use: jwt-svid`), so one issuer can play a SPIFFE trust domain whose
+//! JWT-SVIDs it signs with `sign` (claims without `iss`). The server runs on its own thread with its own actix
 //! system, so it works the same under `#[tokio::test]`, `#[actix_web::test]` and a plain `main`.
 //!
 //! Included by path from several crates (examples, tests), each of which uses a different
@@ -38,7 +40,7 @@ struct IssuerState {
     keys: RwLock<Vec<Arc<DevKey>>>,
     jwks_fetches: AtomicUsize,
     discovery_fetches: AtomicUsize,
-    /// When set, both endpoints answer 503, to exercise last-known-good key behaviour.
+    /// When set, every endpoint answers 503, to exercise last-known-good key behaviour.
     unavailable: AtomicBool,
 }
 
@@ -92,6 +94,11 @@ impl DevIssuer {
     /// The issuer URL exactly as tokens carry it in `iss`: `http://127.0.0.1:PORT`, no slash.
     pub fn url(&self) -> String {
         self.state.base_url.clone()
+    }
+
+    /// Where the SPIFFE bundle of the same keys is served: `bundle_url` of a `kind: spiffe` entry.
+    pub fn bundle_url(&self) -> String {
+        format!("{}/bundle", self.state.base_url)
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -158,7 +165,7 @@ impl DevIssuer {
         jwks_document(&self.state)
     }
 
-    /// How many times `GET /.well-known/jwks` has been served.
+    /// How many times the keys have been served (`GET /.well-known/jwks` or `GET /bundle`).
     pub fn jwks_fetches(&self) -> usize {
         self.state.jwks_fetches.load(Ordering::SeqCst)
     }
@@ -167,7 +174,7 @@ impl DevIssuer {
         self.state.discovery_fetches.load(Ordering::SeqCst)
     }
 
-    /// Makes both endpoints answer 503 (or serve again).
+    /// Makes every endpoint answer 503 (or serve again).
     pub fn set_unavailable(&self, unavailable: bool) {
         self.state.unavailable.store(unavailable, Ordering::SeqCst);
     }
@@ -209,6 +216,7 @@ fn spawn_server(listener: std::net::TcpListener, state: Arc<IssuerState>) -> Ser
                         web::get().to(discovery),
                     )
                     .route("/.well-known/jwks", web::get().to(jwks))
+                    .route("/bundle", web::get().to(bundle))
             })
             .workers(1)
             .disable_signals()
@@ -250,6 +258,18 @@ async fn jwks(state: web::Data<IssuerState>) -> HttpResponse {
         return HttpResponse::ServiceUnavailable().finish();
     }
     HttpResponse::Ok().json(jwks_document(&state))
+}
+
+/// The keys as a SPIFFE bundle. The sequence stays 1: the demo never rotates, and a test that
+/// rotates judges the keys, not the sequence; the refresh hint is SPIRE's usual 5 minutes.
+async fn bundle(state: web::Data<IssuerState>) -> HttpResponse {
+    state.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+    if state.unavailable.load(Ordering::SeqCst) {
+        return HttpResponse::ServiceUnavailable().finish();
+    }
+    let published = state.keys.read().expect("keys lock");
+    let doc = keys::spiffe_bundle(published.iter().map(|k| (&**k, "jwt-svid")), 1, Some(300));
+    HttpResponse::Ok().json(doc)
 }
 
 fn jwks_document(state: &IssuerState) -> Value {

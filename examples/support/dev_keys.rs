@@ -131,6 +131,16 @@ impl DevKey {
         }
     }
 
+    /// The public JWK as a SPIFFE bundle holds it: no `alg`, and `use` saying what the key is
+    /// for (`jwt-svid`, `x509-svid`), as SPIRE publishes them.
+    pub fn bundle_jwk(&self, key_use: &str) -> Value {
+        let mut jwk = self.public_jwk();
+        let obj = jwk.as_object_mut().expect("a JWK is an object");
+        obj.remove("alg");
+        obj.insert("use".into(), json!(key_use));
+        jwk
+    }
+
     /// The public key as a PEM `PUBLIC KEY` (SPKI): what an algorithm-confusion attacker would
     /// use as an HMAC secret.
     pub fn public_key_pem(&self) -> String {
@@ -167,6 +177,24 @@ impl DevKey {
                 .to_vec(),
         }
     }
+}
+
+/// A SPIFFE bundle document (SPIFFE_Trust_Domain_and_Bundle.md §4) of `keys`, each with its
+/// `use`; `spiffe_refresh_hint` (seconds) is left out when `None`.
+pub fn spiffe_bundle<'a>(
+    keys: impl IntoIterator<Item = (&'a DevKey, &'a str)>,
+    sequence: u64,
+    refresh_hint: Option<u64>,
+) -> Value {
+    let keys: Vec<Value> = keys
+        .into_iter()
+        .map(|(key, key_use)| key.bundle_jwk(key_use))
+        .collect();
+    let mut doc = json!({ "keys": keys, "spiffe_sequence": sequence });
+    if let Some(hint) = refresh_hint {
+        doc["spiffe_refresh_hint"] = json!(hint);
+    }
+    doc
 }
 
 /// How the signature part of a crafted token is produced.

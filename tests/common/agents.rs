@@ -1,6 +1,7 @@
-//! Delegation fixtures: a person's IdP (the app's `local-ci` dev issuer, subject `alice`), a
-//! loopback "mesh" OIDC issuer whose subjects are SPIFFE IDs (the agents), and the broker itself
-//! as issuer `broker` (kind `ferry`) so its credentials can be exchanged again.
+//! Delegation fixtures: a person's IdP (the app's `local-ci` dev issuer, subject `alice`), the
+//! agents' SPIFFE trust domain `agents.example.org` (issuer `mesh`, kind `spiffe`: a dev issuer
+//! serving its keys as a bundle and signing JWT-SVIDs, as the agent example does), and the
+//! broker itself as issuer `broker` (kind `ferry`) so its credentials can be exchanged again.
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -8,9 +9,9 @@ use serde_json::Value;
 use super::{rfc8693, spawn_app, Alg, Claims, DevIssuer, Fixture, TestApp};
 
 pub const TICKETS: &str = "https://tickets.example.org";
-pub const SUPPORT_BOT: &str = "spiffe://prod.example.org/agents/support-bot";
-pub const SUMMARIZER: &str = "spiffe://prod.example.org/agents/summarizer";
-pub const TRIAGE: &str = "spiffe://prod.example.org/agents/triage";
+pub const SUPPORT_BOT: &str = "spiffe://agents.example.org/agents/support-bot";
+pub const SUMMARIZER: &str = "spiffe://agents.example.org/agents/summarizer";
+pub const TRIAGE: &str = "spiffe://agents.example.org/agents/triage";
 
 /// alice's tickets, which agents of the mesh may use for her, two levels deep at most.
 pub const TICKETS_POLICY: &str = r#"
@@ -23,7 +24,7 @@ grant:
 delegation:
   actors:
     - issuer: mesh
-      subject: { glob: "spiffe://prod.example.org/agents/*" }
+      subject: { glob: "spiffe://agents.example.org/agents/*" }
       scopes: [tickets:read, tickets:comment]
   max_depth: 2
 "#;
@@ -40,15 +41,20 @@ grant:
 delegation:
   actors:
     - issuer: mesh
-      subject: { glob: "spiffe://prod.example.org/agents/*" }
+      subject: { glob: "spiffe://agents.example.org/agents/*" }
       scopes: [tickets:read, tickets:comment]
   max_depth: 2
 "#;
 
+/// The agents' trust domain.
+pub const AGENTS_TRUST_DOMAIN: &str = "agents.example.org";
+
+/// `mesh`: the agents' trust domain, whose JWT-SVIDs must carry a `jti` (actor replay
+/// protection); `broker`: this broker.
 pub fn mesh_issuers(mesh: &DevIssuer) -> String {
     format!(
-        "  mesh:\n    kind: oidc\n    url: {}\n    insecure_http: true\n    algorithms: [ES256]\n    require_jti: true\n  broker:\n    kind: ferry\n",
-        mesh.url()
+        "  mesh:\n    kind: spiffe\n    trust_domain: {AGENTS_TRUST_DOMAIN}\n    bundle_url: {}\n    insecure_http: true\n    algorithms: [ES256]\n    require_jti: true\n  broker:\n    kind: ferry\n",
+        mesh.bundle_url()
     )
 }
 
@@ -84,9 +90,14 @@ impl Agents {
         self.app.sign(claims)
     }
 
-    /// An agent's token (a JWT-SVID-shaped OIDC token) addressed to the broker.
+    /// An agent's JWT-SVID addressed to the broker: `sub`, `aud` as a list, `exp`, `iat` as
+    /// SPIRE issues them (no `iss`), plus the `jti` this trust domain's entry requires.
     pub fn agent(&self, spiffe_id: &str) -> Claims {
-        Claims::github(&self.mesh.url(), &self.app.base_url).subject(spiffe_id)
+        let now = super::now();
+        Claims::from_value(serde_json::json!({
+            "sub": spiffe_id, "aud": [self.app.base_url], "exp": now + 300, "iat": now,
+            "jti": uuid::Uuid::now_v7().to_string(),
+        }))
     }
 
     pub fn agent_token(&self, claims: &Claims) -> String {

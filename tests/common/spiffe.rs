@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{json, Value};
 
 pub use super::dev_issuer::keys::Alg;
-use super::dev_issuer::keys::{compact_jws, DevKey};
+use super::dev_issuer::keys::{compact_jws, spiffe_bundle, DevKey};
 
 /// The trust domain every test SPIRE server serves unless told otherwise.
 pub const TRUST_DOMAIN: &str = "prod.example.org";
@@ -142,22 +142,11 @@ pub fn svid_claims(sub: &str, audience: &str) -> Value {
 }
 
 fn bundle_document(b: &BundleState) -> Value {
-    let keys: Vec<Value> = b
+    let keys = b
         .keys
         .iter()
-        .map(|(key, key_use)| {
-            let mut jwk = key.public_jwk();
-            let obj = jwk.as_object_mut().unwrap();
-            obj.remove("alg");
-            obj.insert("use".into(), json!(key_use));
-            jwk
-        })
-        .collect();
-    let mut doc = json!({"keys": keys, "spiffe_sequence": b.sequence});
-    if let Some(hint) = b.refresh_hint {
-        doc["spiffe_refresh_hint"] = json!(hint);
-    }
-    doc
+        .map(|(key, key_use)| (&**key, key_use.as_str()));
+    spiffe_bundle(keys, b.sequence, b.refresh_hint)
 }
 
 fn serve(listener: TcpListener, shared: Arc<Shared>) {

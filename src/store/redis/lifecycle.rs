@@ -188,8 +188,7 @@ impl RedisStore {
             .map(|k| &k.slot)
             .or(rate.map(|r| &r.slot))
             .or(claims.first().map(|c| &c.slot));
-        type Indexed<'c> = Vec<(usize, &'c JtiClaim)>;
-        let (local, other): (Indexed, Indexed) = claims
+        let (local, other): (Vec<_>, Vec<_>) = claims
             .iter()
             .enumerate()
             .partition(|(_, c)| Some(&c.slot) == anchor);
