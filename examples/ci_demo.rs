@@ -11,16 +11,17 @@
 mod dev_issuer;
 #[path = "support/rfc8693.rs"]
 mod rfc8693;
+#[path = "support/show.rs"]
+mod show;
 
 use anyhow::{bail, ensure, Context, Result};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use clap::Parser;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
 use dev_issuer::{Alg, Claims, DevIssuer};
+use show::{field, heading, jwt_part, print_json};
 
 /// What the `demo-deploy` policy grants.
 const DEPLOY_AUDIENCE: &str = "https://deploy.acme.internal";
@@ -245,27 +246,4 @@ fn summary(claims: &Value) -> Value {
     let others = format!("{} more GitHub claims", total.saturating_sub(shown.len()));
     shown.insert("…".to_string(), Value::String(others));
     Value::Object(shown)
-}
-
-/// Decodes part `index` (0 header, 1 payload) of a compact JWS without verifying anything:
-/// display only.
-fn jwt_part(token: &str, index: usize) -> Result<Value> {
-    let part = token.split('.').nth(index).context("not a compact JWS")?;
-    let bytes = URL_SAFE_NO_PAD.decode(part).context("base64url")?;
-    Ok(serde_json::from_slice(&bytes)?)
-}
-
-/// One labelled line of output.
-fn field(label: &str, value: impl std::fmt::Display) {
-    println!("{label:<18} {value}");
-}
-
-fn heading(title: &str) {
-    println!("\n== {title}");
-}
-
-fn print_json(label: &str, value: &Value) {
-    let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
-    let indented = text.replace('\n', "\n                   ");
-    field(label, indented);
 }

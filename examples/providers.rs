@@ -14,10 +14,12 @@
 mod dev_issuer;
 #[path = "support/rfc8693.rs"]
 mod rfc8693;
+#[path = "support/show.rs"]
+mod show;
+
+use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use clap::Parser;
 use serde_json::Value;
 
@@ -25,6 +27,9 @@ use dev_issuer::{Alg, Claims, DevIssuer};
 
 /// What every `trust-policies/providers-*.yaml` grants.
 const DEPLOY_AUDIENCE: &str = "https://deploy.acme.internal";
+
+/// The label column of this example's output.
+const LABEL: usize = 12;
 
 #[derive(Parser)]
 #[command(about = "Exchange each CI provider's token for a deploy credential at a running broker")]
@@ -96,7 +101,7 @@ async fn main() -> Result<()> {
     let http = reqwest::Client::builder().no_proxy().build()?;
     check_broker(&http, &broker).await?;
     for p in &PROVIDERS {
-        heading(&format!(
+        show::heading(&format!(
             "{} (loopback issuer on 127.0.0.1:{})",
             p.name, p.port
         ));
@@ -106,7 +111,7 @@ async fn main() -> Result<()> {
         )
         .with_context(|| format!("issuer keys of {}", p.name))?;
         let claims = (p.claims)(&issuer.url(), &args.token_audience);
-        field("sub", claims.get_str("sub").unwrap_or_default());
+        show::field_w(LABEL, "sub", claims.get_str("sub").unwrap_or_default());
         let (status, body) =
             exchange(&http, &broker, &issuer.sign(&claims, Alg::RS256, None)).await?;
         ensure!(
@@ -115,25 +120,51 @@ async fn main() -> Result<()> {
             p.name
         );
         let credential = body["access_token"].as_str().context("no access_token")?;
-        print_json("credential", &carried(&jwt_payload(credential)?));
+        show::print_json_w(
+            LABEL,
+            "credential",
+            &carried(&show::jwt_part(credential, 1)?),
+        );
         let (label, edit) = p.refused;
         let refused = edit((p.claims)(&issuer.url(), &args.token_audience));
         let (status, body) =
             exchange(&http, &broker, &issuer.sign(&refused, Alg::RS256, None)).await?;
-        field("refused", format!("{label}: {status} {}", body["error"]));
+        show::field_w(
+            LABEL,
+            "refused",
+            format!("{label}: {status} {}", body["error"]),
+        );
         ensure!(
             status == 400,
             "{}: expected 400, got {status}: {body}",
             p.name
         );
     }
-    heading("Done");
+    show::heading("Done");
     println!("every provider behaved as expected");
     Ok(())
 }
 
 /// The one HTTP call a workload makes: RFC 8693 token exchange at `POST /token`.
 async fn exchange(http: &reqwest::Client, broker: &str, token: &str) -> Result<(u16, Value)> {
+    // 503 `temporarily_unavailable` (e.g. the broker has not reached this issuer's keys yet:
+    // it was down when the broker started) means retry after `Retry-After`, as a client would.
+    for _ in 0..3 {
+        let (status, retry_after, body) = post_token(http, broker, token).await?;
+        match retry_after {
+            Some(secs) if status == 503 => tokio::time::sleep(Duration::from_secs(secs)).await,
+            _ => return Ok((status, body)),
+        }
+    }
+    let (status, _, body) = post_token(http, broker, token).await?;
+    Ok((status, body))
+}
+
+async fn post_token(
+    http: &reqwest::Client,
+    broker: &str,
+    token: &str,
+) -> Result<(u16, Option<u64>, Value)> {
     let response = http
         .post(format!("{broker}/token"))
         .header("content-type", rfc8693::FORM_CONTENT_TYPE)
@@ -146,10 +177,14 @@ async fn exchange(http: &reqwest::Client, broker: &str, token: &str) -> Result<(
         .await
         .context("POST /token")?;
     let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse().ok());
     let bytes = response.bytes().await?;
     let body = serde_json::from_slice(&bytes)
         .with_context(|| format!("non-JSON body: {}", String::from_utf8_lossy(&bytes)))?;
-    Ok((status, body))
+    Ok((status, retry_after, body))
 }
 
 /// What the credential carries for the resource server: the claims the policy copied, and who.
@@ -183,24 +218,4 @@ async fn check_broker(http: &reqwest::Client, broker: &str) -> Result<()> {
             bail!("no broker at {broker} ({e}).\nStart it first: cargo run --release -- serve")
         }
     }
-}
-
-/// The payload of a compact JWS, decoded without verifying anything: display only.
-fn jwt_payload(token: &str) -> Result<Value> {
-    let part = token.split('.').nth(1).context("not a compact JWS")?;
-    let bytes = URL_SAFE_NO_PAD.decode(part).context("base64url")?;
-    Ok(serde_json::from_slice(&bytes)?)
-}
-
-fn field(label: &str, value: impl std::fmt::Display) {
-    println!("{label:<12} {value}");
-}
-
-fn heading(title: &str) {
-    println!("\n== {title}");
-}
-
-fn print_json(label: &str, value: &Value) {
-    let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
-    field(label, text.replace('\n', "\n             "));
 }

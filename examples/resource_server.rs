@@ -12,12 +12,15 @@
 mod dev_issuer;
 #[path = "support/rfc8693.rs"]
 mod rfc8693;
+#[path = "support/show.rs"]
+mod show;
 
 use anyhow::{ensure, Context, Result};
 use clap::Parser;
 use serde_json::Value;
 
 use dev_issuer::{Alg, Claims, DevIssuer};
+use show::{field, heading, print_json};
 
 const DEPLOY_AUDIENCE: &str = "https://deploy.acme.internal";
 
@@ -163,17 +166,4 @@ fn token(body: &Value) -> Result<String> {
         .as_str()
         .context("no access_token")?
         .to_string())
-}
-
-fn field(label: &str, value: impl std::fmt::Display) {
-    println!("{label:<18} {value}");
-}
-
-fn heading(title: &str) {
-    println!("\n== {title}");
-}
-
-fn print_json(label: &str, value: &Value) {
-    let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
-    field(label, text.replace('\n', "\n                   "));
 }

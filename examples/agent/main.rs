@@ -12,15 +12,16 @@
 mod dev_issuer;
 #[path = "../support/rfc8693.rs"]
 mod rfc8693;
+#[path = "../support/show.rs"]
+mod show;
 mod tickets;
 
 use anyhow::{ensure, Context, Result};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use clap::Parser;
 use serde_json::{json, Value};
 
 use dev_issuer::{now, Alg, DevIssuer};
+use show::{field, heading, jwt_part, print_json};
 
 const SUPPORT_BOT: &str = "spiffe://agents.example.org/agents/support-bot";
 const SUMMARIZER: &str = "spiffe://agents.example.org/agents/summarizer";
@@ -186,27 +187,5 @@ impl Demo {
         let body = serde_json::from_slice(&bytes)
             .with_context(|| format!("non-JSON body: {}", String::from_utf8_lossy(&bytes)))?;
         Ok((status, body))
-    }
-}
-
-fn jwt_part(token: &str, index: usize) -> Result<Value> {
-    let part = token.split('.').nth(index).context("not a compact JWS")?;
-    Ok(serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part)?)?)
-}
-
-fn heading(title: &str) {
-    println!("\n== {title}");
-}
-
-fn field(name: &str, value: impl std::fmt::Display) {
-    println!("{name:<18} {value}");
-}
-
-fn print_json(name: &str, value: &Value) {
-    let text = serde_json::to_string_pretty(value).unwrap_or_default();
-    let mut lines = text.lines();
-    field(name, lines.next().unwrap_or_default());
-    for line in lines {
-        println!("{:<18} {line}", "");
     }
 }
