@@ -8,29 +8,17 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::redis_server::{unique_prefix, use_redis, RedisCluster};
+use common::redis_server::{store_at, unique_prefix, use_redis, RedisCluster};
 use common::*;
-use ferry::store::{
-    CacheKey, CachePut, CachedCredential, ClaimOutcome, JtiClaim, RedisSettings, RedisStore, Store,
-};
-
-fn store(url: &str, prefix: &str) -> RedisStore {
-    RedisStore::new(&RedisSettings {
-        url: Some(url.into()),
-        prefix: prefix.into(),
-        command_timeout: Duration::from_millis(1000),
-        ..RedisSettings::default()
-    })
-    .unwrap()
-}
+use ferry::store::{CacheKey, CachePut, CachedCredential, ClaimOutcome, JtiClaim, Store};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_share_replay_cache_revocations_and_limits_across_cluster_nodes() {
     let cluster = RedisCluster::start();
     let prefix = unique_prefix();
     let (a, b) = (
-        store(&cluster.url(), &prefix),
-        store(&cluster.url(), &prefix),
+        store_at(&cluster.url(), &prefix),
+        store_at(&cluster.url(), &prefix),
     );
     let mut slots = std::collections::BTreeSet::new();
     // Many tags, so the keys spread over all three masters.

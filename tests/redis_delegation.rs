@@ -8,19 +8,11 @@ mod common;
 use std::time::Duration;
 
 use common::agents::{Agents, SUMMARIZER, SUPPORT_BOT, TICKETS_HOP_POLICY, TICKETS_POLICY};
-use common::redis_server::{shared_redis, unique_prefix, use_redis, RedisCluster, RedisServer};
+use common::redis_server::{
+    shared_redis, store_at, unique_prefix, use_redis, RedisCluster, RedisServer,
+};
 use common::Fixture;
-use ferry::store::{ClaimOutcome, JtiClaim, RedisSettings, RedisStore, Store};
-
-fn store(url: &str, prefix: &str) -> RedisStore {
-    RedisStore::new(&RedisSettings {
-        url: Some(url.into()),
-        prefix: prefix.into(),
-        command_timeout: Duration::from_millis(500),
-        ..RedisSettings::default()
-    })
-    .unwrap()
-}
+use ferry::store::{ClaimOutcome, JtiClaim, Store};
 
 fn claim(slot: &str, key: &str) -> JtiClaim {
     JtiClaim {
@@ -34,7 +26,7 @@ fn claim(slot: &str, key: &str) -> JtiClaim {
 async fn an_actor_jti_is_single_use_across_replicas_and_a_refused_pair_records_nothing() {
     let (url, _server) = shared_redis();
     let prefix = unique_prefix();
-    let (a, b) = (store(&url, &prefix), store(&url, &prefix));
+    let (a, b) = (store_at(&url, &prefix), store_at(&url, &prefix));
     let actor = claim("agent", "mesh|a1");
     let first = a
         .claim_guarded(&[claim("alice", "idp|s1"), actor.clone()], None, None)

@@ -6,21 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::redis_server::{shared_redis, unique_prefix, RedisCluster};
+use common::redis_server::{shared_redis, store_at, unique_prefix, RedisCluster};
 use ferry::domain::unix_now;
 use ferry::store::{
-    ClaimOutcome, JtiClaim, RateLimit, RedisSettings, RedisStore, Revocation, RevocationKind, Store,
+    ClaimOutcome, JtiClaim, RateLimit, RedisStore, Revocation, RevocationKind, Store,
 };
-
-fn store(url: &str, prefix: &str) -> RedisStore {
-    RedisStore::new(&RedisSettings {
-        url: Some(url.into()),
-        prefix: prefix.into(),
-        command_timeout: Duration::from_millis(1000),
-        ..RedisSettings::default()
-    })
-    .unwrap()
-}
 
 fn revocation(kind: RevocationKind, value: &str, keep_for: i64) -> Revocation {
     let now = unix_now();
@@ -101,7 +91,7 @@ async fn replicas_share_lifecycle_state(a: &RedisStore, b: &RedisStore) {
 async fn replicas_share_revocations_rate_budgets_and_opaque_records() {
     let (url, _server) = shared_redis();
     let prefix = unique_prefix();
-    replicas_share_lifecycle_state(&store(&url, &prefix), &store(&url, &prefix)).await;
+    replicas_share_lifecycle_state(&store_at(&url, &prefix), &store_at(&url, &prefix)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,8 +99,8 @@ async fn replicas_share_lifecycle_state_across_cluster_nodes() {
     let cluster = RedisCluster::start();
     let prefix = unique_prefix();
     let (a, b) = (
-        store(&cluster.url(), &prefix),
-        store(&cluster.url(), &prefix),
+        store_at(&cluster.url(), &prefix),
+        store_at(&cluster.url(), &prefix),
     );
     replicas_share_lifecycle_state(&a, &b).await;
 }

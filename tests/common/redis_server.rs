@@ -164,6 +164,17 @@ pub fn unique_prefix() -> String {
     )
 }
 
+/// A `RedisStore` at `url` with `prefix` (a replica's store, for tests of the store itself).
+pub fn store_at(url: &str, prefix: &str) -> ferry::store::RedisStore {
+    ferry::store::RedisStore::new(&ferry::store::RedisSettings {
+        url: Some(url.into()),
+        prefix: prefix.into(),
+        command_timeout: Duration::from_millis(1000),
+        ..ferry::store::RedisSettings::default()
+    })
+    .unwrap()
+}
+
 /// Settings change: the Redis store at `url` with `prefix` and a short command timeout.
 pub fn use_redis(url: &str, prefix: &str) -> impl FnOnce(&mut Settings) + Send + 'static {
     let (url, prefix) = (url.to_string(), prefix.to_string());
