@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 
-use super::token::read_limited;
+use super::token::read_form;
 use super::{error, AppState, RequestId};
 use crate::exchange::RequestMeta;
 use crate::lifecycle::request::{parse_token_form, TokenForm};
@@ -32,12 +32,7 @@ async fn form(
     payload: web::Payload,
     limit: usize,
 ) -> Result<TokenForm, LifecycleError> {
-    if req.content_type() != "application/x-www-form-urlencoded" {
-        return Err(LifecycleError::InvalidRequest(
-            "content type must be application/x-www-form-urlencoded".into(),
-        ));
-    }
-    let body = read_limited(payload, limit)
+    let body = read_form(req, payload, limit)
         .await
         .map_err(|e| LifecycleError::InvalidRequest(e.to_string()))?;
     parse_token_form(&body)

@@ -34,13 +34,23 @@ async fn parse(
     payload: web::Payload,
     limit: usize,
 ) -> Result<ExchangeRequest, RequestError> {
+    let body = read_form(req, payload, limit).await?;
+    form::parse(&body)
+}
+
+/// The body of a form POST (RFC 6749 §3.2: `application/x-www-form-urlencoded` only), at most
+/// `limit` bytes.
+pub(super) async fn read_form(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, RequestError> {
     if req.content_type() != "application/x-www-form-urlencoded" {
         return Err(RequestError::Invalid(
             "content type must be application/x-www-form-urlencoded".into(),
         ));
     }
-    let body = read_limited(payload, limit).await?;
-    form::parse(&body)
+    read_limited(payload, limit).await
 }
 
 /// Reads the body, refusing it as soon as it passes `limit` (never buffering more).
