@@ -32,7 +32,7 @@ sleep 0.5
 
 ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-run() { # store mode -> "exchanges/s broker-us/exchange redis-us/exchange"
+run() { # store mode -> "exchanges/s broker-us/exchange redis-us/exchange loadgen-us/exchange"
   local store=$1 mode=$2 args=()
   [ "$store" = redis ] && args=(--redis "redis://127.0.0.1:$RPORT")
   rm -rf "$work/data"
@@ -44,15 +44,16 @@ run() { # store mode -> "exchanges/s broker-us/exchange redis-us/exchange"
   local gen=(./target/release/examples/loadgen --broker "http://127.0.0.1:$PORT"
     --issuer-keys "$work/issuer-keys" --mode "$mode")
   "${gen[@]}" --tokens 500 --concurrency 16 >/dev/null   # warm issuer keys and connections
-  local b0 r0 b1 r1 t
+  local b0 r0 b1 r1 t g
   b0=$(cpu "$pid") r0=$(cpu "$rpid")
   "${gen[@]}" --tokens "$N" --concurrency "$C" >"$work/gen.out" 2>/dev/null
   t=$(awk '/^throughput/ {print $2}' "$work/gen.out")
+  g=$(awk '/^cpu/ {print $2}' "$work/gen.out")
   # Only granted exchanges count: a run that was refused measured the wrong path.
   grep -q "^ok (200) *$N\$" "$work/gen.out" || { cat "$work/gen.out" >&2; echo "not every exchange was granted" >&2; exit 1; }
   b1=$(cpu "$pid") r1=$(cpu "$rpid")
-  awk -v t="$t" -v b="$((b1 - b0))" -v r="$((r1 - r0))" -v k="$ticks" -v n="$N" \
-    'BEGIN { printf "%s %.1f %.1f\n", t, b / k / n * 1e6, r / k / n * 1e6 }'
+  awk -v t="$t" -v b="$((b1 - b0))" -v r="$((r1 - r0))" -v k="$ticks" -v n="$N" -v g="$g" \
+    'BEGIN { printf "%s %.1f %.1f %s\n", t, b / k / n * 1e6, r / k / n * 1e6, g }'
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 }
 
@@ -60,9 +61,9 @@ results=$work/results
 for r in $(seq "$ROUNDS"); do
   for store in memory redis; do
     for mode in miss hit; do
-      read -r t b rs < <(run "$store" "$mode")
-      printf '%-8s %-7s %-5s %8s exchanges/s  broker %6s us/exchange  redis-server %5s us/exchange\n' \
-        "round $r" "$store" "$mode" "$t" "$b" "$rs"
+      read -r t b rs g < <(run "$store" "$mode")
+      printf '%-8s %-7s %-5s %8s exchanges/s  broker %6s  redis-server %5s  loadgen %5s us/exchange\n' \
+        "round $r" "$store" "$mode" "$t" "$b" "$rs" "$g"
       echo "$store $mode $t" >>"$results"
     done
   done

@@ -4,9 +4,11 @@
 //! [--mode miss|hit] [--issuer-bind ADDR] [--alg RS256|ES256]`
 //!
 //! Needs a running broker whose `local-ci` issuer points at `--issuer-bind` (the example
-//! policies do). Every token is minted before the clock starts, and every form body is encoded
-//! up front, so the measured loop is only HTTP round trips on keep-alive connections: the
-//! generator should never be what limits throughput. It stops after N requests.
+//! policies do). Every token is minted before the clock starts, and every request is encoded
+//! up front, so the measured loop is only HTTP round trips on keep-alive connections, on one
+//! thread, through a minimal HTTP/1.1 client (`support/h1_client.rs`): the generator should
+//! never be what limits throughput, and it reports its own CPU per exchange. It stops after N
+//! requests.
 //!
 //! `miss`: every token has its own subject and run id, so every exchange mints a credential.
 //! `hit`: identical claims except `jti`, so after the first exchange the credential cache serves.
@@ -17,6 +19,8 @@
 
 #[path = "support/dev_issuer.rs"]
 mod dev_issuer;
+#[path = "support/h1_client.rs"]
+mod h1_client;
 #[path = "support/rfc8693.rs"]
 mod rfc8693;
 
@@ -87,7 +91,7 @@ impl Tally {
     }
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let args = Args::parse();
     anyhow::ensure!(
@@ -106,9 +110,13 @@ async fn main() -> Result<()> {
     let issuer = DevIssuer::start_with_key_dir(&args.issuer_bind, &args.issuer_keys)
         .with_context(|| format!("issuer keys in {}", args.issuer_keys.display()))?;
     let bodies = mint_bodies(&issuer, &broker, &args);
-    let started = Instant::now();
-    let tally = drive(client, &broker, bodies, args.concurrency).await;
-    print_report(&args, &tally, started.elapsed());
+    drop(client);
+    let (started, cpu_before) = (Instant::now(), own_cpu());
+    let tally = drive(&broker, bodies, args.concurrency).await?;
+    let cpu = own_cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
+    print_report(&args, &tally, started.elapsed(), cpu);
     Ok(())
 }
 
@@ -155,27 +163,28 @@ fn mint_body(issuer: &DevIssuer, template: &Claims, args: &Args, i: usize) -> St
     rfc8693::exchange_form(&token, DEPLOY_AUDIENCE, Some("deploy:api"))
 }
 
-/// Runs `concurrency` workers that take the next body until all are sent.
-async fn drive(
-    client: reqwest::Client,
-    broker: &str,
-    bodies: Vec<String>,
-    concurrency: usize,
-) -> Tally {
-    let bar = progress_bar(bodies.len() as u64, "exchange");
-    let url: Arc<str> = format!("{broker}/token").into();
-    let bodies = Arc::new(bodies);
+/// Runs `concurrency` workers that take the next request until all are sent.
+async fn drive(broker: &str, bodies: Vec<String>, concurrency: usize) -> Result<Tally> {
+    let url = url::Url::parse(broker).context("--broker")?;
+    anyhow::ensure!(
+        url.scheme() == "http",
+        "the generator speaks plain HTTP/1.1 to a broker next to it; --broker must be http://"
+    );
+    let host = url.host_str().context("--broker has no host")?;
+    let addr = format!("{host}:{}", url.port_or_known_default().unwrap_or(80));
+    let requests: Arc<Vec<Vec<u8>>> = Arc::new(
+        bodies
+            .iter()
+            .map(|body| h1_client::post_form(&addr, "/token", rfc8693::FORM_CONTENT_TYPE, body))
+            .collect(),
+    );
+    let bar = progress_bar(requests.len() as u64, "exchange");
     let next = Arc::new(AtomicUsize::new(0));
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (client, url, bodies, next, bar) = (
-                client.clone(),
-                url.clone(),
-                bodies.clone(),
-                next.clone(),
-                bar.clone(),
-            );
-            tokio::spawn(async move { worker(client, &url, &bodies, &next, &bar).await })
+            let (requests, next, bar) = (requests.clone(), next.clone(), bar.clone());
+            let connection = h1_client::Connection::new(&addr);
+            tokio::spawn(async move { worker(connection, &requests, &next, &bar).await })
         })
         .collect();
     let mut total = Tally::new();
@@ -183,35 +192,24 @@ async fn drive(
         total.merge(worker.await.expect("worker task"));
     }
     bar.finish();
-    total
+    Ok(total)
 }
 
 async fn worker(
-    client: reqwest::Client,
-    url: &str,
-    bodies: &[String],
+    mut connection: h1_client::Connection,
+    requests: &[Vec<u8>],
     next: &AtomicUsize,
     bar: &ProgressBar,
 ) -> Tally {
     let mut tally = Tally::new();
     loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(body) = bodies.get(i) else {
+        let Some(request) = requests.get(i) else {
             return tally;
         };
         let sent = Instant::now();
-        let request = client
-            .post(url)
-            .header("content-type", rfc8693::FORM_CONTENT_TYPE)
-            .body(body.clone());
-        let status = match request.send().await {
-            // Read the whole body: the exchange is only done when the credential has arrived.
-            Ok(response) => {
-                let status = response.status().as_u16();
-                response.bytes().await.map_or(0, |_| status)
-            }
-            Err(_) => 0,
-        };
+        // The whole body is read: the exchange is only done when the credential has arrived.
+        let status = connection.send(request).await.unwrap_or(0);
         let micros = sent.elapsed().as_micros().max(1) as u64;
         tally.latency_us.saturating_record(micros);
         *tally.statuses.entry(status).or_default() += 1;
@@ -219,7 +217,17 @@ async fn worker(
     }
 }
 
-fn print_report(args: &Args, tally: &Tally, elapsed: Duration) {
+/// This process's CPU time so far (user + system, from `/proc/self/stat`; Linux only), so the
+/// report can say what the generator itself cost the machine it shares with the broker.
+fn own_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_secs_f64(ticks as f64 / 100.0))
+}
+
+fn print_report(args: &Args, tally: &Tally, elapsed: Duration, cpu: Option<Duration>) {
     let total = tally.latency_us.len();
     let ok = tally.statuses.get(&200).copied().unwrap_or(0);
     let h = &tally.latency_us;
@@ -266,6 +274,10 @@ fn print_report(args: &Args, tally: &Tally, elapsed: Duration) {
         );
     }
     println!("{:<14} {}", "latency max", ms(h.max()));
+    if let Some(cpu) = cpu.filter(|_| total > 0) {
+        let per = cpu.as_secs_f64() * 1e6 / total as f64;
+        println!("{:<14} {per:.1} us/exchange (this generator)", "cpu");
+    }
 }
 
 fn progress_bar(len: u64, prefix: &'static str) -> ProgressBar {
