@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::redis_server::{unique_prefix, use_redis, RedisServer};
 use common::*;
+use serde_json::Value;
 
 async fn spawn_on(server: &RedisServer) -> TestApp {
     spawn_app(Fixture::deploy().settings(use_redis(&server.url(), &unique_prefix()))).await
@@ -28,41 +29,145 @@ fn commands_since(
         .collect()
 }
 
+/// Scripts (round trips) and the commands they ran for one exchange of `claims`.
+async fn exchange_counting(
+    server: &RedisServer,
+    app: &TestApp,
+    claims: &common::Claims,
+    label: &str,
+) -> u64 {
+    let before = server.command_calls();
+    let (status, body, _) = app.exchange_token(&app.sign(claims), None).await;
+    assert_eq!(status, 200, "{label}: {body}");
+    let commands = commands_since(server, &before);
+    // Every other command counted here ran inside the scripts (commandstats counts the
+    // commands a script calls): HGETALL of the revocations + SET NX + GET (+ XADD of a hit)
+    // in the first, XADD (+ SET) in the second.
+    assert!(
+        commands.iter().all(|(n, _)| {
+            ["evalsha", "eval", "set", "get", "xadd", "hgetall"].contains(&n.as_str())
+        }),
+        "{label}: nothing outside the scripts: {commands:?}"
+    );
+    commands
+        .iter()
+        .filter(|(n, _)| n == "evalsha" || n == "eval")
+        .map(|(_, c)| c)
+        .sum()
+}
+
+/// The last audit stream entry and the last JSONL event, without the chain members: the same
+/// event, whichever round trip appended it to the stream.
+fn last_stream_and_file_events(
+    server: &RedisServer,
+    app: &TestApp,
+    prefix: &str,
+) -> (Value, Value) {
+    let raw = server
+        .cli(&[
+            "XREVRANGE",
+            &format!("{prefix}audit"),
+            "+",
+            "-",
+            "COUNT",
+            "1",
+        ])
+        .unwrap();
+    let json = raw
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .expect("a stream entry");
+    let streamed: Value = serde_json::from_str(json).unwrap();
+    let mut filed = app.last_audit_event();
+    for chain in ["seq", "prev_hash", "hash"] {
+        filed.as_object_mut().unwrap().remove(chain);
+    }
+    (streamed, filed)
+}
+
 #[tokio::test]
-async fn an_exchange_costs_at_most_two_round_trips_to_redis() {
+async fn a_miss_costs_two_round_trips_to_redis_and_a_hit_one() {
     let server = RedisServer::start();
-    let app = spawn_on(&server).await;
+    let prefix = unique_prefix();
+    let settings = use_redis(&server.url(), &prefix);
+    let app = spawn_app(Fixture::deploy().settings(settings)).await;
     // Warm up: scripts loaded, connection made.
     assert_eq!(app.exchange_token(&app.token(), None).await.0, 200);
+    let grant = || app.claims().set("run_id", "424242");
 
-    for (label, claims) in [
-        ("cache miss", app.claims().set("run_id", "424242")),
-        ("cache hit", app.claims().set("run_id", "424242")),
-    ] {
-        let before = server.command_calls();
-        let (status, body, _) = app.exchange_token(&app.sign(&claims), None).await;
-        assert_eq!(status, 200, "{label}: {body}");
-        let commands = commands_since(&server, &before);
-        let scripts: u64 = commands
-            .iter()
-            .filter(|(n, _)| n == "evalsha" || n == "eval")
-            .map(|(_, c)| c)
-            .sum();
-        // Every other command counted here ran inside those scripts (commandstats counts
-        // the commands a script calls): HGETALL of the revocations + SET NX + GET in the first,
-        // XADD (+ SET) in the second.
-        let nested: Vec<_> = commands
-            .iter()
-            .filter(|(n, _)| !["evalsha", "eval"].contains(&n.as_str()))
-            .collect();
-        assert_eq!(scripts, 2, "{label}: two round trips, got {commands:?}");
-        assert!(
-            nested
-                .iter()
-                .all(|(n, _)| ["set", "get", "xadd", "hgetall"].contains(&n.as_str())),
-            "{label}: nothing outside the two scripts: {commands:?}"
-        );
+    assert_eq!(exchange_counting(&server, &app, &grant(), "miss").await, 2);
+    assert_eq!(app.last_audit_event()["cache"], "miss");
+    for round in 0..2 {
+        let label = format!("hit {round}");
+        assert_eq!(exchange_counting(&server, &app, &grant(), &label).await, 1);
+        let (streamed, filed) = last_stream_and_file_events(&server, &app, &prefix);
+        assert_eq!(filed["cache"], "hit", "{label}");
+        assert_eq!(streamed, filed, "{label}: the script's event is the file's");
     }
+    let streamed = server.cli(&["XLEN", &format!("{prefix}audit")]).unwrap();
+    assert_eq!(
+        streamed.trim(),
+        "4",
+        "one stream entry per exchange, never two"
+    );
+}
+
+#[tokio::test]
+async fn on_a_hit_that_is_refused_or_revoked_the_broker_decides_and_records_it_once() {
+    let server = RedisServer::start();
+    let prefix = unique_prefix();
+    let app = spawn_app(Fixture::deploy().settings(use_redis(&server.url(), &prefix))).await;
+    let grant = || app.claims().set("run_id", "77");
+    let (_, first, _) = app.exchange_token(&app.sign(&grant()), None).await;
+    let (status, hit, _) = app.exchange_token(&app.sign(&grant()), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        hit["access_token"], first["access_token"],
+        "served from the cache"
+    );
+    let xlen = || server.cli(&["XLEN", &format!("{prefix}audit")]).unwrap();
+    assert_eq!(xlen().trim(), "2");
+
+    // The cached credential revoked (through the store, as the admin API does): the next
+    // exchange of the grant is not a recorded hit, gets a new credential, one event.
+    let store = common::redis_server::store_at(&server.url(), &prefix);
+    let revoked = jwt_part(first["access_token"].as_str().unwrap(), 1)["jti"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let now = ferry::domain::unix_now();
+    ferry::store::Store::put_revocation(
+        &store,
+        &ferry::store::Revocation {
+            kind: ferry::store::RevocationKind::Credential,
+            value: revoked.clone(),
+            created_at: now,
+            block_until: now + 600,
+            keep_until: now + 600,
+            reason: None,
+            by: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        exchange_counting(&server, &app, &grant(), "revoked").await,
+        2
+    );
+    let event = app.last_audit_event();
+    assert_eq!(event["cache"], "miss");
+    assert_ne!(event["credential_id"], revoked.as_str());
+    assert_eq!(xlen().trim(), "3", "one event for that exchange");
+
+    // A replayed token on a cached grant: refused, one deny event, nothing from the script.
+    let token = app.sign(&grant());
+    assert_eq!(app.exchange_token(&token, None).await.0, 200);
+    let (status, _, _) = app.exchange_token(&token, None).await;
+    assert_eq!(status, 400);
+    let (streamed, filed) = last_stream_and_file_events(&server, &app, &prefix);
+    assert_eq!(filed["reason"], "token_replayed");
+    assert_eq!(streamed, filed);
+    assert_eq!(xlen().trim(), "5");
 }
 
 #[tokio::test]

@@ -52,7 +52,12 @@ async fn replicas_share_lifecycle_state(a: &RedisStore, b: &RedisStore) {
         ttl: Duration::from_secs(60),
     };
     let first = a
-        .claim_guarded(std::slice::from_ref(&claim), None, Some(&limit("tag-1")))
+        .claim_guarded(
+            std::slice::from_ref(&claim),
+            None,
+            Some(&limit("tag-1")),
+            None,
+        )
         .await
         .unwrap();
     assert!(first.rate.allowed);
@@ -60,7 +65,12 @@ async fn replicas_share_lifecycle_state(a: &RedisStore, b: &RedisStore) {
     assert_eq!(first.revocations.len(), 1, "the list comes with the claim");
     assert!(b.rate_gcra(&limit("tag-1")).await.unwrap().allowed);
     let refused = b
-        .claim_guarded(std::slice::from_ref(&claim), None, Some(&limit("tag-1")))
+        .claim_guarded(
+            std::slice::from_ref(&claim),
+            None,
+            Some(&limit("tag-1")),
+            None,
+        )
         .await
         .unwrap();
     assert!(!refused.rate.allowed, "one budget for both replicas");
@@ -71,7 +81,7 @@ async fn replicas_share_lifecycle_state(a: &RedisStore, b: &RedisStore) {
         "a refused step claims nothing"
     );
     let replay = b
-        .claim_guarded(std::slice::from_ref(&claim), None, None)
+        .claim_guarded(std::slice::from_ref(&claim), None, None, None)
         .await
         .unwrap();
     assert_eq!(replay.claims, [ClaimOutcome::Replayed]);

@@ -11,7 +11,7 @@ use super::delegation::{presented_chain, ActorToken};
 use super::service::{ExchangeError, ExchangeService};
 use crate::audit::AuditEvent;
 use crate::domain::{Secret, UnixSeconds};
-use crate::store::{slot_of, CacheKey, ClaimOutcome, Guarded, JtiClaim, RateLimit};
+use crate::store::{slot_of, CacheKey, ClaimOutcome, Guarded, HitRecord, JtiClaim, RateLimit};
 use crate::verify::{VerifiedToken, Verifier, VerifyError};
 
 /// Verifies the actor token and notes it in `event`, with every actor presented (also when the
@@ -66,7 +66,7 @@ fn refused_code(e: &VerifyError) -> &'static str {
 impl ExchangeService {
     /// The exchange's first store round trip ([`Store::claim_guarded`]): the revocations, the
     /// rate-limit step, the subject token's `jti` and the actor token's (all or nothing where
-    /// the store can), and the cache. Returns the store's answer and, when a token was seen
+    /// the store can), and the cache (recording a sure hit, `hit`). Returns the store's answer and, when a token was seen
     /// before, the refusal code; the caller checks the rate limit and kill switches first.
     ///
     /// [`Store::claim_guarded`]: crate::store::Store::claim_guarded
@@ -76,13 +76,14 @@ impl ExchangeService {
         actor: Option<JtiClaim>,
         cache_key: Option<&CacheKey>,
         rate: Option<&RateLimit>,
+        hit: Option<&HitRecord<'_>>,
     ) -> Result<(Guarded, Option<&'static str>), ExchangeError> {
         let has_actor = actor.is_some();
         let has_subject = subject.is_some();
         let claims: Vec<JtiClaim> = subject.into_iter().chain(actor).collect();
         let guarded = self
             .store
-            .claim_guarded(&claims, cache_key, rate)
+            .claim_guarded(&claims, cache_key, rate, hit)
             .await
             .map_err(|e| {
                 self.metrics.store_errors.inc();

@@ -26,7 +26,7 @@ use crate::lifecycle::guard as lifecycle;
 use crate::policy::CredentialKind;
 use crate::policy::PolicySet;
 use crate::store::revocation::blocking;
-use crate::store::{slot_of, CacheKey, CachePut, CachedCredential, JtiClaim, Store};
+use crate::store::{slot_of, CacheKey, CachePut, CachedCredential, HitRecord, JtiClaim, Store};
 use crate::telemetry::Metrics;
 use crate::verify::{VerifiedToken, Verifier};
 
@@ -108,6 +108,8 @@ impl ExchangeError {
 struct Issued {
     response: TokenResponse,
     cache_put: Option<(CacheKey, CachedCredential)>,
+    /// The store already appended this hit's event to its audit stream ([`HitRecord`]).
+    stream_recorded: bool,
 }
 
 impl ExchangeService {
@@ -170,6 +172,9 @@ impl ExchangeService {
                 ttl: Duration::from_secs((credential.expires_at - unix_now()).max(1) as u64),
             })
         });
+        if result.as_ref().is_ok_and(|issued| issued.stream_recorded) {
+            return result;
+        }
         // One round trip: the shared audit stream entry (stores that keep one) and the cache.
         if let Err(e) = self.store.commit(event, cache).await {
             self.metrics.store_errors.inc();
@@ -346,8 +351,23 @@ impl ExchangeService {
         let actor = requested.actor.as_ref().map(|a| a.0.as_ref());
         let actor_claim =
             actor.and_then(|a| super::actor::claim(a, self.replay_ttl(a.expires_at, now)));
+        let hit_head = cache_key
+            .as_ref()
+            .filter(|key| self.store.records_hits_first(key, now))
+            .and_then(|_| hit_event_head(event));
+        let hit = hit_head.as_deref().map(|event_head| HitRecord {
+            event_head,
+            now,
+            ttl_seconds: grant.ttl_seconds,
+        });
         let (guarded, replayed) = self
-            .claim_tokens(claim, actor_claim, cache_key.as_ref(), rate.as_ref())
+            .claim_tokens(
+                claim,
+                actor_claim,
+                cache_key.as_ref(),
+                rate.as_ref(),
+                hit.as_ref(),
+            )
             .await?;
         if !guarded.rate.allowed {
             return Err(ExchangeError::RateLimited(guarded.rate.retry_after));
@@ -374,14 +394,21 @@ impl ExchangeService {
             expires_in: (credential.expires_at - now).max(0) as u64,
             scope: grant.scopes.to_scope_string(),
         };
-        if let Some(hit) = cached.filter(|c| reusable(c, grant.ttl_seconds, now)) {
+        let hit = cached.filter(|c| c.reusable(grant.ttl_seconds, now));
+        if let Some(hit) = hit {
             event.cache = Some(CacheUse::Hit);
             event.credential_id = Some(hit.credential_id.clone());
             event.credential_expires_at = Some(hit.expires_at);
             return Ok(Issued {
                 response: respond(&hit),
                 cache_put: None,
+                stream_recorded: guarded.hit_recorded,
             });
+        }
+        if guarded.hit_recorded {
+            // The store recorded a hit this broker would not serve: trust neither, issue nothing.
+            tracing::error!("the store recorded a cache hit the broker does not serve");
+            return Err(ExchangeError::Internal("store_hit_disagreement"));
         }
         let minted = self
             .minter
@@ -423,6 +450,7 @@ impl ExchangeService {
         Ok(Issued {
             response,
             cache_put: cache_key.map(|k| (k, credential)),
+            stream_recorded: false,
         })
     }
 
@@ -433,14 +461,6 @@ impl ExchangeService {
             expires_at + (self.settings.leeway + self.settings.replay_margin).as_secs() as i64;
         Duration::from_secs((until - now).max(1) as u64)
     }
-}
-
-/// A cached credential is reused only if it does not outlive what this request may have, and
-/// still has at least half of that lifetime left (so callers are not handed nearly-dead tokens).
-fn reusable(cached: &CachedCredential, ttl_seconds: u64, now: UnixSeconds) -> bool {
-    let remaining = cached.expires_at - now;
-    let allowed = ttl_seconds as i64;
-    remaining <= allowed && remaining * 2 >= allowed && remaining >= 1
 }
 
 /// The credential-cache key: everything that shapes the credential's content, never the token.
@@ -459,31 +479,24 @@ fn grant_key(grant: &Grant, subject: &str, policy_set_version: &str, slot: Strin
     }
 }
 
+/// The event as a cache hit of this exchange will be recorded (`exchange` sets the same
+/// decision and reason on success), serialized without its closing brace and without the
+/// credential fields, for a store that records hits in the first round trip ([`HitRecord`]).
+fn hit_event_head(event: &mut AuditEvent) -> Option<String> {
+    debug_assert!(event.credential_id.is_none() && event.credential_expires_at.is_none());
+    event.decision = Some(Outcome::Allow);
+    event.reason = "granted".to_string();
+    event.cache = Some(CacheUse::Hit);
+    let json = serde_json::to_string(event).ok();
+    event.decision = None;
+    event.reason.clear();
+    event.cache = None;
+    let mut json = json?;
+    (json.pop() == Some('}')).then_some(json)
+}
+
 fn non_empty_json<T: serde::Serialize>(items: &[T]) -> Option<serde_json::Value> {
     (!items.is_empty())
         .then(|| serde_json::to_value(items).ok())
         .flatten()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cached_credentials_never_outlive_the_request_and_are_not_nearly_dead() {
-        let c = |exp| CachedCredential {
-            token: Secret::new("t"),
-            credential_id: "c".into(),
-            issued_at: 0,
-            expires_at: exp,
-        };
-        assert!(reusable(&c(1000 + 900), 900, 1000));
-        assert!(reusable(&c(1000 + 450), 900, 1000));
-        assert!(!reusable(&c(1000 + 449), 900, 1000), "less than half left");
-        assert!(!reusable(&c(1000 + 901), 900, 1000), "outlives the grant");
-        assert!(
-            !reusable(&c(1000 + 900), 60, 1000),
-            "outlives a shorter request"
-        );
-    }
 }

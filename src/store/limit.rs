@@ -34,6 +34,10 @@ pub struct Guarded {
     /// One outcome per claim, in the order given (all `Fresh` when the rate limit refused).
     pub claims: Vec<ClaimOutcome>,
     pub cached: Option<CachedCredential>,
+    /// The store appended the exchange's cache-hit audit event ([`super::HitRecord`]) to its
+    /// audit stream in this round trip: `cached` is to be served, and the commit must not
+    /// append the event again.
+    pub hit_recorded: bool,
 }
 
 /// One GCRA step at `now_ms` against the stored TAT (`None`: no recent events). Returns the

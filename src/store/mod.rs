@@ -88,13 +88,43 @@ pub struct CachePut<'a> {
 }
 
 /// A minted credential kept for reuse while it is fresh.
+///
+/// Field order is part of the Redis store's record: serialized, it starts
+/// `{"credential_id":"…","issued_at":N,"expires_at":N,` so that the store's first script reads
+/// the two fields a hit's audit event needs with one anchored match (`redis::lifecycle`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CachedCredential {
-    #[serde(with = "secret_string")]
-    pub token: Secret,
     pub credential_id: String,
     pub issued_at: UnixSeconds,
     pub expires_at: UnixSeconds,
+    #[serde(with = "secret_string")]
+    pub token: Secret,
+}
+
+impl CachedCredential {
+    /// Reused only if it does not outlive what this request may have (`ttl_seconds`), and
+    /// still has at least half of that lifetime left (callers are not handed nearly-dead
+    /// tokens). The Redis store's first script applies the same integer test (`redis::lifecycle`).
+    pub fn reusable(&self, ttl_seconds: u64, now: UnixSeconds) -> bool {
+        let remaining = self.expires_at - now;
+        let allowed = ttl_seconds as i64;
+        remaining <= allowed && remaining * 2 >= allowed && remaining >= 1
+    }
+}
+
+/// Lets a store that keeps the audit stream record a cache hit in an exchange's first round
+/// trip, so that a hit costs one round trip instead of two ([`Store::records_hits_first`]).
+/// The store appends the event only when the hit is certain to be served: the rate limit
+/// allowed, every claim fresh, no revocation or kill switch live at all, and the cached
+/// credential [`CachedCredential::reusable`] for `ttl_seconds` at `now`.
+#[derive(Debug, Clone, Copy)]
+pub struct HitRecord<'a> {
+    /// The event exactly as the hit will be recorded, serialized as a JSON object without its
+    /// closing brace and without `credential_id` and `credential_expires_at`, which the store
+    /// appends from the cached credential.
+    pub event_head: &'a str,
+    pub now: UnixSeconds,
+    pub ttl_seconds: u64,
 }
 
 #[async_trait::async_trait]
@@ -148,6 +178,15 @@ pub trait Store: Send + Sync + 'static {
         false
     }
 
+    /// Whether to give [`Store::claim_guarded`] a [`HitRecord`] for `key`: the store can
+    /// record a cache hit's audit event itself (it keeps the audit stream and can append to it
+    /// in the same atomic step as the claim: one Redis server, not a Cluster), and a credential
+    /// for `key` is probably cached at `now` (so misses do not pay for an unused event).
+    fn records_hits_first(&self, key: &CacheKey, now: UnixSeconds) -> bool {
+        let _ = (key, now);
+        false
+    }
+
     /// After the decision, in one round trip: appends `event` to the audit stream (stores that
     /// keep one) and caches `cache`. The default keeps no stream and only caches.
     async fn commit(
@@ -197,14 +236,17 @@ pub trait Store: Send + Sync + 'static {
     /// The first round trip of an exchange: reads the revocations, takes one step of the rate
     /// limit (when the grant has one) and, unless that refused, claims every token's `jti` (a
     /// delegation's subject and actor: all or nothing, as [`Store::claim_all_and_lookup`]) and
-    /// reads the cache. A networked store does it in one round trip; this default makes
-    /// several calls.
+    /// reads the cache; with `hit`, a store that [`Store::records_hits_first`] also appends a
+    /// sure hit's audit event. A networked store does it in one round trip; this default makes
+    /// several calls and records nothing.
     async fn claim_guarded(
         &self,
         claims: &[JtiClaim],
         cache_key: Option<&CacheKey>,
         rate: Option<&RateLimit>,
+        hit: Option<&HitRecord<'_>>,
     ) -> Result<Guarded, StoreError> {
+        let _ = hit;
         let revocations = self.revocations().await?;
         let rate = match rate {
             Some(limit) => self.rate_gcra(limit).await?,
@@ -219,6 +261,7 @@ pub trait Store: Send + Sync + 'static {
                 rate,
                 claims: vec![ClaimOutcome::Fresh; claims.len()],
                 cached: None,
+                hit_recorded: false,
             });
         }
         let (claims, cached) = self.claim_all_and_lookup(claims, cache_key).await?;
@@ -227,6 +270,7 @@ pub trait Store: Send + Sync + 'static {
             rate,
             claims,
             cached,
+            hit_recorded: false,
         })
     }
 }
@@ -244,5 +288,47 @@ mod secret_string {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
         String::deserialize(d).map(Secret::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_credentials_never_outlive_the_request_and_are_not_nearly_dead() {
+        let c = |exp| CachedCredential {
+            token: Secret::new("t"),
+            credential_id: "c".into(),
+            issued_at: 0,
+            expires_at: exp,
+        };
+        assert!(c(1000 + 900).reusable(900, 1000));
+        assert!(c(1000 + 450).reusable(900, 1000));
+        assert!(!c(1000 + 449).reusable(900, 1000), "less than half left");
+        assert!(!c(1000 + 901).reusable(900, 1000), "outlives the grant");
+        assert!(
+            !c(1000 + 900).reusable(60, 1000),
+            "outlives a shorter request"
+        );
+        assert!(c(1000 + 1).reusable(1, 1000));
+        assert!(!c(1000).reusable(1, 1000), "expired now");
+    }
+
+    #[test]
+    fn a_cached_record_starts_with_the_fields_the_redis_script_matches() {
+        let c = CachedCredential {
+            token: Secret::new("t"),
+            credential_id: "01a2-b3".into(),
+            issued_at: -5,
+            expires_at: 1_796_121_775,
+        };
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(
+            json.starts_with(
+                r#"{"credential_id":"01a2-b3","issued_at":-5,"expires_at":1796121775,"token":"#
+            ),
+            "{json}"
+        );
     }
 }

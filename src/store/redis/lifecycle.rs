@@ -18,16 +18,26 @@ use redis::{Script, Value};
 use super::{decode, millis, RedisStore};
 use crate::domain::unix_now;
 use crate::store::{
-    CacheKey, ClaimOutcome, Guarded, JtiClaim, RateDecision, RateLimit, Revocation, StoreError,
+    CacheKey, ClaimOutcome, Guarded, HitRecord, JtiClaim, RateDecision, RateLimit, Revocation,
+    StoreError,
 };
 
-/// KEYS: [revocations?, gcra?, jti_1 .. jti_n, credential?]; ARGV: ['1' when KEYS[1] is the
-/// revocation hash, rate limit or '', period ms, n, claim ttl ms 1 .. n, '1' to look up].
+/// KEYS: [revocations?, gcra?, jti_1 .. jti_n, credential?, stream?]; ARGV: ['1' when KEYS[1]
+/// is the revocation hash, rate limit or '', period ms, n, claim ttl ms 1 .. n, '1' to look
+/// up, hit event head or '', now (unix s), grant ttl s, stream maxlen].
 /// Returns `{revocations (flat field/value list), retry after ms (0 = allowed), {replayed 0|1
-/// per claim}, cached}`. A refused rate step claims nothing, so the client may retry with the
-/// same token. Several claims (a delegation's subject and actor) are all or nothing: when any
-/// was seen before, none is recorded; one claim is a plain `SET NX`.
-const GUARDED_LUA: &str = r"
+/// per claim}, cached, hit recorded 0|1}`. A refused rate step claims nothing, so the client
+/// may retry with the same token. Several claims (a delegation's subject and actor) are all or
+/// nothing: when any was seen before, none is recorded; one claim is a plain `SET NX`.
+///
+/// With a hit event head (`store::HitRecord`), the hit's audit event is appended to the stream
+/// here when the hit is sure to be served — no revocation at all in the hash, every claim
+/// fresh, and the cached credential reusable by the same integer test as
+/// `CachedCredential::reusable` — with the cached `credential_id` and `expires_at` appended to
+/// the head (read by one anchored match on the record's first fields, whose order
+/// `CachedCredential` fixes; an id that is not plain `[A-Za-z0-9_-]` does not match). Anything
+/// less leaves the hit to the client's checks and the commit.
+const GUARDED_LUA: &str = r#"
 local i = 1
 local revs = {}
 if ARGV[1] == '1' then revs = redis.call('HGETALL', KEYS[1]); i = 2 end
@@ -40,7 +50,7 @@ if ARGV[2] ~= '' then
   if tat < now then tat = now end
   local new_tat = tat + interval
   local allow_at = new_tat - period
-  if now < allow_at then return {revs, math.max(1, math.ceil(allow_at - now)), {}, false} end
+  if now < allow_at then return {revs, math.max(1, math.ceil(allow_at - now)), {}, false, 0} end
   redis.call('SET', KEYS[i], string.format('%.3f', new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
   i = i + 1
 end
@@ -61,8 +71,25 @@ end
 i = i + n
 local cached = false
 if ARGV[5 + n] == '1' then cached = redis.call('GET', KEYS[i]) end
-return {revs, 0, replayed, cached}
-";
+local recorded = 0
+local head = ARGV[6 + n]
+if cached and head and head ~= '' and #revs == 0 then
+  local fresh = true
+  for j = 1, n do if replayed[j] ~= 0 then fresh = false end end
+  local id, exp = string.match(cached,
+    '^{"credential_id":("[%w%-_]+"),"issued_at":%-?%d+,"expires_at":(%-?%d+),')
+  if fresh and id then
+    local remaining = tonumber(exp) - tonumber(ARGV[7 + n])
+    local allowed = tonumber(ARGV[8 + n])
+    if remaining <= allowed and remaining * 2 >= allowed and remaining >= 1 then
+      local event = head .. ',"credential_id":' .. id .. ',"credential_expires_at":' .. exp .. '}'
+      redis.call('XADD', KEYS[i + 1], 'MAXLEN', '~', ARGV[9 + n], '*', 'event', event)
+      recorded = 1
+    end
+  end
+end
+return {revs, 0, replayed, cached, recorded}
+"#;
 
 static GUARDED: LazyLock<Script> = LazyLock::new(|| Script::new(GUARDED_LUA));
 
@@ -129,7 +156,9 @@ impl RedisStore {
         &self,
         limit: &RateLimit,
     ) -> Result<RateDecision, StoreError> {
-        let guarded = self.guarded_script(&[], None, Some(limit), false).await?;
+        let guarded = self
+            .guarded_script(&[], None, Some(limit), false, None)
+            .await?;
         Ok(guarded.rate)
     }
 
@@ -176,9 +205,13 @@ impl RedisStore {
         claims: &[JtiClaim],
         cache_key: Option<&CacheKey>,
         rate: Option<&RateLimit>,
+        hit: Option<&HitRecord<'_>>,
     ) -> Result<Guarded, StoreError> {
         if !self.connector.is_cluster() {
-            return self.guarded_script(claims, cache_key, rate, true).await;
+            let hit = hit.filter(|_| self.settings.audit_stream && cache_key.is_some());
+            return self
+                .guarded_script(claims, cache_key, rate, true, hit)
+                .await;
         }
         // A script's keys must share one slot: the exchange's (its cache entry, its rate
         // counter, its subject's `jti`). Claims of other slots (an actor token's) are sent
@@ -195,7 +228,7 @@ impl RedisStore {
         let local_claims: Vec<JtiClaim> = local.iter().map(|(_, c)| (*c).clone()).collect();
         let (revocations, guarded, others) = futures_util::future::join3(
             self.lifecycle_revocations(),
-            self.guarded_script(&local_claims, cache_key, rate, false),
+            self.guarded_script(&local_claims, cache_key, rate, false, None),
             self.claim_each(other.iter().map(|(_, c)| *c)),
         )
         .await;
@@ -253,6 +286,7 @@ impl RedisStore {
         cache_key: Option<&CacheKey>,
         rate: Option<&RateLimit>,
         with_revocations: bool,
+        hit: Option<&HitRecord<'_>>,
     ) -> Result<Guarded, StoreError> {
         let mut call = GUARDED.prepare_invoke();
         if with_revocations {
@@ -275,8 +309,16 @@ impl RedisStore {
             Some(k) => call.key(self.keys.credential(k)).arg("1"),
             None => call.arg("0"),
         };
-        let (flat, retry_ms, replayed, cached): (Vec<String>, u64, Vec<i64>, Value) = self
-            .run("claim", |mut conn| async move {
+        // A hit head is sent only with a cache key (the stream is the key after it).
+        if let Some(hit) = hit.filter(|_| cache_key.is_some()) {
+            call.key(self.keys.stream())
+                .arg(hit.event_head)
+                .arg(hit.now)
+                .arg(hit.ttl_seconds)
+                .arg(self.settings.audit_stream_maxlen);
+        }
+        let (flat, retry_ms, replayed, cached, recorded): (Vec<String>, u64, Vec<i64>, Value, i64) =
+            self.run("claim", |mut conn| async move {
                 call.invoke_async(&mut conn).await
             })
             .await?;
@@ -290,6 +332,10 @@ impl RedisStore {
                 "redis claim: the script answered the wrong number of claims".into(),
             ));
         }
+        let cached = decode(cached);
+        if let (Some(key), Some(c)) = (cache_key, &cached) {
+            self.hints.cached(key, c.expires_at);
+        }
         Ok(Guarded {
             revocations: parse_revocations(flat)?,
             rate: RateDecision {
@@ -297,7 +343,8 @@ impl RedisStore {
                 retry_after: Duration::from_millis(retry_ms),
             },
             claims: (0..claims.len()).map(outcome).collect(),
-            cached: decode(cached),
+            cached,
+            hit_recorded: recorded == 1,
         })
     }
 }

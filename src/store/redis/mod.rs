@@ -2,8 +2,10 @@
 //!
 //! An exchange costs at most two round trips: `lifecycle::GUARDED` (read the revocations, step
 //! the rate limit, claim the `jti`s with `SET NX PX` — a delegation's subject and actor all or
-//! nothing —, read the cached credential; [`Store::claim_guarded`]) and [`Store::commit`] (append the audit stream
-//! entry with `XADD … MAXLEN ~ N` and store the new credential with `SET PX`). Both are Lua
+//! nothing —, read the cached credential; [`Store::claim_guarded`]) and [`Store::commit`]
+//! (append the audit stream entry with `XADD … MAXLEN ~ N` and store the new credential with
+//! `SET PX`). On one server a cache hit costs one: `GUARDED` appends a hit's event itself
+//! when the hit is sure to be served ([`super::HitRecord`]). Both are Lua
 //! scripts on one server: a script is one command, so the command count in `INFO commandstats`
 //! proves the budget, and the commit script stores nothing if the `XADD` fails. On a Cluster
 //! the claim script still works (its keys share a hash tag, see `keys`); the stream lives on
@@ -17,6 +19,7 @@
 //! `state` (noticing that Redis lost its data).
 
 mod connect;
+mod hints;
 mod keys;
 mod lifecycle;
 mod scripts;
@@ -30,11 +33,13 @@ use std::time::Duration;
 use redis::{RedisError, Script, Value};
 
 use super::{
-    CacheKey, CachePut, CachedCredential, ClaimOutcome, Guarded, JtiClaim, RateDecision, RateLimit,
-    Revocation, Store, StoreError,
+    CacheKey, CachePut, CachedCredential, ClaimOutcome, Guarded, HitRecord, JtiClaim, RateDecision,
+    RateLimit, Revocation, Store, StoreError,
 };
 use crate::audit::AuditEvent;
+use crate::domain::UnixSeconds;
 pub use connect::{Conn, Connector, Target};
+use hints::CacheHints;
 use keys::Keys;
 use scripts::{CLAIM_AND_LOOKUP, COMMIT, RATE};
 pub use settings::RedisSettings;
@@ -48,6 +53,7 @@ pub struct RedisStore {
     commit_script: Script,
     rate_script: Script,
     state: Arc<StateWatch>,
+    hints: CacheHints,
 }
 
 impl RedisStore {
@@ -70,6 +76,7 @@ impl RedisStore {
             commit_script: Script::new(COMMIT),
             rate_script: Script::new(RATE),
             state: Arc::new(StateWatch::default()),
+            hints: CacheHints::default(),
         })
     }
 
@@ -185,6 +192,14 @@ impl Store for RedisStore {
         self.settings.audit_stream
     }
 
+    /// On one server the stream is written by the same script that claims the `jti`; on a
+    /// Cluster it lives on another slot, so a hit is recorded by the commit as before.
+    fn records_hits_first(&self, key: &CacheKey, now: UnixSeconds) -> bool {
+        self.settings.audit_stream
+            && !self.connector.is_cluster()
+            && self.hints.probably_cached(key, now)
+    }
+
     async fn commit(
         &self,
         event: &AuditEvent,
@@ -198,6 +213,9 @@ impl Store for RedisStore {
         }
         let event =
             serde_json::to_string(event).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        if let Some(put) = &cache {
+            self.hints.cached(put.key, put.credential.expires_at);
+        }
         let cache = match cache {
             Some(put) => Some((
                 self.keys.credential(put.key),
@@ -298,8 +316,10 @@ impl Store for RedisStore {
         claims: &[JtiClaim],
         cache_key: Option<&CacheKey>,
         rate: Option<&RateLimit>,
+        hit: Option<&HitRecord<'_>>,
     ) -> Result<Guarded, StoreError> {
-        self.lifecycle_claim_guarded(claims, cache_key, rate).await
+        self.lifecycle_claim_guarded(claims, cache_key, rate, hit)
+            .await
     }
 }
 
