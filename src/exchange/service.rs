@@ -11,6 +11,11 @@
 //! when the store keeps one, and the cache entry: the second round trip) -> only then answer
 //! with the credential. Every call records exactly one audit event, whatever happens; if that
 //! record cannot be written (file or stream), the caller gets 503 and no credential.
+//!
+//! A cache hit on a store that [`Store::records_hits_first`] sends its audit event with the
+//! first round trip (`store::HitRecord`); when the store appended it there, the commit is
+//! skipped and the hit costs one round trip (the file record is still written before the
+//! answer).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
