@@ -66,8 +66,9 @@ fn refused_code(e: &VerifyError) -> &'static str {
 impl ExchangeService {
     /// The exchange's first store round trip ([`Store::claim_guarded`]): the revocations, the
     /// rate-limit step, the subject token's `jti` and the actor token's (all or nothing where
-    /// the store can), and the cache (recording a sure hit, `hit`). Returns the store's answer and, when a token was seen
-    /// before, the refusal code; the caller checks the rate limit and kill switches first.
+    /// the store can), and the cache (recording a sure hit, `hit`). Returns the store's answer
+    /// and, when a token was seen before, the refusal code; the caller checks the rate limit
+    /// and kill switches first.
     ///
     /// [`Store::claim_guarded`]: crate::store::Store::claim_guarded
     pub(super) async fn claim_tokens(

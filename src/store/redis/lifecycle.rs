@@ -208,7 +208,7 @@ impl RedisStore {
         hit: Option<&HitRecord<'_>>,
     ) -> Result<Guarded, StoreError> {
         if !self.connector.is_cluster() {
-            let hit = hit.filter(|_| self.settings.audit_stream && cache_key.is_some());
+            let hit = hit.filter(|_| self.settings.audit_stream);
             return self
                 .guarded_script(claims, cache_key, rate, true, hit)
                 .await;
