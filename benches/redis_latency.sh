@@ -11,16 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DELAY=${1:-0.0005} N=${2:-1500}
 PORT=8080 RPORT=${FERRY_LOAD_REDIS_PORT:-6391} PPORT=$((RPORT + 1))
-if [ -z "${FERRY_BIN:-}" ]; then
-  cargo build --quiet --release --bin ferry --example loadgen
-  FERRY_BIN=./target/release/ferry
-else
-  cargo build --quiet --release --example loadgen
-fi
-work=$(mktemp -d)
-redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-  >"$work/redis.log" 2>&1 &
-rpid=$!
+. benches/redis_common.sh
 python3 benches/delay_proxy.py "$DELAY" "$PPORT" "$RPORT" &
 ppid=$!
 pid=
@@ -29,11 +20,11 @@ sleep 0.5
 FERRY_LOG__LEVEL=warn FERRY_AUDIT__FSYNC=never "$FERRY_BIN" serve --data-dir "$work/data" \
   --listen "127.0.0.1:$PORT" --redis "redis://127.0.0.1:$PPORT" >"$work/serve.log" 2>&1 &
 pid=$!
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+wait_ready "$PORT"
 gen=(./target/release/examples/loadgen --broker "http://127.0.0.1:$PORT" --issuer-keys "$work/keys")
 "${gen[@]}" --tokens 100 --concurrency 4 --mode hit >/dev/null 2>&1   # warm keys, scripts, cache
 for mode in miss hit; do
   out=$("${gen[@]}" --tokens "$N" --concurrency 1 --mode "$mode" 2>/dev/null)
-  grep -q "^ok (200) *$N\$" <<<"$out" || { echo "$out" >&2; echo "not every exchange was granted" >&2; exit 1; }
+  require_granted "$N" "$out"
   printf '%-5s %s\n' "$mode" "$(grep -E '^latency (p50|p99) ' <<<"$out" | tr -s ' ' | paste -sd ' ')"
 done

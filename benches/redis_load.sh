@@ -16,16 +16,7 @@ ROUNDS=${1:-2} N=${2:-20000} C=${3:-64}
 PORT=${FERRY_LOAD_PORT:-8080}   # the example policies address the broker as http://127.0.0.1:8080
 RPORT=${FERRY_LOAD_REDIS_PORT:-6391}
 
-if [ -z "${FERRY_BIN:-}" ]; then
-  cargo build --quiet --release --bin ferry --example loadgen
-  FERRY_BIN=./target/release/ferry
-else
-  cargo build --quiet --release --example loadgen
-fi
-work=$(mktemp -d)
-redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-  >"$work/redis.log" 2>&1 &
-rpid=$!
+. benches/redis_common.sh
 pid=
 trap 'kill $pid $rpid 2>/dev/null || true; rm -rf "$work"' EXIT
 sleep 0.5
@@ -40,7 +31,7 @@ run() { # store mode -> "exchanges/s broker-us/exchange redis-us/exchange loadge
     "$FERRY_BIN" serve --data-dir "$work/data" --listen "127.0.0.1:$PORT" "${args[@]}" \
     >"$work/serve.log" 2>&1 &
   pid=$!
-  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+  wait_ready "$PORT"
   local gen=(./target/release/examples/loadgen --broker "http://127.0.0.1:$PORT"
     --issuer-keys "$work/issuer-keys" --mode "$mode")
   "${gen[@]}" --tokens 500 --concurrency 16 >/dev/null   # warm issuer keys and connections
@@ -50,7 +41,7 @@ run() { # store mode -> "exchanges/s broker-us/exchange redis-us/exchange loadge
   t=$(awk '/^throughput/ {print $2}' "$work/gen.out")
   g=$(awk '/^cpu/ {print $2}' "$work/gen.out")
   # Only granted exchanges count: a run that was refused measured the wrong path.
-  grep -q "^ok (200) *$N\$" "$work/gen.out" || { cat "$work/gen.out" >&2; echo "not every exchange was granted" >&2; exit 1; }
+  require_granted "$N" "$(cat "$work/gen.out")"
   b1=$(cpu "$pid") r1=$(cpu "$rpid")
   awk -v t="$t" -v b="$((b1 - b0))" -v r="$((r1 - r0))" -v k="$ticks" -v n="$N" -v g="$g" \
     'BEGIN { printf "%s %.1f %.1f %s\n", t, b / k / n * 1e6, r / k / n * 1e6, g }'

@@ -1,0 +1,24 @@
+# Shared by benches/redis_load.sh and benches/redis_latency.sh (sourced, from the repository root).
+# Builds the broker (unless FERRY_BIN names one) and the load generator, makes a scratch dir
+# ($work) and starts a throwaway redis-server on $RPORT ($rpid).
+
+if [ -z "${FERRY_BIN:-}" ]; then
+  cargo build --quiet --release --bin ferry --example loadgen
+  FERRY_BIN=./target/release/ferry
+else
+  cargo build --quiet --release --example loadgen
+fi
+work=$(mktemp -d)
+redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+  >"$work/redis.log" 2>&1 &
+rpid=$!
+
+# wait_ready PORT: until the broker on PORT answers /readyz (5 s at most).
+wait_ready() {
+  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$1/readyz" >/dev/null && return; sleep 0.1; done
+}
+
+# require_granted N OUTPUT: a run in which not every exchange was granted measured the wrong path.
+require_granted() {
+  grep -q "^ok (200) *$1\$" <<<"$2" || { echo "$2" >&2; echo "not every exchange was granted" >&2; exit 1; }
+}
