@@ -22,3 +22,15 @@ wait_ready() {
 require_granted() {
   grep -q "^ok (200) *$1\$" <<<"$2" || { echo "$2" >&2; echo "not every exchange was granted" >&2; exit 1; }
 }
+
+# warm_up LOADGEN...: until a short run is granted in full. The generator's loopback issuer only
+# runs while a generator does, so the broker's first key fetch may have failed and be in its
+# retry cooldown; this also loads the scripts and opens the connections.
+warm_up() {
+  for _ in $(seq 30); do
+    "$@" --tokens 200 --concurrency 8 2>/dev/null | grep -q '^ok (200) *200$' && return
+    sleep 1
+  done
+  echo "the broker never granted a warm-up run" >&2
+  exit 1
+}

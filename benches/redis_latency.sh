@@ -22,7 +22,7 @@ FERRY_LOG__LEVEL=warn FERRY_AUDIT__FSYNC=never "$FERRY_BIN" serve --data-dir "$w
 pid=$!
 wait_ready "$PORT"
 gen=(./target/release/examples/loadgen --broker "http://127.0.0.1:$PORT" --issuer-keys "$work/keys")
-"${gen[@]}" --tokens 100 --concurrency 4 --mode hit >/dev/null 2>&1   # warm keys, scripts, cache
+warm_up "${gen[@]}"
 for mode in miss hit; do
   out=$("${gen[@]}" --tokens "$N" --concurrency 1 --mode "$mode" 2>/dev/null)
   require_granted "$N" "$out"

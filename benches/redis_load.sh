@@ -34,7 +34,7 @@ run() { # store mode -> "exchanges/s broker-us/exchange redis-us/exchange loadge
   wait_ready "$PORT"
   local gen=(./target/release/examples/loadgen --broker "http://127.0.0.1:$PORT"
     --issuer-keys "$work/issuer-keys" --mode "$mode")
-  "${gen[@]}" --tokens 500 --concurrency 16 >/dev/null   # warm issuer keys and connections
+  warm_up "${gen[@]}"
   local b0 r0 b1 r1 t g
   b0=$(cpu "$pid") r0=$(cpu "$rpid")
   "${gen[@]}" --tokens "$N" --concurrency "$C" >"$work/gen.out" 2>/dev/null
