@@ -5,7 +5,6 @@
 //! what the broker spends on an exchange; on two cores shared by broker, Redis and generator
 //! that skews every figure measured. This one does a write, a read and a header parse.
 //! Plain `http://` only, no chunked bodies, no redirects: it talks to a broker next to it.
-#![allow(dead_code)]
 
 use std::io;
 
