@@ -229,6 +229,31 @@ async fn a_second_hop_nests_the_chain_and_a_third_is_refused_by_max_depth() {
 }
 
 #[tokio::test]
+async fn a_revoked_credential_is_not_exchanged_for_the_next_hop() {
+    let agents = Agents::spawn().await;
+    let broker = common::lifecycle::Broker::new(&agents.app.base_url);
+    let kept = agents.first_hop(SUPPORT_BOT, Some("tickets:read")).await;
+    let revoked = agents.first_hop(SUPPORT_BOT, Some("tickets:read")).await;
+    let sub_agent = || agents.agent_token(&agents.agent(SUMMARIZER));
+    let (status, body) = agents.delegate(&kept, &sub_agent(), None).await;
+    assert_eq!(status, 200, "control: a live credential goes on: {body}");
+
+    assert_eq!(broker.revoke(&revoked).await, 200);
+    assert_eq!(
+        refused(&agents, &revoked, &sub_agent(), None).await,
+        "subject_token_revoked"
+    );
+    let event = agents.app.last_audit_event();
+    assert_eq!(event["revocation"]["kind"], "credential", "{event}");
+    assert_eq!(
+        event["revocation"]["value"],
+        jwt_part(&revoked, 1)["jti"],
+        "the entry that refused it is recorded"
+    );
+    assert!(event.get("credential_id").is_none(), "nothing issued");
+}
+
+#[tokio::test]
 async fn a_delegated_credential_is_not_exchanged_without_its_actor() {
     let agents = Agents::spawn().await;
     let first = agents.first_hop(SUPPORT_BOT, None).await;

@@ -30,8 +30,10 @@ use crate::domain::{sha256_hex, unix_now, Secret, UnixSeconds};
 use crate::lifecycle::guard as lifecycle;
 use crate::policy::CredentialKind;
 use crate::policy::PolicySet;
-use crate::store::revocation::blocking;
-use crate::store::{slot_of, CacheKey, CachePut, CachedCredential, HitRecord, JtiClaim, Store};
+use crate::store::revocation::{blocking, revoking};
+use crate::store::{
+    slot_of, CacheKey, CachePut, CachedCredential, CredentialFacts, HitRecord, JtiClaim, Store,
+};
 use crate::telemetry::Metrics;
 use crate::verify::{VerifiedToken, Verifier};
 
@@ -107,6 +109,19 @@ impl ExchangeError {
             Self::RateLimited(_) => "rate_limited",
         }
     }
+}
+
+/// What [`ExchangeService::issue`] works from: the request, its verified tokens and the grant
+/// decided for them.
+struct Granted<'a> {
+    request: &'a ExchangeRequest,
+    requested: &'a Requested,
+    token: &'a VerifiedToken,
+    grant: &'a Grant,
+    policy_set_version: &'a str,
+    /// The Ferry credentials presented (as subject or actor token), each with the refusal code
+    /// if a revocation or kill switch covers it.
+    presented: Vec<(CredentialFacts, &'static str)>,
 }
 
 /// Work left after the audit record is safely written.
@@ -316,30 +331,49 @@ impl ExchangeService {
             event.scopes_refused = d.scopes_refused.iter().map(|s| s.to_string()).collect();
         }
 
-        self.issue(
+        // Ferry credentials presented again (a delegation's next hop) are checked against the
+        // revocations read in the first store round trip.
+        let actor = requested.actor.as_ref().map(|a| a.0.as_ref());
+        let presented = [
+            (Some(&token), "subject_token_revoked"),
+            (actor, "actor_token_revoked"),
+        ]
+        .into_iter()
+        .filter_map(|(t, code)| Some((t?, code)))
+        .filter(|(t, _)| active.verifier.is_broker(&t.issuer))
+        .map(|(t, code)| {
+            // Every credential Ferry mints has these claims: one without them is refused.
+            CredentialFacts::from_claims(&t.claims)
+                .map(|facts| (facts, code))
+                .ok_or(ExchangeError::Refused("broker_credential_malformed"))
+        })
+        .collect::<Result<_, _>>()?;
+        let granted = Granted {
             request,
             requested,
-            &token,
-            &grant,
-            active.policies.version(),
-            now,
-            event,
-        )
-        .await
+            token: &token,
+            grant: &grant,
+            policy_set_version: active.policies.version(),
+            presented,
+        };
+        self.issue(&granted, now, event).await
     }
 
-    /// Replay check, cache, mint.
-    #[allow(clippy::too_many_arguments)]
+    /// Replay check, revocations, cache, mint.
     async fn issue(
         &self,
-        request: &ExchangeRequest,
-        requested: &Requested,
-        token: &VerifiedToken,
-        grant: &Grant,
-        policy_set_version: &str,
+        granted: &Granted<'_>,
         now: UnixSeconds,
         event: &mut AuditEvent,
     ) -> Result<Issued, ExchangeError> {
+        let Granted {
+            request,
+            requested,
+            token,
+            grant,
+            policy_set_version,
+            ..
+        } = *granted;
         let slot = slot_of(token.issuer.as_str(), &token.subject);
         let claim = token.jti.as_ref().map(|jti| JtiClaim {
             slot: slot.clone(),
@@ -386,6 +420,12 @@ impl ExchangeService {
             return Err(ExchangeError::Refused(code));
         }
         let revocations = guarded.revocations;
+        for (facts, code) in &granted.presented {
+            if let Some(r) = revoking(&revocations, facts, now) {
+                event.revocation = serde_json::to_value(r).ok();
+                return Err(ExchangeError::Refused(code));
+            }
+        }
         let cached = guarded.cached.filter(|c| {
             !lifecycle::cached_is_revoked(&revocations, c, &token.subject, policy, now)
         });

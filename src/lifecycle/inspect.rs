@@ -85,7 +85,7 @@ impl Inspector {
                 Err(reason) => return Ok(Inspected::Inactive(reason)),
             }
         };
-        let Some(facts) = CredentialFacts::from_claims(&claims) else {
+        let Some(facts) = claims.as_object().and_then(CredentialFacts::from_claims) else {
             return Ok(Inspected::Inactive("malformed"));
         };
         let revocations = self.store.revocations().await?;

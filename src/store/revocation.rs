@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::domain::UnixSeconds;
 
@@ -100,11 +100,12 @@ pub struct CredentialFacts {
 impl CredentialFacts {
     /// From the claims of a credential Ferry minted (`jti`, `sub`, `client_id`, `iat`,
     /// `ferry.exchange_id`); `None` when a required claim is missing.
-    pub fn from_claims(claims: &Value) -> Option<CredentialFacts> {
+    pub fn from_claims(claims: &Map<String, Value>) -> Option<CredentialFacts> {
         Some(CredentialFacts {
             credential_id: claims.get("jti")?.as_str()?.to_string(),
             exchange_id: claims
-                .pointer("/ferry/exchange_id")
+                .get("ferry")
+                .and_then(|f| f.get("exchange_id"))
                 .and_then(Value::as_str)
                 .map(str::to_string),
             subject: claims.get("sub")?.as_str()?.to_string(),

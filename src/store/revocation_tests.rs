@@ -76,10 +76,13 @@ fn facts_come_from_ferry_credential_claims() {
         "jti": "c1", "sub": "s", "client_id": "p", "iat": 7,
         "ferry": { "exchange_id": "e1" }
     });
-    let f = CredentialFacts::from_claims(&claims).unwrap();
+    let f = CredentialFacts::from_claims(claims.as_object().unwrap()).unwrap();
     assert_eq!(f.exchange_id.as_deref(), Some("e1"));
     assert_eq!(f.issued_at, 7);
-    assert!(CredentialFacts::from_claims(&serde_json::json!({"jti": "c1"})).is_none());
+    assert!(
+        CredentialFacts::from_claims(serde_json::json!({"jti": "c1"}).as_object().unwrap())
+            .is_none()
+    );
 }
 
 #[test]

@@ -28,7 +28,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::domain::{Algorithm, IssuerName, UnixSeconds};
-use crate::issuer::{IssuerKeyStatus, IssuerKeys, IssuerSpec, KeyLookupError};
+use crate::issuer::{IssuerKeyStatus, IssuerKeys, IssuerKind, IssuerSpec, KeyLookupError};
 
 pub use broker::BrokerKeys;
 pub use error::VerifyError;
@@ -175,6 +175,14 @@ impl Verifier {
     pub async fn refresh_due(&self) {
         let due = self.issuers.iter().map(|e| e.keys.refresh_if_due());
         futures_util::future::join_all(due).await;
+    }
+
+    /// Whether `issuer` is this broker (`kind: ferry`): the tokens it vouched for are Ferry
+    /// credentials, which revocations and kill switches apply to when they are presented again.
+    pub fn is_broker(&self, issuer: &IssuerName) -> bool {
+        self.issuers
+            .iter()
+            .any(|e| e.spec.kind == IssuerKind::Ferry && &e.spec.name == issuer)
     }
 
     /// Per-issuer key state for `/readyz` and `/metrics`.
