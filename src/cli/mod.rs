@@ -17,7 +17,7 @@ mod admin;
 mod admin_token;
 mod audit_list;
 mod authoring;
-mod render;
+pub(crate) mod render;
 
 pub use admin::{admin, AdminCommand};
 pub use audit_list::{audit_list, ListArgs};

@@ -52,9 +52,13 @@ pub fn trace(e: &Explanation, dir: &Path) -> String {
             .as_deref()
             .map(|d| format!(" ({d})"))
             .unwrap_or_default();
+        let on = g
+            .token
+            .map(|t| format!(" on the {t} token"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  {:<10} {}{desc}  at {}:{}:{}",
+            "  {:<10} {}{desc}{on}  at {}:{}:{}",
             g.effect,
             g.rule,
             at.display(),

@@ -216,8 +216,9 @@ fn grant(
         p.grant.scopes.clone()
     };
     // Guardrail deny rules and the scope ceiling win over the policy that held.
+    let actor = requested.actor.as_ref().map(|a| a.0.as_ref());
     let mut guard = Guard::new(policies.guardrails());
-    let refused = guard.grant(token, &mut scopes, explicit);
+    let refused = guard.grant(token, actor, &mut scopes, explicit);
     walk.guardrails.append(&mut guard.hits);
     if let Err(reason) = refused {
         return deny(reason, walk, Some(p.name.clone()));
@@ -234,7 +235,6 @@ fn grant(
     guard.ttl(&mut ttl);
     walk.guardrails.append(&mut guard.hits);
     let facts = SubjectFacts::of(policies, token, ctx, now);
-    let actor = requested.actor.as_ref().map(|a| a.0.as_ref());
     let delegation = match apply(p, token, actor, &facts, &mut scopes, &mut ttl) {
         Ok(d) => d,
         Err(refusal) => {

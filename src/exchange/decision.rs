@@ -160,6 +160,10 @@ pub struct GuardrailHit {
     pub column: u64,
     /// `denied`, `capped`, or in `mode: audit` `would_deny`, `would_cap`.
     pub effect: &'static str,
+    /// `actor` when the rule matched the actor token of a delegation (absent: the subject
+    /// token, or the request as a whole).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<&'static str>,
 }
 
 /// One condition of a policy and whether it held: a row of `ferry policy explain`.

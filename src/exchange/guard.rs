@@ -43,18 +43,32 @@ impl<'a> Guard<'a> {
 
     /// Deny rules, then the scope ceiling, on what a policy would grant. `explicit`: the scopes
     /// were asked for (else they are all of the policy's, and the ceiling narrows them).
+    ///
+    /// A deny rule is matched against every token of the exchange: the subject token and, in a
+    /// delegation, the actor token. An agent a rule covers gets nothing by acting for someone
+    /// it does not cover.
     pub fn grant(
         &mut self,
         token: &VerifiedToken,
+        actor: Option<&VerifiedToken>,
         scopes: &mut ScopeSet,
         explicit: bool,
     ) -> Result<(), DenyReason> {
         for (i, rule) in self.g.deny.iter().enumerate() {
-            if applies(rule, token, scopes) {
-                let name = format!("deny[{i}]");
-                let desc = Some(rule.description.clone());
-                self.refuse(name, desc, rule.pos, DenyReason::GuardrailDenied)?;
+            let on = if applies(rule, token, scopes) {
+                None
+            } else if actor.is_some_and(|a| applies(rule, a, scopes)) {
+                Some("actor")
+            } else {
+                continue;
+            };
+            let name = format!("deny[{i}]");
+            let desc = Some(rule.description.clone());
+            let refused = self.refuse(name, desc, rule.pos, DenyReason::GuardrailDenied);
+            if let Some(hit) = self.hits.last_mut() {
+                hit.token = on;
             }
+            refused?;
         }
         let Some(ceiling) = &self.g.scopes_allowed else {
             return Ok(());
@@ -108,6 +122,7 @@ impl<'a> Guard<'a> {
             line: pos.line,
             column: pos.column,
             effect: if enforced { "denied" } else { "would_deny" },
+            token: None,
         });
         if enforced {
             Err(reason)
@@ -124,6 +139,7 @@ impl<'a> Guard<'a> {
             line: pos.line,
             column: pos.column,
             effect,
+            token: None,
         });
     }
 }

@@ -311,3 +311,47 @@ fn the_subject_token_cannot_be_its_own_actor() {
     );
     assert_eq!(reason(same), DenyReason::ActorNotAllowed);
 }
+
+#[test]
+fn a_guardrail_deny_rule_refuses_an_actor_it_covers_whoever_it_acts_for() {
+    let guardrails = "deny:
+  - description: the untrusted agent never acts
+    issuer: github
+    subject: { glob: 'repo:acme/agents:untrusted*' }
+";
+    let policies = vec![("tickets.yaml".to_string(), DELEGATING.to_string())];
+    let s =
+        PolicySet::from_sources_with_guardrails(ISSUERS, guardrails, &policies, Path::new("tp"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    let subject = token("corp", "alice", json!({}));
+    let run = |actor: &str| decide(&with_actor("read", agent(actor)), &subject, &s, &ctx(), NOW);
+
+    match run("repo:acme/agents:triage") {
+        Decision::Allow(g) => assert!(g.guardrails.is_empty(), "{:?}", g.guardrails),
+        Decision::Deny(d) => panic!("control: another agent acts: {d:?}"),
+    }
+    let Decision::Deny(d) = run("repo:acme/agents:untrusted-1") else {
+        panic!("the covered agent must be refused");
+    };
+    assert_eq!(d.reason, DenyReason::GuardrailDenied);
+    let hit = &d.guardrails[0];
+    assert_eq!(
+        (hit.rule.as_str(), hit.effect, hit.token, hit.line),
+        ("deny[0]", "denied", Some("actor"), 2)
+    );
+    let trace = crate::cli::render::trace(
+        &crate::exchange::explain(
+            &with_actor("read", agent("repo:acme/agents:untrusted-1")),
+            &subject,
+            &s,
+            &ctx(),
+            NOW,
+            crate::exchange::Candidates::Issuer(None),
+        ),
+        Path::new("tp"),
+    );
+    assert!(
+        trace.contains("denied     deny[0] (the untrusted agent never acts) on the actor token  at tp/guardrails.yaml:2:5"),
+        "{trace}"
+    );
+}
