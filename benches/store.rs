@@ -93,6 +93,7 @@ fn benches(c: &mut Criterion) {
     };
     let cred = CachedCredential {
         token: Secret::new("x".repeat(600)),
+        exchange_id: None,
         credential_id: "0190f1e2bbbb7ccc8ddd000000000000".into(),
         issued_at: 0,
         expires_at: 900,

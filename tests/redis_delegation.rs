@@ -29,13 +29,19 @@ async fn an_actor_jti_is_single_use_across_replicas_and_a_refused_pair_records_n
     let (a, b) = (store_at(&url, &prefix), store_at(&url, &prefix));
     let actor = claim("agent", "mesh|a1");
     let first = a
-        .claim_guarded(&[claim("alice", "idp|s1"), actor.clone()], None, None, None)
+        .claim_guarded(
+            &[claim("alice", "idp|s1"), actor.clone()],
+            None,
+            None,
+            None,
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(first.claims, [ClaimOutcome::Fresh, ClaimOutcome::Fresh]);
     let next_subject = claim("alice", "idp|s2");
     let pair = b
-        .claim_guarded(&[next_subject.clone(), actor], None, None, None)
+        .claim_guarded(&[next_subject.clone(), actor], None, None, None, &[])
         .await
         .unwrap();
     assert_eq!(pair.claims, [ClaimOutcome::Fresh, ClaimOutcome::Replayed]);

@@ -53,6 +53,7 @@ fn claim(jti: &str) -> JtiClaim {
 fn credential(id: &str, expires_at: i64) -> CachedCredential {
     CachedCredential {
         token: Secret::new("eyJ.credential.sig"),
+        exchange_id: None,
         credential_id: id.into(),
         issued_at: unix_now(),
         expires_at,
@@ -90,7 +91,7 @@ impl Fixture {
         };
         let guarded = self
             .store
-            .claim_guarded(&[claim(jti)], Some(k), None, Some(&hit))
+            .claim_guarded(&[claim(jti)], Some(k), None, Some(&hit), &[])
             .await
             .unwrap();
         guarded.hit_recorded
@@ -179,7 +180,7 @@ async fn no_hit_is_recorded_on_a_replay_a_refused_rate_step_or_any_live_revocati
     for (jti, expected_allowed) in [("r1", true), ("r2", false)] {
         let g = f
             .store
-            .claim_guarded(&[claim(jti)], Some(&k), Some(&limit), Some(&hit))
+            .claim_guarded(&[claim(jti)], Some(&k), Some(&limit), Some(&hit), &[])
             .await
             .unwrap();
         assert_eq!(g.rate.allowed, expected_allowed);
@@ -226,7 +227,7 @@ async fn a_replica_offers_hits_only_for_grants_it_saw_cached() {
     );
     // Seen through an exchange's lookup: now offered, on that replica only, until it expires.
     f.store
-        .claim_guarded(&[claim("seen")], Some(&k), None, None)
+        .claim_guarded(&[claim("seen")], Some(&k), None, None, &[])
         .await
         .unwrap();
     assert!(f.store.records_hits_first(&k, now));

@@ -42,6 +42,7 @@ fn claim(jti: &str, ttl: Duration) -> JtiClaim {
 fn credential(id: &str) -> CachedCredential {
     CachedCredential {
         token: Secret::new("eyJ.fake.jwt"),
+        exchange_id: None,
         credential_id: id.into(),
         issued_at: 1,
         expires_at: 2,

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use common::redis_server::{shared_redis, store_at, unique_prefix, RedisCluster};
 use ferry::domain::unix_now;
+use ferry::domain::Secret;
 use ferry::store::{
-    ClaimOutcome, JtiClaim, RateLimit, RedisStore, Revocation, RevocationKind, Store,
+    CacheKey, CachedCredential, ClaimOutcome, JtiClaim, RateLimit, RedisStore, Revocation,
+    RevocationKind, Store,
 };
 
 fn revocation(kind: RevocationKind, value: &str, keep_for: i64) -> Revocation {
@@ -57,6 +59,7 @@ async fn replicas_share_lifecycle_state(a: &RedisStore, b: &RedisStore) {
             None,
             Some(&limit("tag-1")),
             None,
+            &[],
         )
         .await
         .unwrap();
@@ -70,6 +73,7 @@ async fn replicas_share_lifecycle_state(a: &RedisStore, b: &RedisStore) {
             None,
             Some(&limit("tag-1")),
             None,
+            &[],
         )
         .await
         .unwrap();
@@ -81,7 +85,7 @@ async fn replicas_share_lifecycle_state(a: &RedisStore, b: &RedisStore) {
         "a refused step claims nothing"
     );
     let replay = b
-        .claim_guarded(std::slice::from_ref(&claim), None, None, None)
+        .claim_guarded(std::slice::from_ref(&claim), None, None, None, &[])
         .await
         .unwrap();
     assert_eq!(replay.claims, [ClaimOutcome::Replayed]);
@@ -97,11 +101,114 @@ async fn replicas_share_lifecycle_state(a: &RedisStore, b: &RedisStore) {
     assert_eq!(a.opaque_get("d1").await.unwrap(), None);
 }
 
+/// Revocations by id are looked up, not listed: an exchange's first round trip and an
+/// introspection get the kill switches and the entries they name, however many credentials are
+/// revoked; revoking a cached credential (by id or by its exchange) deletes its cache entry.
+/// `one_server`: a credential revoked before its cache write is not cached (atomic there).
+async fn revocations_by_id_are_looked_up_and_delete_cache_entries(
+    a: &RedisStore,
+    b: &RedisStore,
+    one_server: bool,
+) {
+    a.put_revocation(&revocation(RevocationKind::Subject, "repo:evil/*", 60))
+        .await
+        .unwrap();
+    for i in 0..300 {
+        let r = revocation(RevocationKind::Credential, &format!("c{i}"), 60);
+        a.put_revocation(&r).await.unwrap();
+    }
+    a.put_revocation(&revocation(RevocationKind::Exchange, "ex-9", 60))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.revocations().await.unwrap().len(),
+        302,
+        "the listing has all"
+    );
+    let values = |list: Vec<Revocation>| {
+        let mut v: Vec<String> = list.into_iter().map(|r| r.value).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        values(b.revocations_for(&[]).await.unwrap()),
+        ["repo:evil/*"]
+    );
+    let ids = [
+        "credential:c7".to_string(),
+        "exchange:ex-9".into(),
+        "credential:nope".into(),
+    ];
+    assert_eq!(
+        values(b.revocations_for(&ids).await.unwrap()),
+        ["c7", "ex-9", "repo:evil/*"]
+    );
+    let claim = JtiClaim {
+        slot: "tag-2".into(),
+        key: "iss|j2".into(),
+        ttl: Duration::from_secs(60),
+    };
+    let guarded = b
+        .claim_guarded(std::slice::from_ref(&claim), None, None, None, &ids[..1])
+        .await
+        .unwrap();
+    assert_eq!(values(guarded.revocations), ["c7", "repo:evil/*"]);
+
+    let key = CacheKey {
+        slot: "tag-2".into(),
+        id: "grant-2".into(),
+    };
+    let cached = |id: &str, exchange: &str| CachedCredential {
+        credential_id: id.into(),
+        issued_at: unix_now(),
+        expires_at: unix_now() + 60,
+        token: Secret::new("eyJ.cached.jwt"),
+        exchange_id: Some(exchange.into()),
+    };
+    let lookup = || async {
+        let (_, hit) = b.claim_and_lookup(None, Some(&key)).await.unwrap();
+        hit.map(|c| c.credential_id)
+    };
+    for (id, exchange, revoke) in [
+        (
+            "cc-1",
+            "ex-1",
+            revocation(RevocationKind::Credential, "cc-1", 60),
+        ),
+        (
+            "cc-2",
+            "ex-2",
+            revocation(RevocationKind::Exchange, "ex-2", 60),
+        ),
+    ] {
+        a.cache_put(&key, &cached(id, exchange), Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(lookup().await.as_deref(), Some(id), "control: cached");
+        a.put_revocation(&revoke).await.unwrap();
+        assert_eq!(lookup().await, None, "revoking {id} deleted its entry");
+    }
+    if one_server {
+        a.cache_put(&key, &cached("cc-1", "ex-3"), Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(lookup().await, None, "a revoked credential is not cached");
+    }
+}
+
 #[tokio::test]
 async fn replicas_share_revocations_rate_budgets_and_opaque_records() {
     let (url, _server) = shared_redis();
     let prefix = unique_prefix();
     replicas_share_lifecycle_state(&store_at(&url, &prefix), &store_at(&url, &prefix)).await;
+}
+
+#[tokio::test]
+async fn revocations_by_id_are_looked_up_and_revoking_deletes_the_cache_entry() {
+    let (url, _server) = shared_redis();
+    let prefix = unique_prefix();
+    let (a, b) = (store_at(&url, &prefix), store_at(&url, &prefix));
+    revocations_by_id_are_looked_up_and_delete_cache_entries(&a, &b, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,4 +220,10 @@ async fn replicas_share_lifecycle_state_across_cluster_nodes() {
         store_at(&cluster.url(), &prefix),
     );
     replicas_share_lifecycle_state(&a, &b).await;
+    let prefix = unique_prefix();
+    let (a, b) = (
+        store_at(&cluster.url(), &prefix),
+        store_at(&cluster.url(), &prefix),
+    );
+    revocations_by_id_are_looked_up_and_delete_cache_entries(&a, &b, false).await;
 }

@@ -64,7 +64,8 @@ fn refused_code(e: &VerifyError) -> &'static str {
 }
 
 impl ExchangeService {
-    /// The exchange's first store round trip ([`Store::claim_guarded`]): the revocations, the
+    /// The exchange's first store round trip ([`Store::claim_guarded`]): the kill switches and
+    /// the revocations among `revocation_ids` (the presented Ferry credentials'), the
     /// rate-limit step, the subject token's `jti` and the actor token's (all or nothing where
     /// the store can), and the cache (recording a sure hit, `hit`). Returns the store's answer
     /// and, when a token was seen before, the refusal code; the caller checks the rate limit
@@ -73,18 +74,18 @@ impl ExchangeService {
     /// [`Store::claim_guarded`]: crate::store::Store::claim_guarded
     pub(super) async fn claim_tokens(
         &self,
-        subject: Option<JtiClaim>,
-        actor: Option<JtiClaim>,
+        [subject, actor]: [Option<JtiClaim>; 2],
         cache_key: Option<&CacheKey>,
         rate: Option<&RateLimit>,
         hit: Option<&HitRecord<'_>>,
+        revocation_ids: &[String],
     ) -> Result<(Guarded, Option<&'static str>), ExchangeError> {
         let has_actor = actor.is_some();
         let has_subject = subject.is_some();
         let claims: Vec<JtiClaim> = subject.into_iter().chain(actor).collect();
         let guarded = self
             .store
-            .claim_guarded(&claims, cache_key, rate, hit)
+            .claim_guarded(&claims, cache_key, rate, hit, revocation_ids)
             .await
             .map_err(|e| {
                 self.metrics.store_errors.inc();

@@ -399,13 +399,18 @@ impl ExchangeService {
             now,
             ttl_seconds: grant.ttl_seconds,
         });
+        let revocation_ids: Vec<String> = granted
+            .presented
+            .iter()
+            .flat_map(|(facts, _)| facts.revocation_ids())
+            .collect();
         let (guarded, replayed) = self
             .claim_tokens(
-                claim,
-                actor_claim,
+                [claim, actor_claim],
                 cache_key.as_ref(),
                 rate.as_ref(),
                 hit.as_ref(),
+                &revocation_ids,
             )
             .await?;
         if !guarded.rate.allowed {
@@ -487,6 +492,7 @@ impl ExchangeService {
             credential_id: minted.id,
             issued_at: minted.issued_at,
             expires_at: minted.expires_at,
+            exchange_id: Some(event.exchange_id.clone()),
         };
         event.cache = cache_key.as_ref().map(|_| CacheUse::Miss);
         event.credential_id = Some(credential.credential_id.clone());

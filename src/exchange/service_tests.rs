@@ -131,6 +131,12 @@ impl Store for DownStore {
     async fn revocations(&self) -> Result<Vec<crate::store::Revocation>, StoreError> {
         Err(StoreError::Unavailable("connection refused".into()))
     }
+    async fn revocations_for(
+        &self,
+        _: &[String],
+    ) -> Result<Vec<crate::store::Revocation>, StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
     async fn put_revocation(&self, _: &crate::store::Revocation) -> Result<(), StoreError> {
         Err(StoreError::Unavailable("connection refused".into()))
     }
@@ -233,6 +239,12 @@ impl Store for StreamDownStore {
     }
     async fn revocations(&self) -> Result<Vec<crate::store::Revocation>, StoreError> {
         self.0.revocations().await
+    }
+    async fn revocations_for(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<crate::store::Revocation>, StoreError> {
+        self.0.revocations_for(ids).await
     }
     async fn put_revocation(&self, r: &crate::store::Revocation) -> Result<(), StoreError> {
         self.0.put_revocation(r).await

@@ -1,8 +1,9 @@
 //! Is a presented credential one Ferry minted, still live, and not revoked? For JWTs: the
 //! broker's own public key, `iss`, `typ: at+jwt`, `exp`/`nbf` with no leeway. For opaque
 //! credentials: format and checksum, then the store's record (by SHA-256, compared in constant
-//! time) and its `exp`. Then the revocation list. Anything else is inactive, with a reason for
-//! the audit trail only (RFC 7662 §2.2: the caller learns nothing but `active: false`).
+//! time) and its `exp`. Then the revocations that name it and the kill switches. Anything else
+//! is inactive, with a reason for the audit trail only (RFC 7662 §2.2: the caller learns
+//! nothing but `active: false`).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use serde_json::Value;
 use crate::credential::{opaque, Minter};
 use crate::domain::UnixSeconds;
 use crate::store::revocation::revoking;
-use crate::store::{CredentialFacts, Revocation, Store, StoreError};
+use crate::store::{CredentialFacts, Store, StoreError};
 
 /// A presented credential is refused unread above this size (like subject tokens).
 pub const MAX_CREDENTIAL_BYTES: usize = 16 * 1024;
@@ -58,11 +59,6 @@ impl Inspector {
         })
     }
 
-    /// The live revocation list, for callers that check several credentials.
-    pub async fn revocations(&self) -> Result<Vec<Revocation>, StoreError> {
-        self.store.revocations().await
-    }
-
     pub async fn inspect(&self, token: &str, now: UnixSeconds) -> Result<Inspected, StoreError> {
         if token.is_empty() || token.len() > MAX_CREDENTIAL_BYTES {
             return Ok(Inspected::Inactive("malformed"));
@@ -88,7 +84,7 @@ impl Inspector {
         let Some(facts) = claims.as_object().and_then(CredentialFacts::from_claims) else {
             return Ok(Inspected::Inactive("malformed"));
         };
-        let revocations = self.store.revocations().await?;
+        let revocations = self.store.revocations_for(&facts.revocation_ids()).await?;
         if revoking(&revocations, &facts, now).is_some() {
             return Ok(Inspected::Inactive("revoked"));
         }

@@ -148,7 +148,8 @@ impl LifecycleService {
         let result = async {
             self.admin(authorization, &mut ev, now).await?;
             let (kind, value) = target?;
-            let list = self.revocations().await?;
+            // Only kill switches block, and they come without asking for any id.
+            let list = self.revocations_for(&[]).await?;
             let found = list
                 .into_iter()
                 .find(|r| r.kind == kind && r.value == value);
@@ -211,6 +212,13 @@ impl LifecycleService {
     async fn revocations(&self) -> Result<Vec<Revocation>, LifecycleError> {
         self.store
             .revocations()
+            .await
+            .map_err(|_| LifecycleError::Unavailable("store_unavailable"))
+    }
+
+    async fn revocations_for(&self, ids: &[String]) -> Result<Vec<Revocation>, LifecycleError> {
+        self.store
+            .revocations_for(ids)
             .await
             .map_err(|_| LifecycleError::Unavailable("store_unavailable"))
     }

@@ -1,5 +1,5 @@
-//! The lifecycle state of `MemoryStore`: revocations and kill switches (a small map pruned on
-//! write), GCRA arrival times per rate-limit key, and opaque credential records by digest.
+//! The lifecycle state of `MemoryStore`: revocations by id and kill switches (two maps, each
+//! pruned on write), GCRA arrival times per rate-limit key, and opaque credential records by digest.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,8 +10,17 @@ use super::Map;
 use crate::domain::unix_now;
 use crate::store::{gcra_step, RateDecision, RateLimit, Revocation};
 
+/// A poisoned lock still holds a whole map (every operation is one insert or scan).
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 pub(super) struct LifecycleState {
-    revocations: Mutex<HashMap<String, Revocation>>,
+    /// Revocations of a credential or an exchange, by [`Revocation::id`]. Its lock also
+    /// serialises a revocation with the caching of the credential it names (`MemoryStore`).
+    pub points: Mutex<HashMap<String, Revocation>>,
+    /// Kill switches, by [`Revocation::id`]: few, and read whole by every exchange.
+    switches: Mutex<HashMap<String, Revocation>>,
     /// Theoretical arrival time in ms since `epoch`, per key.
     gcra: Map<f64>,
     /// Serialises GCRA steps so a read-modify-write of one key is atomic.
@@ -23,7 +32,8 @@ pub(super) struct LifecycleState {
 impl LifecycleState {
     pub fn new() -> Self {
         Self {
-            revocations: Mutex::new(HashMap::new()),
+            points: Mutex::new(HashMap::new()),
+            switches: Mutex::new(HashMap::new()),
             gcra: Map::new(),
             gcra_lock: Mutex::new(()),
             epoch: Instant::now(),
@@ -33,15 +43,39 @@ impl LifecycleState {
 
     pub fn revocations(&self) -> Vec<Revocation> {
         let now = unix_now();
-        let map = self.revocations.lock().unwrap_or_else(|p| p.into_inner());
-        map.values().filter(|r| r.is_live(now)).cloned().collect()
+        let points = lock(&self.points);
+        let switches = lock(&self.switches);
+        let all = points.values().chain(switches.values());
+        all.filter(|r| r.is_live(now)).cloned().collect()
     }
 
-    pub fn put_revocation(&self, revocation: &Revocation) {
+    /// Every live kill switch, and the live revocations among `ids`.
+    pub fn revocations_for(&self, ids: &[String]) -> Vec<Revocation> {
         let now = unix_now();
-        let mut map = self.revocations.lock().unwrap_or_else(|p| p.into_inner());
-        map.retain(|_, r| r.is_live(now));
-        map.insert(revocation.id(), revocation.clone());
+        let points = lock(&self.points);
+        let named = ids.iter().filter_map(|id| points.get(id));
+        let switches = lock(&self.switches);
+        let all = switches.values().chain(named);
+        all.filter(|r| r.is_live(now)).cloned().collect()
+    }
+
+    /// Stores `revocation` in its list (pruned of expired entries first). A revocation by id is
+    /// stored under the `points` lock the caller holds.
+    pub fn put_revocation(
+        &self,
+        points: &mut HashMap<String, Revocation>,
+        revocation: &Revocation,
+    ) {
+        let now = unix_now();
+        let mut switches;
+        let list = if revocation.kind.is_kill_switch() {
+            switches = lock(&self.switches);
+            &mut *switches
+        } else {
+            points
+        };
+        list.retain(|_, r| r.is_live(now));
+        list.insert(revocation.id(), revocation.clone());
     }
 
     pub fn rate_gcra(&self, limit: &RateLimit) -> RateDecision {
@@ -61,7 +95,10 @@ impl LifecycleState {
 mod tests {
     use std::time::Duration;
 
-    use crate::store::{MemoryStore, RateLimit, Revocation, RevocationKind, Store};
+    use crate::domain::Secret;
+    use crate::store::{
+        CacheKey, CachedCredential, MemoryStore, RateLimit, Revocation, RevocationKind, Store,
+    };
 
     fn entry(value: &str, keep: i64) -> Revocation {
         let now = crate::domain::unix_now();
@@ -84,8 +121,71 @@ mod tests {
         let live = store.revocations().await.unwrap();
         assert_eq!(live.len(), 1);
         assert_eq!(live[0].value, "live");
-        let held = store.lifecycle.revocations.lock().unwrap().len();
+        let held = store.lifecycle.points.lock().unwrap().len();
         assert_eq!(held, 1, "the write pruned the expired entry");
+    }
+
+    #[tokio::test]
+    async fn revocations_by_id_are_looked_up_and_revoking_deletes_the_cache_entry() {
+        let store = MemoryStore::new();
+        let switch = Revocation {
+            kind: RevocationKind::Policy,
+            ..entry("deploy", 60)
+        };
+        store.put_revocation(&switch).await.unwrap();
+        for i in 0..300 {
+            store
+                .put_revocation(&entry(&format!("c{i}"), 60))
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.revocations().await.unwrap().len(), 301);
+        let values = |list: Vec<Revocation>| {
+            let mut v: Vec<String> = list.into_iter().map(|r| r.value).collect();
+            v.sort();
+            v
+        };
+        let ids = ["credential:c7".to_string(), "credential:nope".into()];
+        let named = store.revocations_for(&ids).await.unwrap();
+        assert_eq!(values(named), ["c7", "deploy"]);
+        assert_eq!(
+            values(store.revocations_for(&[]).await.unwrap()),
+            ["deploy"]
+        );
+
+        let key = CacheKey {
+            slot: "s".into(),
+            id: "g".into(),
+        };
+        let cached = |id: &str| CachedCredential {
+            credential_id: id.into(),
+            issued_at: 0,
+            expires_at: 60,
+            token: Secret::new("t"),
+            exchange_id: Some(format!("ex-{id}")),
+        };
+        let lookup = || async {
+            let (_, hit) = store.claim_and_lookup(None, Some(&key)).await.unwrap();
+            hit.map(|c| c.credential_id)
+        };
+        let ttl = Duration::from_secs(60);
+        store.cache_put(&key, &cached("a"), ttl).await.unwrap();
+        assert_eq!(lookup().await.as_deref(), Some("a"), "control");
+        store.put_revocation(&entry("a", 60)).await.unwrap();
+        assert_eq!(lookup().await, None, "revoking by id deleted the entry");
+        store.cache_put(&key, &cached("b"), ttl).await.unwrap();
+        let by_exchange = Revocation {
+            kind: RevocationKind::Exchange,
+            ..entry("ex-b", 60)
+        };
+        store.put_revocation(&by_exchange).await.unwrap();
+        assert_eq!(
+            lookup().await,
+            None,
+            "revoking its exchange deleted the entry"
+        );
+        store.cache_put(&key, &cached("a"), ttl).await.unwrap();
+        assert_eq!(lookup().await, None, "a revoked credential is not cached");
     }
 
     #[tokio::test(start_paused = true)]

@@ -99,6 +99,23 @@ pub struct CachedCredential {
     pub expires_at: UnixSeconds,
     #[serde(with = "secret_string")]
     pub token: Secret,
+    /// The exchange that minted it, so that revoking that exchange deletes this cache entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange_id: Option<String>,
+}
+
+impl CachedCredential {
+    /// The revocation ids that name this credential (by id, by minting exchange): the cache
+    /// entry is indexed under each, and deleted when one is revoked.
+    pub fn revocation_ids(&self) -> Vec<String> {
+        let mut ids = vec![revocation::credential_revocation_id(&self.credential_id)];
+        ids.extend(
+            self.exchange_id
+                .as_deref()
+                .map(revocation::exchange_revocation_id),
+        );
+        ids
+    }
 }
 
 impl CachedCredential {
@@ -215,10 +232,18 @@ pub trait Store: Send + Sync + 'static {
         window: Duration,
     ) -> Result<RateDecision, StoreError>;
 
-    /// Every live revocation and kill switch (`revocation` module), shared by every replica.
+    /// Every live revocation and kill switch (`revocation` module), shared by every replica:
+    /// for the admin listing, which may be long.
     async fn revocations(&self) -> Result<Vec<Revocation>, StoreError>;
 
-    /// Adds a revocation, replacing one of the same kind and value; drops expired entries.
+    /// What can matter to one credential check: every live kill switch, and the live
+    /// revocations among `ids` ([`Revocation::id`], e.g. [`CredentialFacts::revocation_ids`]).
+    /// Costs the same however many credentials are revoked.
+    async fn revocations_for(&self, ids: &[String]) -> Result<Vec<Revocation>, StoreError>;
+
+    /// Adds a revocation, replacing one of the same kind and value; drops expired entries. A
+    /// revocation by credential or exchange id also deletes the cache entry of the credential
+    /// it names, and from then on that credential is not cached again.
     async fn put_revocation(&self, revocation: &Revocation) -> Result<(), StoreError>;
 
     /// One GCRA step (`limit` module) for a `grant.rate_limit`.
@@ -233,21 +258,23 @@ pub trait Store: Send + Sync + 'static {
 
     async fn opaque_delete(&self, digest: &str) -> Result<(), StoreError>;
 
-    /// The first round trip of an exchange: reads the revocations, takes one step of the rate
-    /// limit (when the grant has one) and, unless that refused, claims every token's `jti` (a
-    /// delegation's subject and actor: all or nothing, as [`Store::claim_all_and_lookup`]) and
-    /// reads the cache; with `hit`, a store that [`Store::records_hits_first`] also appends a
-    /// sure hit's audit event. A networked store does it in one round trip; this default makes
-    /// several calls and records nothing.
+    /// The first round trip of an exchange: reads the revocations that can matter to it
+    /// ([`Store::revocations_for`] `revocation_ids`: those of the Ferry credentials it presents),
+    /// takes one step of the rate limit (when the grant has one) and, unless that refused,
+    /// claims every token's `jti` (a delegation's subject and actor: all or nothing, as
+    /// [`Store::claim_all_and_lookup`]) and reads the cache; with `hit`, a store that
+    /// [`Store::records_hits_first`] also appends a sure hit's audit event. A networked store
+    /// does it in one round trip; this default makes several calls and records nothing.
     async fn claim_guarded(
         &self,
         claims: &[JtiClaim],
         cache_key: Option<&CacheKey>,
         rate: Option<&RateLimit>,
         hit: Option<&HitRecord<'_>>,
+        revocation_ids: &[String],
     ) -> Result<Guarded, StoreError> {
         let _ = hit;
-        let revocations = self.revocations().await?;
+        let revocations = self.revocations_for(revocation_ids).await?;
         let rate = match rate {
             Some(limit) => self.rate_gcra(limit).await?,
             None => RateDecision {
@@ -299,6 +326,7 @@ mod tests {
     fn cached_credentials_never_outlive_the_request_and_are_not_nearly_dead() {
         let c = |exp| CachedCredential {
             token: Secret::new("t"),
+            exchange_id: None,
             credential_id: "c".into(),
             issued_at: 0,
             expires_at: exp,
@@ -319,6 +347,7 @@ mod tests {
     fn a_cached_record_starts_with_the_fields_the_redis_script_matches() {
         let c = CachedCredential {
             token: Secret::new("t"),
+            exchange_id: None,
             credential_id: "01a2-b3".into(),
             issued_at: -5,
             expires_at: 1_796_121_775,

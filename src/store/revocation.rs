@@ -6,9 +6,14 @@
 //! `block_until`, refuses new exchanges for it. An entry is kept until every credential it can
 //! revoke has expired (`keep_until`), so lifting a block (`unblock`) never revives a credential.
 //!
-//! The list is read once per exchange inside the store's first round trip
-//! ([`super::Store::claim_guarded`]); it stays short because entries expire with the credentials
-//! they cover (at most [`CREDENTIAL_LIFETIME_CEILING`]).
+//! A store keeps the two apart: kill switches in one short list, read whole by every exchange
+//! inside its first round trip ([`super::Store::claim_guarded`]), and revocations of a
+//! credential or an exchange by id, looked up only for the credentials an exchange or an
+//! introspection presents ([`CredentialFacts::revocation_ids`]). So an exchange costs the same
+//! with ten thousand revoked credentials as with none. A cached credential is not looked up:
+//! revoking it (by id or by exchange) deletes its cache entry, and a credential already revoked
+//! is never cached. Entries expire with the credentials they cover (at most
+//! [`CREDENTIAL_LIFETIME_CEILING`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -52,6 +57,16 @@ impl RevocationKind {
     pub fn is_kill_switch(self) -> bool {
         matches!(self, Self::Subject | Self::Policy)
     }
+}
+
+/// The [`Revocation::id`] of a revocation by credential id.
+pub fn credential_revocation_id(credential_id: &str) -> String {
+    format!("{}:{credential_id}", RevocationKind::Credential.as_str())
+}
+
+/// The [`Revocation::id`] of a revocation by minting exchange.
+pub fn exchange_revocation_id(exchange_id: &str) -> String {
+    format!("{}:{exchange_id}", RevocationKind::Exchange.as_str())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +127,16 @@ impl CredentialFacts {
             policy: claims.get("client_id")?.as_str()?.to_string(),
             issued_at: claims.get("iat")?.as_i64()?,
         })
+    }
+}
+
+impl CredentialFacts {
+    /// The ids of the revocations that could name this credential directly (by its id, by its
+    /// minting exchange): what a store looks up besides the kill switches.
+    pub fn revocation_ids(&self) -> Vec<String> {
+        let mut ids = vec![credential_revocation_id(&self.credential_id)];
+        ids.extend(self.exchange_id.as_deref().map(exchange_revocation_id));
+        ids
     }
 }
 

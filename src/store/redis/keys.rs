@@ -8,7 +8,10 @@
 //! | `P{slot}:cred:<grant digest>` | the cached credential as JSON, **including the JWT** | its remaining life |
 //! | `P{revoked:<credential id>}` | `1` | the credential's remaining life |
 //! | `P{rate:<key>}` | counter | the window |
-//! | `P{revocations}` | hash: `kind:value` -> revocation JSON (pruned on write) | none |
+//! | `P{revocations}` | hash: `credential:<id>` / `exchange:<id>` -> revocation JSON | none (pruned on write, by `…:expiry`) |
+//! | `P{revocations}:expiry` | sorted set: the same fields, scored by `keep_until` | none |
+//! | `P{killswitches}` | hash: `subject:<glob>` / `policy:<name>` -> revocation JSON (pruned on write) | none |
+//! | `P{cidx:<sha256(revocation id)>}` | the key of the cache entry holding that credential | the entry's |
 //! | `P{slot}:gcra:<key>` | GCRA arrival time (ms) of a `grant.rate_limit` | until that time |
 //! | `P{opaque:<sha256 of the credential>}` | an opaque credential's record (claims, never the credential) | its remaining life |
 //! | `Paudit` | stream of audit events (`event` = JSON) | `MAXLEN ~ N` |
@@ -55,6 +58,21 @@ impl Keys {
 
     pub fn revocations(&self) -> String {
         format!("{}{{revocations}}", self.prefix)
+    }
+
+    /// Scores of [`Keys::revocations`]' fields by `keep_until` (same slot: pruned together).
+    pub fn revocation_expiry(&self) -> String {
+        format!("{}{{revocations}}:expiry", self.prefix)
+    }
+
+    pub fn kill_switches(&self) -> String {
+        format!("{}{{killswitches}}", self.prefix)
+    }
+
+    /// Names the cache entry of the credential a revocation id names, so revoking deletes it.
+    pub fn cache_index(&self, revocation_id: &str) -> String {
+        let digest = sha256_hex(revocation_id.as_bytes());
+        format!("{}{{cidx:{}}}", self.prefix, &digest[..32])
     }
 
     pub fn gcra(&self, limit: &crate::store::RateLimit) -> String {

@@ -2,10 +2,12 @@
 //! credential records, and [`GUARDED`], the script that makes them part of an exchange's first
 //! round trip.
 //!
-//! On a single server `GUARDED` reads the revocation hash, steps the rate limit, claims the
-//! `jti` and reads the cache in one command, so an exchange still costs two round trips. On a
-//! Cluster the revocation hash lives on its own slot: its `HGETALL` is sent concurrently with
-//! the script (two commands, one round trip of latency), as `commit` does with the stream.
+//! On a single server `GUARDED` reads the kill switches and the revocations of the presented
+//! credentials, steps the rate limit, claims the `jti` and reads the cache in one command, so an
+//! exchange still costs two round trips. On a Cluster the two revocation hashes live on their
+//! own slots: their `HGETALL`/`HMGET` are sent concurrently with the script (one round trip of
+//! latency), as `commit` does with the stream. Neither reads the revocations by id whole: an
+//! exchange costs the same with ten thousand revoked credentials as with none.
 //!
 //! GCRA (`store::limit`) runs here with the server's clock (`TIME`), so replicas with skewed
 //! clocks still share one budget exactly.
@@ -22,30 +24,48 @@ use crate::store::{
     StoreError,
 };
 
-/// KEYS: [revocations?, gcra?, jti_1 .. jti_n, credential?, stream?]; ARGV: ['1' when KEYS[1]
-/// is the revocation hash, rate limit or '', period ms, n, claim ttl ms 1 .. n, '1' to look
-/// up, hit event head or '', now (unix s), grant ttl s, stream maxlen].
-/// Returns `{revocations (flat field/value list), retry after ms (0 = allowed), {replayed 0|1
-/// per claim}, cached, hit recorded 0|1}`. A refused rate step claims nothing, so the client
-/// may retry with the same token. Several claims (a delegation's subject and actor) are all or
-/// nothing: when any was seen before, none is recorded; one claim is a plain `SET NX`.
+/// KEYS: [revocations?, kill switches?, gcra?, jti_1 .. jti_n, credential?, stream?]; ARGV:
+/// ['-' when the first two keys are absent, else p, revocation id_1 .. id_p], then rate limit
+/// or '', period ms, n, claim ttl ms 1 .. n, '1' to look up, hit event head or '', now (unix s),
+/// grant ttl s, stream maxlen.
+/// Returns `{revocations (flat field/value list: every kill switch, and the revocations among
+/// the ids), retry after ms (0 = allowed), {replayed 0|1 per claim}, cached, hit recorded 0|1}`.
+/// A refused rate step claims nothing, so the client may retry with the same token. Several
+/// claims (a delegation's subject and actor) are all or nothing: when any was seen before, none
+/// is recorded; one claim is a plain `SET NX`.
 ///
 /// With a hit event head (`store::HitRecord`), the hit's audit event is appended to the stream
-/// here when the hit is sure to be served — no revocation at all in the hash, every claim
-/// fresh, and the cached credential reusable by the same integer test as
-/// `CachedCredential::reusable` — with the cached `credential_id` and `expires_at` appended to
-/// the head (read by one anchored match on the record's first fields, whose order
-/// `CachedCredential` fixes; an id that is not plain `[A-Za-z0-9_-]` does not match). Anything
-/// less leaves the hit to the client's checks and the commit.
+/// here when the hit is sure to be served — no kill switch at all and no revocation of a
+/// presented credential, every claim fresh, and the cached credential reusable by the same
+/// integer test as `CachedCredential::reusable` — with the cached `credential_id` and
+/// `expires_at` appended to the head (read by one anchored match on the record's first fields,
+/// whose order `CachedCredential` fixes; an id that is not plain `[A-Za-z0-9_-]` does not
+/// match). Anything less leaves the hit to the client's checks and the commit. (A revoked
+/// cached credential has no entry to hit: revoking deletes it, see [`REVOKE_LUA`].)
 const GUARDED_LUA: &str = r#"
 local i = 1
 local revs = {}
-if ARGV[1] == '1' then revs = redis.call('HGETALL', KEYS[1]); i = 2 end
-if ARGV[2] ~= '' then
+local o = 1
+if ARGV[1] ~= '-' then
+  local p = tonumber(ARGV[1])
+  revs = redis.call('HGETALL', KEYS[2])
+  if p > 0 then
+    local ids = {}
+    for j = 1, p do ids[j] = ARGV[1 + j] end
+    local found = redis.call('HMGET', KEYS[1], unpack(ids))
+    for j = 1, p do
+      if found[j] then revs[#revs + 1] = ids[j]; revs[#revs + 1] = found[j] end
+    end
+  end
+  o = 1 + p
+  i = 3
+end
+local function arg(k) return ARGV[o + k - 1] end
+if arg(2) ~= '' then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local period = tonumber(ARGV[3])
-  local interval = period / tonumber(ARGV[2])
+  local period = tonumber(arg(3))
+  local interval = period / tonumber(arg(2))
   local tat = tonumber(redis.call('GET', KEYS[i]) or now)
   if tat < now then tat = now end
   local new_tat = tat + interval
@@ -54,10 +74,10 @@ if ARGV[2] ~= '' then
   redis.call('SET', KEYS[i], string.format('%.3f', new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
   i = i + 1
 end
-local n = tonumber(ARGV[4])
+local n = tonumber(arg(4))
 local replayed = {}
 if n == 1 then
-  replayed[1] = redis.call('SET', KEYS[i], '1', 'NX', 'PX', ARGV[5]) and 0 or 1
+  replayed[1] = redis.call('SET', KEYS[i], '1', 'NX', 'PX', arg(5)) and 0 or 1
 elseif n > 1 then
   local any = false
   for j = 1, n do
@@ -65,31 +85,55 @@ elseif n > 1 then
     if replayed[j] == 1 then any = true end
   end
   if not any then
-    for j = 1, n do redis.call('SET', KEYS[i + j - 1], '1', 'PX', ARGV[4 + j]) end
+    for j = 1, n do redis.call('SET', KEYS[i + j - 1], '1', 'PX', arg(4 + j)) end
   end
 end
 i = i + n
 local cached = false
-if ARGV[5 + n] == '1' then cached = redis.call('GET', KEYS[i]) end
+if arg(5 + n) == '1' then cached = redis.call('GET', KEYS[i]) end
 local recorded = 0
-local head = ARGV[6 + n]
+local head = arg(6 + n)
 if cached and head and head ~= '' and #revs == 0 then
   local fresh = true
   for j = 1, n do if replayed[j] ~= 0 then fresh = false end end
   local id, exp = string.match(cached,
     '^{"credential_id":("[%w%-_]+"),"issued_at":%-?%d+,"expires_at":(%-?%d+),')
   if fresh and id then
-    local remaining = tonumber(exp) - tonumber(ARGV[7 + n])
-    local allowed = tonumber(ARGV[8 + n])
+    local remaining = tonumber(exp) - tonumber(arg(7 + n))
+    local allowed = tonumber(arg(8 + n))
     if remaining <= allowed and remaining * 2 >= allowed and remaining >= 1 then
       local event = head .. ',"credential_id":' .. id .. ',"credential_expires_at":' .. exp .. '}'
-      redis.call('XADD', KEYS[i + 1], 'MAXLEN', '~', ARGV[9 + n], '*', 'event', event)
+      redis.call('XADD', KEYS[i + 1], 'MAXLEN', '~', arg(9 + n), '*', 'event', event)
       recorded = 1
     end
   end
 end
 return {revs, 0, replayed, cached, recorded}
 "#;
+
+/// Stores a revocation by credential or exchange id. KEYS: [revocations, revocations:expiry,
+/// index?]; ARGV: [field, revocation JSON, keep_until, now]. Prunes up to 1,000 expired fields
+/// first (by the expiry set, so the cost does not grow with the hash), then, with the index
+/// key (one server), deletes the cache entry the index names: atomically with the `HSET`, so
+/// an exchange either ran before the revocation or finds no entry. (`COMMIT` does not cache a
+/// credential already revoked.) Not Cluster-safe with the index: a Cluster passes two keys and
+/// deletes the entry itself.
+const REVOKE_LUA: &str = r"
+local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[4], 'LIMIT', 0, 1000)
+if #gone > 0 then
+  redis.call('HDEL', KEYS[1], unpack(gone))
+  redis.call('ZREM', KEYS[2], unpack(gone))
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+if KEYS[3] then
+  local entry = redis.call('GET', KEYS[3])
+  if entry then redis.call('DEL', entry, KEYS[3]) end
+end
+return 1
+";
+
+static REVOKE: LazyLock<Script> = LazyLock::new(|| Script::new(REVOKE_LUA));
 
 static GUARDED: LazyLock<Script> = LazyLock::new(|| Script::new(GUARDED_LUA));
 
@@ -109,27 +153,110 @@ fn parse_revocations(flat: Vec<String>) -> Result<Vec<Revocation>, StoreError> {
 }
 
 impl RedisStore {
+    /// Every live revocation: both hashes, whole (the admin listing).
     pub(super) async fn lifecycle_revocations(&self) -> Result<Vec<Revocation>, StoreError> {
-        let key = self.keys.revocations();
-        let flat: Vec<String> = self
-            .run("revocations", |mut conn| async move {
-                redis::cmd("HGETALL").arg(key).query_async(&mut conn).await
-            })
-            .await?;
+        let (points, switches) = futures_util::future::join(
+            self.hgetall(self.keys.revocations()),
+            self.hgetall(self.keys.kill_switches()),
+        )
+        .await;
+        let mut flat = points?;
+        flat.extend(switches?);
         parse_revocations(flat)
     }
 
-    /// `HSET` the entry and `HDEL` the expired ones (revocations are rare: a read first is fine).
-    pub(super) async fn lifecycle_put_revocation(&self, r: &Revocation) -> Result<(), StoreError> {
+    /// Every live kill switch and the live revocations among `ids`: two commands, sent together.
+    pub(super) async fn lifecycle_revocations_for(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<Revocation>, StoreError> {
+        let (switches, named) = futures_util::future::join(
+            self.hgetall(self.keys.kill_switches()),
+            self.hmget_pairs(ids),
+        )
+        .await;
+        let mut flat = switches?;
+        flat.extend(named?);
+        parse_revocations(flat)
+    }
+
+    async fn hgetall(&self, key: String) -> Result<Vec<String>, StoreError> {
+        self.run("revocations", |mut conn| async move {
+            redis::cmd("HGETALL").arg(key).query_async(&mut conn).await
+        })
+        .await
+    }
+
+    /// `HMGET` of the revocations by id, as the field/value pairs found.
+    async fn hmget_pairs(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let key = self.keys.revocations();
-        let now = unix_now();
-        let flat: Vec<String> = {
-            let key = key.clone();
-            self.run("revocations", |mut conn| async move {
-                redis::cmd("HGETALL").arg(key).query_async(&mut conn).await
+        let found: Vec<Option<String>> = self
+            .run("revocations", |mut conn| async move {
+                redis::cmd("HMGET")
+                    .arg(key)
+                    .arg(ids)
+                    .query_async(&mut conn)
+                    .await
             })
-            .await?
-        };
+            .await?;
+        Ok(ids
+            .iter()
+            .zip(found)
+            .filter_map(|(id, v)| v.map(|v| [id.clone(), v]))
+            .flatten()
+            .collect())
+    }
+
+    /// A kill switch: `HSET` in its short hash and `HDEL` its expired ones (a read first is
+    /// fine: switches are few and rare). A revocation by id: [`REVOKE`], which also deletes the
+    /// revoked credential's cache entry.
+    pub(super) async fn lifecycle_put_revocation(&self, r: &Revocation) -> Result<(), StoreError> {
+        let value = serde_json::to_string(r).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let field = r.id();
+        if r.kind.is_kill_switch() {
+            return self.put_kill_switch(field, value).await;
+        }
+        let cluster = self.connector.is_cluster();
+        let index = self.keys.cache_index(&field);
+        let mut call = REVOKE.prepare_invoke();
+        call.key(self.keys.revocations())
+            .key(self.keys.revocation_expiry())
+            .arg(&field)
+            .arg(value)
+            .arg(r.keep_until)
+            .arg(unix_now());
+        if !cluster {
+            call.key(&index);
+        }
+        self.run("revoke", |mut conn| async move {
+            call.invoke_async::<i64>(&mut conn).await.map(|_| ())
+        })
+        .await?;
+        if cluster {
+            // The index and the entry are on other slots: delete after the revocation is stored.
+            let entry: Option<String> = self
+                .run("revoke", |mut conn| {
+                    let index = index.clone();
+                    async move { redis::cmd("GET").arg(index).query_async(&mut conn).await }
+                })
+                .await?;
+            if let Some(entry) = entry {
+                self.run("revoke", |mut conn| async move {
+                    redis::cmd("DEL").arg(entry).exec_async(&mut conn).await
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn put_kill_switch(&self, field: String, value: String) -> Result<(), StoreError> {
+        let key = self.keys.kill_switches();
+        let now = unix_now();
+        let flat = self.hgetall(key.clone()).await?;
         let expired: Vec<String> = flat
             .chunks(2)
             .filter(|pair| {
@@ -139,8 +266,6 @@ impl RedisStore {
             })
             .map(|pair| pair[0].clone())
             .collect();
-        let value = serde_json::to_string(r).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let field = r.id();
         self.run("revoke", |mut conn| async move {
             let mut pipe = redis::pipe();
             pipe.atomic().cmd("HSET").arg(&key).arg(field).arg(value);
@@ -157,7 +282,7 @@ impl RedisStore {
         limit: &RateLimit,
     ) -> Result<RateDecision, StoreError> {
         let guarded = self
-            .guarded_script(&[], None, Some(limit), false, None)
+            .guarded_script(&[], None, Some(limit), None, None)
             .await?;
         Ok(guarded.rate)
     }
@@ -206,11 +331,12 @@ impl RedisStore {
         cache_key: Option<&CacheKey>,
         rate: Option<&RateLimit>,
         hit: Option<&HitRecord<'_>>,
+        revocation_ids: &[String],
     ) -> Result<Guarded, StoreError> {
         if !self.connector.is_cluster() {
             let hit = hit.filter(|_| self.settings.audit_stream);
             return self
-                .guarded_script(claims, cache_key, rate, true, hit)
+                .guarded_script(claims, cache_key, rate, Some(revocation_ids), hit)
                 .await;
         }
         // A script's keys must share one slot: the exchange's (its cache entry, its rate
@@ -227,8 +353,8 @@ impl RedisStore {
             .partition(|(_, c)| Some(&c.slot) == anchor);
         let local_claims: Vec<JtiClaim> = local.iter().map(|(_, c)| (*c).clone()).collect();
         let (revocations, guarded, others) = futures_util::future::join3(
-            self.lifecycle_revocations(),
-            self.guarded_script(&local_claims, cache_key, rate, false, None),
+            self.lifecycle_revocations_for(revocation_ids),
+            self.guarded_script(&local_claims, cache_key, rate, None, None),
             self.claim_each(other.iter().map(|(_, c)| *c)),
         )
         .await;
@@ -285,14 +411,22 @@ impl RedisStore {
         claims: &[JtiClaim],
         cache_key: Option<&CacheKey>,
         rate: Option<&RateLimit>,
-        with_revocations: bool,
+        revocation_ids: Option<&[String]>,
         hit: Option<&HitRecord<'_>>,
     ) -> Result<Guarded, StoreError> {
         let mut call = GUARDED.prepare_invoke();
-        if with_revocations {
-            call.key(self.keys.revocations()).arg("1");
-        } else {
-            call.arg("0");
+        match revocation_ids {
+            Some(ids) => {
+                call.key(self.keys.revocations())
+                    .key(self.keys.kill_switches())
+                    .arg(ids.len());
+                for id in ids {
+                    call.arg(id);
+                }
+            }
+            None => {
+                call.arg("-");
+            }
         }
         match rate {
             Some(l) => call

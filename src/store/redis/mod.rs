@@ -109,6 +109,56 @@ fn encode(credential: &CachedCredential) -> Result<String, StoreError> {
     serde_json::to_string(credential).map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
+/// A cache entry as Redis holds it: the record under the grant's key, and one index entry per
+/// revocation id of the credential ([`CachedCredential::revocation_ids`]) naming that key.
+struct CacheWrite {
+    key: String,
+    value: String,
+    ttl_ms: u64,
+    /// `(revocation id, its index key)`.
+    index: Vec<(String, String)>,
+    /// The hash of revocations by id (checked first on one server).
+    revocations: String,
+}
+
+impl CacheWrite {
+    /// Adds the entry to a `COMMIT` call (after its stream arguments).
+    fn add_to(self, call: &mut redis::ScriptInvocation<'_>) {
+        call.key(self.key)
+            .arg(self.value)
+            .arg(self.ttl_ms)
+            .key(self.revocations)
+            .arg(self.index.len());
+        for (id, index_key) in self.index {
+            call.key(index_key).arg(id);
+        }
+    }
+
+    /// On a Cluster: the record and its index entries (other slots) concurrently. A revocation
+    /// made while the credential was being minted is not seen here: the entry then lives until
+    /// the credential expires (the README says so).
+    async fn send(self, conn: Conn) -> Result<(), RedisError> {
+        let ttl = self.ttl_ms;
+        let set = |key: String, value: String| {
+            let mut conn = conn.clone();
+            async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .arg("PX")
+                    .arg(ttl)
+                    .exec_async(&mut conn)
+                    .await
+            }
+        };
+        let mut sets = vec![set(self.key.clone(), self.value)];
+        for (_, index_key) in self.index {
+            sets.push(set(index_key, self.key.clone()));
+        }
+        futures_util::future::try_join_all(sets).await.map(|_| ())
+    }
+}
+
 fn decode(value: Value) -> Option<CachedCredential> {
     match value {
         Value::BulkString(bytes) => serde_json::from_slice(&bytes).ok(),
@@ -154,15 +204,17 @@ impl Store for RedisStore {
         credential: &CachedCredential,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let (key, value) = (self.keys.credential(key), encode(credential)?);
+        let write = self.cache_write(key, credential, ttl)?;
+        if self.connector.is_cluster() {
+            return self
+                .run("cache put", |conn| async move { write.send(conn).await })
+                .await;
+        }
+        let mut call = self.commit_script.prepare_invoke();
+        call.arg("").arg("");
+        write.add_to(&mut call);
         self.run("cache put", |mut conn| async move {
-            redis::cmd("SET")
-                .arg(key)
-                .arg(value)
-                .arg("PX")
-                .arg(millis(ttl))
-                .exec_async(&mut conn)
-                .await
+            call.invoke_async::<i64>(&mut conn).await.map(|_| ())
         })
         .await
     }
@@ -217,11 +269,7 @@ impl Store for RedisStore {
             self.hints.cached(put.key, put.credential.expires_at);
         }
         let cache = match cache {
-            Some(put) => Some((
-                self.keys.credential(put.key),
-                encode(put.credential)?,
-                millis(put.ttl),
-            )),
+            Some(put) => Some(self.cache_write(put.key, put.credential, put.ttl)?),
             None => None,
         };
         if self.connector.is_cluster() {
@@ -231,8 +279,8 @@ impl Store for RedisStore {
         call.key(self.keys.stream())
             .arg(self.settings.audit_stream_maxlen)
             .arg(event);
-        if let Some((key, value, ttl)) = cache {
-            call.key(key).arg(value).arg(ttl);
+        if let Some(write) = cache {
+            write.add_to(&mut call);
         }
         self.run("audit stream append", |mut conn| async move {
             call.invoke_async::<i64>(&mut conn).await.map(|_| ())
@@ -286,6 +334,10 @@ impl Store for RedisStore {
         self.lifecycle_revocations().await
     }
 
+    async fn revocations_for(&self, ids: &[String]) -> Result<Vec<Revocation>, StoreError> {
+        self.lifecycle_revocations_for(ids).await
+    }
+
     async fn put_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
         self.lifecycle_put_revocation(revocation).await
     }
@@ -317,20 +369,44 @@ impl Store for RedisStore {
         cache_key: Option<&CacheKey>,
         rate: Option<&RateLimit>,
         hit: Option<&HitRecord<'_>>,
+        revocation_ids: &[String],
     ) -> Result<Guarded, StoreError> {
-        self.lifecycle_claim_guarded(claims, cache_key, rate, hit)
+        self.lifecycle_claim_guarded(claims, cache_key, rate, hit, revocation_ids)
             .await
     }
 }
 
 impl RedisStore {
+    fn cache_write(
+        &self,
+        key: &CacheKey,
+        credential: &CachedCredential,
+        ttl: Duration,
+    ) -> Result<CacheWrite, StoreError> {
+        let index = credential
+            .revocation_ids()
+            .into_iter()
+            .map(|id| {
+                let index_key = self.keys.cache_index(&id);
+                (id, index_key)
+            })
+            .collect();
+        Ok(CacheWrite {
+            key: self.keys.credential(key),
+            value: encode(credential)?,
+            ttl_ms: millis(ttl),
+            index,
+            revocations: self.keys.revocations(),
+        })
+    }
+
     /// On a Cluster the stream and the credential live on different slots: send both at once
     /// (one round trip of latency, to two nodes). The credential is cached even if the append
     /// fails, but it is not released then, and a later cache hit is audited on its own.
     async fn commit_cluster(
         &self,
         event: String,
-        cache: Option<(String, String, u64)>,
+        cache: Option<CacheWrite>,
     ) -> Result<(), StoreError> {
         let stream = self.keys.stream();
         let maxlen = self.settings.audit_stream_maxlen;
@@ -348,18 +424,9 @@ impl RedisStore {
                     .exec_async(&mut xadd_conn)
                     .await
             };
-            let mut set_conn = conn;
             let put = async move {
                 match cache {
-                    Some((key, value, ttl)) => {
-                        redis::cmd("SET")
-                            .arg(key)
-                            .arg(value)
-                            .arg("PX")
-                            .arg(ttl)
-                            .exec_async(&mut set_conn)
-                            .await
-                    }
+                    Some(write) => write.send(conn).await,
                     None => Ok(()),
                 }
             };
