@@ -1,15 +1,17 @@
 //! `RedisStore`: the state every replica shares, in Redis (a single server or a Cluster).
 //!
-//! An exchange costs at most two round trips: `lifecycle::GUARDED` (read the revocations, step
-//! the rate limit, claim the `jti`s with `SET NX PX` — a delegation's subject and actor all or
-//! nothing —, read the cached credential; [`Store::claim_guarded`]) and [`Store::commit`]
-//! (append the audit stream entry with `XADD … MAXLEN ~ N` and store the new credential with
-//! `SET PX`). On one server a cache hit costs one: `GUARDED` appends a hit's event itself
-//! when the hit is sure to be served ([`super::HitRecord`]). Both are Lua
-//! scripts on one server: a script is one command, so the command count in `INFO commandstats`
-//! proves the budget, and the commit script stores nothing if the `XADD` fails. On a Cluster
-//! the claim script still works (its keys share a hash tag, see `keys`); the stream lives on
-//! another slot, so the commit sends `XADD` and `SET` concurrently instead.
+//! An exchange costs at most two round trips: `lifecycle::GUARDED` (read the kill switches and
+//! the revocations of the presented Ferry credentials, step the rate limit, claim the `jti`s
+//! with `SET NX PX` — a delegation's subject and actor all or nothing —, read the cached
+//! credential; [`Store::claim_guarded`]) and [`Store::commit`] (append the audit stream entry
+//! with `XADD … MAXLEN ~ N` and store the new credential with `SET PX`, unless it was revoked
+//! meanwhile, with an index entry per revocation id so that revoking deletes it). On one server
+//! a cache hit costs one: `GUARDED` appends a hit's event itself when the hit is sure to be
+//! served ([`super::HitRecord`]). Both are Lua scripts on one server: a script is one command,
+//! so the command count in `INFO commandstats` proves the budget, and the commit script stores
+//! nothing if the `XADD` fails. On a Cluster the claim script still works (its keys share a
+//! hash tag, see `keys`); the stream lives on another slot, so the commit sends `XADD` and the
+//! `SET`s concurrently instead.
 //!
 //! Every operation is bounded by `command_timeout`; a timeout or a connection error is
 //! [`StoreError::Unavailable`], which the service turns into 503 with no credential.
