@@ -260,6 +260,28 @@ async fn lifecycle_checks_keep_an_exchange_at_two_round_trips() {
     for outside in ["hset", "exists", "incr"] {
         assert_eq!(delta(outside), 0, "{outside}");
     }
+
+    // An opaque credential's record is written with the audit stream entry: two as well (the
+    // first one also loads the script).
+    let introspector = broker.introspector(&app.issuer).await;
+    broker
+        .credential(&app.issuer, OPAQUE_SUBJECT, DEPLOY_AUDIENCE)
+        .await;
+    let monitor = server.monitor();
+    let opaque = broker
+        .credential(&app.issuer, OPAQUE_SUBJECT, DEPLOY_AUDIENCE)
+        .await;
+    // What the broker sent (its readiness marker aside): one line per round trip.
+    let sent = monitor.client_commands(|c| c.contains("state\" \"1\" \"NX"));
+    assert_eq!(sent.len(), 2, "opaque: two round trips, got {sent:#?}");
+    assert!(
+        sent.iter().all(|c| c.starts_with("\"EVALSHA\"")),
+        "{sent:#?}"
+    );
+    assert!(
+        broker.is_active(&introspector, &opaque).await,
+        "its record was stored"
+    );
 }
 
 #[test]

@@ -4,12 +4,13 @@
 //! after the subject token (`exchange::actor`), and both `jti`s are claimed in the same first
 //! round trip.
 //!
-//! verify (may fetch keys) -> decide (pure) -> read revocations + step `grant.rate_limit` + claim
-//! the `jti`s + read cache (one store round trip; kill switches and revoked cache hits are
-//! checked on its answer, see `lifecycle::guard`) ->
-//! mint on a miss -> append the audit event -> `Store::commit` (the shared audit stream entry,
-//! when the store keeps one, and the cache entry: the second round trip) -> only then answer
-//! with the credential. Every call records exactly one audit event, whatever happens; if that
+//! verify (may fetch keys) -> decide (pure) -> read the kill switches and the revocations of the
+//! presented Ferry credentials + step `grant.rate_limit` + claim the `jti`s + read cache (one
+//! store round trip; kill switches, revoked presented credentials and cache hits under a kill
+//! switch are checked on its answer, see `lifecycle::guard`) -> mint on a miss -> append the
+//! audit event -> `Store::commit` (the shared audit stream entry, when the store keeps one, and
+//! the cache entry; for an opaque credential `Store::commit_opaque`, with its record instead:
+//! the second round trip) -> only then answer with the credential. Every call records exactly one audit event, whatever happens; if that
 //! record cannot be written (file or stream), the caller gets 503 and no credential.
 //!
 //! A cache hit on a store that [`Store::records_hits_first`] sends its audit event with the
@@ -32,7 +33,8 @@ use crate::policy::CredentialKind;
 use crate::policy::PolicySet;
 use crate::store::revocation::{blocking, revoking};
 use crate::store::{
-    slot_of, CacheKey, CachePut, CachedCredential, CredentialFacts, HitRecord, JtiClaim, Store,
+    slot_of, CacheKey, CachePut, CachedCredential, CredentialFacts, HitRecord, JtiClaim,
+    OpaqueRecord, Store,
 };
 use crate::telemetry::Metrics;
 use crate::verify::{VerifiedToken, Verifier};
@@ -128,6 +130,8 @@ struct Granted<'a> {
 struct Issued {
     response: TokenResponse,
     cache_put: Option<(CacheKey, CachedCredential)>,
+    /// An opaque credential's record: stored with the audit stream entry, before release.
+    opaque: Option<OpaqueRecord>,
     /// The store already appended this hit's event to its audit stream ([`HitRecord`]).
     stream_recorded: bool,
 }
@@ -193,6 +197,22 @@ impl ExchangeService {
             })
         });
         if result.as_ref().is_ok_and(|issued| issued.stream_recorded) {
+            return result;
+        }
+        if let Some(opaque) = result.as_ref().ok().and_then(|i| i.opaque.as_ref()) {
+            // One round trip too: the stream entry and the record that makes the credential
+            // introspectable. Without either, the credential is not released.
+            if let Err(e) = self.store.commit_opaque(event, opaque).await {
+                self.metrics.store_errors.inc();
+                if self.store.keeps_audit_stream() {
+                    self.metrics.audit_failures.inc();
+                }
+                tracing::error!(
+                    exchange_id = %event.exchange_id, reason = %event.reason, error = %e,
+                    "opaque credential record or audit stream append failed; no credential issued"
+                );
+                return Err(ExchangeError::Unavailable("store_unavailable"));
+            }
             return result;
         }
         // One round trip: the shared audit stream entry (stores that keep one) and the cache.
@@ -452,6 +472,7 @@ impl ExchangeService {
             return Ok(Issued {
                 response: respond(&hit),
                 cache_put: None,
+                opaque: None,
                 stream_recorded: guarded.hit_recorded,
             });
         }
@@ -477,15 +498,15 @@ impl ExchangeService {
                 act: grant.delegation.as_ref().map(|d| &d.act),
             })
             .map_err(|_| ExchangeError::Internal("mint_failed"))?;
-        let minted = match grant.credential {
-            CredentialKind::Jwt => minted,
-            CredentialKind::Opaque => lifecycle::into_opaque(&self.store, minted, now)
-                .await
-                .map_err(|e| {
-                    self.metrics.store_errors.inc();
-                    tracing::error!(error = %e, "opaque credential not stored");
-                    ExchangeError::Unavailable("store_unavailable")
-                })?,
+        let (minted, opaque) = match grant.credential {
+            CredentialKind::Jwt => (minted, None),
+            CredentialKind::Opaque => {
+                let (minted, record) = lifecycle::into_opaque(minted, now).map_err(|e| {
+                    tracing::error!(error = %e, "opaque credential not made");
+                    ExchangeError::Internal("mint_failed")
+                })?;
+                (minted, Some(record))
+            }
         };
         let credential = CachedCredential {
             token: minted.token,
@@ -501,6 +522,7 @@ impl ExchangeService {
         Ok(Issued {
             response,
             cache_put: cache_key.map(|k| (k, credential)),
+            opaque,
             stream_recorded: false,
         })
     }

@@ -33,11 +33,15 @@ struct Harness {
 }
 
 fn harness(store: Arc<dyn Store>) -> Harness {
+    harness_with(store, POLICY)
+}
+
+fn harness_with(store: Arc<dyn Store>, policy: &str) -> Harness {
     let key = TestKey::rsa("k1");
     let issuers = format!("issuers:\n  test:\n    kind: oidc\n    url: {ISS}\n    jwks_url: {ISS}/jwks\n    algorithms: [RS256]\n");
     let policies = PolicySet::from_sources(
         &issuers,
-        &[("deploy.yaml".into(), POLICY.into())],
+        &[("deploy.yaml".into(), policy.into())],
         std::path::Path::new("."),
     )
     .unwrap();
@@ -269,6 +273,24 @@ async fn a_failed_audit_stream_append_issues_no_credential() {
     let err = h.exchange(&h.token("a"), "").await.unwrap_err();
     assert!(
         matches!(err, ExchangeError::Unavailable("audit_unavailable")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_opaque_credential_is_not_released_when_its_record_and_stream_entry_fail() {
+    let opaque = format!("{POLICY}  credential: opaque\n");
+    let h = harness_with(Arc::new(MemoryStore::new()), &opaque);
+    let granted = h.exchange(&h.token("a"), "").await.expect("control");
+    assert!(
+        crate::credential::opaque::looks_opaque(granted.access_token.expose()),
+        "control: an opaque credential"
+    );
+
+    let h = harness_with(Arc::new(StreamDownStore(MemoryStore::new())), &opaque);
+    let err = h.exchange(&h.token("a"), "").await.unwrap_err();
+    assert!(
+        matches!(err, ExchangeError::Unavailable("store_unavailable")),
         "{err:?}"
     );
 }

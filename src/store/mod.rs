@@ -87,6 +87,16 @@ pub struct CachePut<'a> {
     pub ttl: Duration,
 }
 
+/// The record of an opaque credential (`credential::opaque`), stored under the credential's
+/// SHA-256 for as long as it lives, written with the exchange's audit stream entry.
+#[derive(Debug, Clone)]
+pub struct OpaqueRecord {
+    pub digest: String,
+    /// `{"digest": …, "claims": {…}}`: never the credential itself.
+    pub record: String,
+    pub ttl: Duration,
+}
+
 /// A minted credential kept for reuse while it is fresh.
 ///
 /// Field order is part of the Redis store's record: serialized, it starts
@@ -216,6 +226,20 @@ pub trait Store: Send + Sync + 'static {
             Some(put) => self.cache_put(put.key, put.credential, put.ttl).await,
             None => Ok(()),
         }
+    }
+
+    /// [`Store::commit`] for an opaque credential, in one round trip too: appends `event`
+    /// (stores that keep a stream) and stores the credential's record. The credential is
+    /// released only if both succeeded (no record: it could never be introspected). The
+    /// default makes the two calls.
+    async fn commit_opaque(
+        &self,
+        event: &AuditEvent,
+        opaque: &OpaqueRecord,
+    ) -> Result<(), StoreError> {
+        self.opaque_put(&opaque.digest, &opaque.record, opaque.ttl)
+            .await?;
+        self.commit(event, None).await
     }
 
     /// Records that credential `credential_id` is revoked, until `ttl` (its remaining life) has

@@ -117,6 +117,70 @@ impl RedisServer {
     }
 }
 
+/// `MONITOR` on one server: what clients sent, one line per command (a script's own calls are
+/// left out), i.e. one per round trip when nothing is pipelined.
+pub struct Monitor {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    port: u16,
+}
+
+impl RedisServer {
+    /// Starts `redis-cli MONITOR`; returns once the server has acknowledged it.
+    pub fn monitor(&self) -> Monitor {
+        use std::io::BufRead;
+        let mut child = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "MONITOR"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-cli MONITOR");
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let ok = lines
+            .recv_timeout(Duration::from_secs(5))
+            .expect("MONITOR answers");
+        assert_eq!(ok, "OK", "MONITOR started");
+        Monitor {
+            child,
+            lines,
+            port: self.port,
+        }
+    }
+}
+
+impl Monitor {
+    /// Stops and returns the commands clients sent (`"EVALSHA" "…" …` lines, without the
+    /// timestamp), leaving out `INFO`, `PING` and whatever `skip` matches.
+    pub fn client_commands(mut self, skip: impl Fn(&str) -> bool) -> Vec<String> {
+        // A marker: everything sent before it has been printed once it comes back.
+        let marker = format!("ferry-monitor-end-{}", std::process::id());
+        redis_cli(self.port, &["ECHO", &marker]);
+        let mut seen = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            if line.contains(&marker) {
+                break;
+            }
+            seen.push(line);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        seen.into_iter()
+            .filter(|l| !l.contains("[0 lua]"))
+            .filter_map(|l| l.split_once("] ").map(|(_, command)| command.to_string()))
+            .filter(|c| !c.starts_with("\"INFO\"") && !c.starts_with("\"PING\""))
+            .filter(|c| !skip(c))
+            .collect()
+    }
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();

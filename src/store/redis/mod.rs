@@ -35,15 +35,15 @@ use std::time::Duration;
 use redis::{RedisError, Script, Value};
 
 use super::{
-    CacheKey, CachePut, CachedCredential, ClaimOutcome, Guarded, HitRecord, JtiClaim, RateDecision,
-    RateLimit, Revocation, Store, StoreError,
+    CacheKey, CachePut, CachedCredential, ClaimOutcome, Guarded, HitRecord, JtiClaim, OpaqueRecord,
+    RateDecision, RateLimit, Revocation, Store, StoreError,
 };
 use crate::audit::AuditEvent;
 use crate::domain::UnixSeconds;
 pub use connect::{Conn, Connector, Target};
 use hints::CacheHints;
 use keys::Keys;
-use scripts::{CLAIM_AND_LOOKUP, COMMIT, RATE};
+use scripts::{CLAIM_AND_LOOKUP, COMMIT, COMMIT_OPAQUE, RATE};
 pub use settings::RedisSettings;
 use state::StateWatch;
 
@@ -53,6 +53,7 @@ pub struct RedisStore {
     settings: RedisSettings,
     claim_script: Script,
     commit_script: Script,
+    commit_opaque_script: Script,
     rate_script: Script,
     state: Arc<StateWatch>,
     hints: CacheHints,
@@ -76,6 +77,7 @@ impl RedisStore {
             settings: settings.clone(),
             claim_script: Script::new(CLAIM_AND_LOOKUP),
             commit_script: Script::new(COMMIT),
+            commit_opaque_script: Script::new(COMMIT_OPAQUE),
             rate_script: Script::new(RATE),
             state: Arc::new(StateWatch::default()),
             hints: CacheHints::default(),
@@ -284,6 +286,35 @@ impl Store for RedisStore {
         if let Some(write) = cache {
             write.add_to(&mut call);
         }
+        self.run("audit stream append", |mut conn| async move {
+            call.invoke_async::<i64>(&mut conn).await.map(|_| ())
+        })
+        .await
+    }
+
+    async fn commit_opaque(
+        &self,
+        event: &AuditEvent,
+        opaque: &OpaqueRecord,
+    ) -> Result<(), StoreError> {
+        let put = || self.lifecycle_opaque_put(&opaque.digest, &opaque.record, opaque.ttl);
+        if !self.settings.audit_stream {
+            return put().await;
+        }
+        let event =
+            serde_json::to_string(event).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        if self.connector.is_cluster() {
+            let (appended, stored) =
+                futures_util::future::join(self.commit_cluster(event, None), put()).await;
+            return appended.and(stored);
+        }
+        let mut call = self.commit_opaque_script.prepare_invoke();
+        call.key(self.keys.stream())
+            .arg(self.settings.audit_stream_maxlen)
+            .arg(event)
+            .key(self.keys.opaque(&opaque.digest))
+            .arg(&opaque.record)
+            .arg(millis(opaque.ttl));
         self.run("audit stream append", |mut conn| async move {
             call.invoke_async::<i64>(&mut conn).await.map(|_| ())
         })

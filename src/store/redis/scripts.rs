@@ -38,6 +38,18 @@ end
 return 1
 ";
 
+/// KEYS: [stream?, opaque record]; ARGV: [maxlen or '' for no stream, event JSON, record,
+/// ttl ms]. The record is stored only after the audit entry was appended.
+pub const COMMIT_OPAQUE: &str = r"
+local i = 1
+if ARGV[1] ~= '' then
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'event', ARGV[2])
+  i = 2
+end
+redis.call('SET', KEYS[i], ARGV[3], 'PX', ARGV[4])
+return 1
+";
+
 /// KEYS: [counter]; ARGV: [window ms]. Returns `{count, remaining ms}`.
 pub const RATE: &str = r"
 local n = redis.call('INCR', KEYS[1])
