@@ -9,8 +9,8 @@ PORT=${1:-6479}
 cd "$(dirname "$0")/.."
 redis-server --port "$PORT" --save "" --appendonly no --bind 127.0.0.1 >/dev/null 2>&1 &
 SERVER=$!
-trap 'kill $SERVER' EXIT
-sleep 0.5
+trap 'kill $SERVER; wait $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 50); do redis-cli -p "$PORT" PING >/dev/null 2>&1 && break; sleep 0.1; done
 lua() { python3 -c "import re,sys; print(re.search(r'$1: &str = r(#?)\"(.*?)\"\1;', open('$2').read(), re.S).group(2))"; }
 R="redis-cli -p $PORT"
 # Separate assignments, so that a script the pattern no longer finds stops the bench (set -e).

@@ -10,7 +10,8 @@
 //! never be what limits throughput, and it reports its own CPU per exchange. It stops after N
 //! requests.
 //!
-//! `miss`: every token has its own subject and run id, so every exchange mints a credential.
+//! `miss`: every token has its own subject (unique to this run too) and run id, so every
+//! exchange mints a credential, even against a store that kept an earlier run's cache.
 //! `hit`: identical claims except `jti`, so after the first exchange the credential cache serves.
 //!
 //! The generator is store-agnostic: start the broker with `--redis redis://127.0.0.1:6379` to
@@ -124,6 +125,10 @@ async fn main() -> Result<()> {
 fn mint_bodies(issuer: &DevIssuer, broker: &str, args: &Args) -> Vec<String> {
     let bar = progress_bar(args.tokens as u64, "minting ");
     let template = Claims::github(&issuer.url(), broker).expires_in(3600);
+    // Misses are distinct grants in this run and in every other: a store that outlives the
+    // broker (Redis) must not serve a later run's "misses" from an earlier run's cache.
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let run = &run[run.len() - 12..]; // the random end of the id
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = args.tokens.div_ceil(threads);
     let mut bodies = Vec::with_capacity(args.tokens);
@@ -135,7 +140,7 @@ fn mint_bodies(issuer: &DevIssuer, broker: &str, args: &Args) -> Vec<String> {
                 let end = (start + chunk).min(args.tokens);
                 scope.spawn(move || {
                     let mint_one = |i| {
-                        let body = mint_body(issuer, template, args, i);
+                        let body = mint_body(issuer, template, args, run, i);
                         bar.inc(1);
                         body
                     };
@@ -151,12 +156,12 @@ fn mint_bodies(issuer: &DevIssuer, broker: &str, args: &Args) -> Vec<String> {
     bodies
 }
 
-fn mint_body(issuer: &DevIssuer, template: &Claims, args: &Args, i: usize) -> String {
+fn mint_body(issuer: &DevIssuer, template: &Claims, args: &Args, run: &str, i: usize) -> String {
     let mut claims = template.clone().jti(&uuid::Uuid::now_v7().to_string());
     if args.mode == Mode::Miss {
         // Still inside the demo policy's `repo:acme/api:*`, but a distinct grant every time.
         claims = claims
-            .subject(&format!("repo:acme/api:environment:load-{i}"))
+            .subject(&format!("repo:acme/api:environment:load-{run}-{i}"))
             .set("run_id", format!("{}", 7_000_000_000u64 + i as u64));
     }
     let token = issuer.sign(&claims, args.alg, None);

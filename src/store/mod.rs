@@ -109,14 +109,13 @@ pub struct CachedCredential {
     pub expires_at: UnixSeconds,
     #[serde(with = "secret_string")]
     pub token: Secret,
-    /// The exchange that minted it, so that revoking that exchange deletes this cache entry.
+    /// The exchange that minted it, so that a revocation of that exchange covers this entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exchange_id: Option<String>,
 }
 
 impl CachedCredential {
-    /// The revocation ids that name this credential (by id, by minting exchange): the cache
-    /// entry is indexed under each, and deleted when one is revoked.
+    /// The revocation ids that name this credential (by id, by minting exchange).
     pub fn revocation_ids(&self) -> Vec<String> {
         let mut ids = vec![revocation::credential_revocation_id(&self.credential_id)];
         ids.extend(
@@ -265,9 +264,10 @@ pub trait Store: Send + Sync + 'static {
     /// Costs the same however many credentials are revoked.
     async fn revocations_for(&self, ids: &[String]) -> Result<Vec<Revocation>, StoreError>;
 
-    /// Adds a revocation, replacing one of the same kind and value; drops expired entries. A
-    /// revocation by credential or exchange id also deletes the cache entry of the credential
-    /// it names, and from then on that credential is not cached again.
+    /// Adds a revocation, replacing one of the same kind and value; drops expired entries. From
+    /// then on a cache hit of the credential a revocation by id names is not served: the memory
+    /// store and a Redis Cluster delete its cache entry (through an index by revocation id), a
+    /// single Redis server answers the revocation with the hit ([`Store::claim_guarded`]).
     async fn put_revocation(&self, revocation: &Revocation) -> Result<(), StoreError>;
 
     /// One GCRA step (`limit` module) for a `grant.rate_limit`.
@@ -283,7 +283,8 @@ pub trait Store: Send + Sync + 'static {
     async fn opaque_delete(&self, digest: &str) -> Result<(), StoreError>;
 
     /// The first round trip of an exchange: reads the revocations that can matter to it
-    /// ([`Store::revocations_for`] `revocation_ids`: those of the Ferry credentials it presents),
+    /// ([`Store::revocations_for`] `revocation_ids`: those of the Ferry credentials it presents;
+    /// a store that does not delete revoked cache entries adds the cached credential's own),
     /// takes one step of the rate limit (when the grant has one) and, unless that refused,
     /// claims every token's `jti` (a delegation's subject and actor: all or nothing, as
     /// [`Store::claim_all_and_lookup`]) and reads the cache; with `hit`, a store that

@@ -9,10 +9,11 @@
 //! A store keeps the two apart: kill switches in one short list, read whole by every exchange
 //! inside its first round trip ([`super::Store::claim_guarded`]), and revocations of a
 //! credential or an exchange by id, looked up only for the credentials an exchange or an
-//! introspection presents ([`CredentialFacts::revocation_ids`]). So an exchange costs the same
-//! with ten thousand revoked credentials as with none. A cached credential is not looked up:
-//! revoking it (by id or by exchange) deletes its cache entry, and a credential already revoked
-//! is never cached. Entries expire with the credentials they cover (at most
+//! introspection presents ([`CredentialFacts::revocation_ids`]) and for the credential a cache
+//! hit would serve (a single Redis server, in the same script; the memory store and a Redis
+//! Cluster delete a revoked credential's cache entry instead). So an exchange costs the same
+//! with ten thousand revoked credentials as with none. Entries expire with the credentials they
+//! cover (at most
 //! [`CREDENTIAL_LIFETIME_CEILING`]).
 
 use std::cell::RefCell;

@@ -11,7 +11,7 @@
 //! | `P{revocations}` | hash: `credential:<id>` / `exchange:<id>` -> revocation JSON | none (pruned on write, by `…:expiry`) |
 //! | `P{revocations}:expiry` | sorted set: the same fields, scored by `keep_until` | none |
 //! | `P{killswitches}` | hash: `subject:<glob>` / `policy:<name>` -> revocation JSON (pruned on write) | none |
-//! | `P{cidx:<sha256(revocation id)>}` | the key of the cache entry holding that credential | the entry's |
+//! | `P{cidx:<sha256(revocation id)>}` | Cluster only: the key of the cache entry holding that credential | the entry's |
 //! | `P{slot}:gcra:<key>` | GCRA arrival time (ms) of a `grant.rate_limit` | until that time |
 //! | `P{opaque:<sha256 of the credential>}` | an opaque credential's record (claims, never the credential) | its remaining life |
 //! | `Paudit` | stream of audit events (`event` = JSON) | `MAXLEN ~ N` |
@@ -69,7 +69,8 @@ impl Keys {
         format!("{}{{killswitches}}", self.prefix)
     }
 
-    /// Names the cache entry of the credential a revocation id names, so revoking deletes it.
+    /// Names the cache entry of the credential a revocation id names, so that revoking deletes
+    /// it (a Cluster, whose first script cannot read the revocations beside the cache).
     pub fn cache_index(&self, revocation_id: &str) -> String {
         let digest = sha256_hex(revocation_id.as_bytes());
         format!("{}{{cidx:{}}}", self.prefix, &digest[..32])

@@ -7,7 +7,9 @@
 //! exchange still costs two round trips. On a Cluster the two revocation hashes live on their
 //! own slots: their `HGETALL`/`HMGET` are sent concurrently with the script (one round trip of
 //! latency), as `commit` does with the stream. Neither reads the revocations by id whole: an
-//! exchange costs the same with ten thousand revoked credentials as with none.
+//! exchange costs the same with ten thousand revoked credentials as with none. A single server
+//! also looks up the cached credential's own ids beside the `GET`; a Cluster cannot (another
+//! slot), so there revoking deletes the cache entry through its index instead.
 //!
 //! GCRA (`store::limit`) runs here with the server's clock (`TIME`), so replicas with skewed
 //! clocks still share one budget exactly.
@@ -29,7 +31,9 @@ use crate::store::{
 /// or '', period ms, n, claim ttl ms 1 .. n, '1' to look up, hit event head or '', now (unix s),
 /// grant ttl s, stream maxlen.
 /// Returns `{revocations (flat field/value list: every kill switch, and the revocations among
-/// the ids), retry after ms (0 = allowed), {replayed 0|1 per claim}, cached, hit recorded 0|1}`.
+/// the ids and the cached credential's own — by its id and its minting exchange, read from the
+/// record), retry after ms (0 = allowed), {replayed 0|1 per claim}, cached, hit recorded 0|1}`.
+/// A cached record whose id cannot be read is answered as no record (never served unchecked).
 /// A refused rate step claims nothing, so the client may retry with the same token. Several
 /// claims (a delegation's subject and actor) are all or nothing: when any was seen before, none
 /// is recorded; one claim is a plain `SET NX`.
@@ -40,8 +44,7 @@ use crate::store::{
 /// integer test as `CachedCredential::reusable` — with the cached `credential_id` and
 /// `expires_at` appended to the head (read by one anchored match on the record's first fields,
 /// whose order `CachedCredential` fixes; an id that is not plain `[A-Za-z0-9_-]` does not
-/// match). Anything less leaves the hit to the client's checks and the commit. (A revoked
-/// cached credential has no entry to hit: revoking deletes it, see [`REVOKE_LUA`].)
+/// match). Anything less leaves the hit to the client's checks and the commit.
 const GUARDED_LUA: &str = r#"
 local i = 1
 local revs = {}
@@ -91,18 +94,35 @@ end
 i = i + n
 local cached = false
 if arg(5 + n) == '1' then cached = redis.call('GET', KEYS[i]) end
+local cid, exp
+if cached then
+  cid, exp = string.match(cached,
+    '^{"credential_id":"([%w%-_]+)","issued_at":%-?%d+,"expires_at":(%-?%d+),')
+end
+if cached and ARGV[1] ~= '-' then
+  if not cid then
+    cached = false
+  else
+    local ids = {'credential:' .. cid}
+    -- The record ends with it: match only its tail (an unanchored match would scan it all).
+    local eid = string.match(string.sub(cached, -80), ',"exchange_id":"([%w%-]+)"}$')
+    if eid then ids[2] = 'exchange:' .. eid end
+    local found = redis.call('HMGET', KEYS[1], unpack(ids))
+    for j = 1, #ids do
+      if found[j] then revs[#revs + 1] = ids[j]; revs[#revs + 1] = found[j] end
+    end
+  end
+end
 local recorded = 0
 local head = arg(6 + n)
-if cached and head and head ~= '' and #revs == 0 then
+if cached and cid and head and head ~= '' and #revs == 0 then
   local fresh = true
   for j = 1, n do if replayed[j] ~= 0 then fresh = false end end
-  local id, exp = string.match(cached,
-    '^{"credential_id":("[%w%-_]+"),"issued_at":%-?%d+,"expires_at":(%-?%d+),')
-  if fresh and id then
+  if fresh then
     local remaining = tonumber(exp) - tonumber(arg(7 + n))
     local allowed = tonumber(arg(8 + n))
     if remaining <= allowed and remaining * 2 >= allowed and remaining >= 1 then
-      local event = head .. ',"credential_id":' .. id .. ',"credential_expires_at":' .. exp .. '}'
+      local event = head .. ',"credential_id":"' .. cid .. '","credential_expires_at":' .. exp .. '}'
       redis.call('XADD', KEYS[i + 1], 'MAXLEN', '~', arg(9 + n), '*', 'event', event)
       recorded = 1
     end
@@ -111,13 +131,9 @@ end
 return {revs, 0, replayed, cached, recorded}
 "#;
 
-/// Stores a revocation by credential or exchange id. KEYS: [revocations, revocations:expiry,
-/// index?]; ARGV: [field, revocation JSON, keep_until, now]. Prunes up to 1,000 expired fields
-/// first (by the expiry set, so the cost does not grow with the hash), then, with the index
-/// key (one server), deletes the cache entry the index names: atomically with the `HSET`, so
-/// an exchange either ran before the revocation or finds no entry. (`COMMIT` does not cache a
-/// credential already revoked.) Not Cluster-safe with the index: a Cluster passes two keys and
-/// deletes the entry itself.
+/// Stores a revocation by credential or exchange id. KEYS: [revocations, revocations:expiry];
+/// ARGV: [field, revocation JSON, keep_until, now]. Prunes up to 1,000 expired fields first (by
+/// the expiry set, so the cost does not grow with the hash).
 const REVOKE_LUA: &str = r"
 local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[4], 'LIMIT', 0, 1000)
 if #gone > 0 then
@@ -126,10 +142,6 @@ if #gone > 0 then
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-if KEYS[3] then
-  local entry = redis.call('GET', KEYS[3])
-  if entry then redis.call('DEL', entry, KEYS[3]) end
-end
 return 1
 ";
 
@@ -211,15 +223,15 @@ impl RedisStore {
     }
 
     /// A kill switch: `HSET` in its short hash and `HDEL` its expired ones (a read first is
-    /// fine: switches are few and rare). A revocation by id: [`REVOKE`], which also deletes the
-    /// revoked credential's cache entry.
+    /// fine: switches are few and rare). A revocation by id: [`REVOKE`]; on a Cluster, which
+    /// cannot check a cache hit's ids in the first script, it then deletes the revoked
+    /// credential's cache entry through its index.
     pub(super) async fn lifecycle_put_revocation(&self, r: &Revocation) -> Result<(), StoreError> {
         let value = serde_json::to_string(r).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let field = r.id();
         if r.kind.is_kill_switch() {
             return self.put_kill_switch(field, value).await;
         }
-        let cluster = self.connector.is_cluster();
         let index = self.keys.cache_index(&field);
         let mut call = REVOKE.prepare_invoke();
         call.key(self.keys.revocations())
@@ -228,14 +240,11 @@ impl RedisStore {
             .arg(value)
             .arg(r.keep_until)
             .arg(unix_now());
-        if !cluster {
-            call.key(&index);
-        }
         self.run("revoke", |mut conn| async move {
             call.invoke_async::<i64>(&mut conn).await.map(|_| ())
         })
         .await?;
-        if cluster {
+        if self.connector.is_cluster() {
             // The index and the entry are on other slots: delete after the revocation is stored.
             let entry: Option<String> = self
                 .run("revoke", |mut conn| {

@@ -4,8 +4,8 @@
 //! the revocations of the presented Ferry credentials, step the rate limit, claim the `jti`s
 //! with `SET NX PX` — a delegation's subject and actor all or nothing —, read the cached
 //! credential; [`Store::claim_guarded`]) and [`Store::commit`] (append the audit stream entry
-//! with `XADD … MAXLEN ~ N` and store the new credential with `SET PX`, unless it was revoked
-//! meanwhile, with an index entry per revocation id so that revoking deletes it). On one server
+//! with `XADD … MAXLEN ~ N` and store the new credential with `SET PX`; on a Cluster also an
+//! index entry per revocation id, so that revoking deletes it). On one server
 //! a cache hit costs one: `GUARDED` appends a hit's event itself when the hit is sure to be
 //! served ([`super::HitRecord`]). Both are Lua scripts on one server: a script is one command,
 //! so the command count in `INFO commandstats` proves the budget, and the commit script stores
@@ -113,29 +113,22 @@ fn encode(credential: &CachedCredential) -> Result<String, StoreError> {
     serde_json::to_string(credential).map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
-/// A cache entry as Redis holds it: the record under the grant's key, and one index entry per
-/// revocation id of the credential ([`CachedCredential::revocation_ids`]) naming that key.
+/// A cache entry as Redis holds it: the record under the grant's key and, on a Cluster, one
+/// index entry per revocation id of the credential ([`CachedCredential::revocation_ids`])
+/// naming that key, so that revoking it deletes the entry (a single server checks a hit's ids
+/// in the first script instead, see `lifecycle::GUARDED_LUA`).
 struct CacheWrite {
     key: String,
     value: String,
     ttl_ms: u64,
-    /// `(revocation id, its index key)`.
-    index: Vec<(String, String)>,
-    /// The hash of revocations by id (checked first on one server).
-    revocations: String,
+    /// Index keys (Cluster only; empty on a single server).
+    index: Vec<String>,
 }
 
 impl CacheWrite {
     /// Adds the entry to a `COMMIT` call (after its stream arguments).
     fn add_to(self, call: &mut redis::ScriptInvocation<'_>) {
-        call.key(self.key)
-            .arg(self.value)
-            .arg(self.ttl_ms)
-            .key(self.revocations)
-            .arg(self.index.len());
-        for (id, index_key) in self.index {
-            call.key(index_key).arg(id);
-        }
+        call.key(self.key).arg(self.value).arg(self.ttl_ms);
     }
 
     /// On a Cluster: the record and its index entries (other slots) concurrently. A revocation
@@ -156,7 +149,7 @@ impl CacheWrite {
             }
         };
         let mut sets = vec![set(self.key.clone(), self.value)];
-        for (_, index_key) in self.index {
+        for index_key in self.index {
             sets.push(set(index_key, self.key.clone()));
         }
         futures_util::future::try_join_all(sets).await.map(|_| ())
@@ -416,20 +409,19 @@ impl RedisStore {
         credential: &CachedCredential,
         ttl: Duration,
     ) -> Result<CacheWrite, StoreError> {
-        let index = credential
-            .revocation_ids()
-            .into_iter()
-            .map(|id| {
-                let index_key = self.keys.cache_index(&id);
-                (id, index_key)
-            })
-            .collect();
+        let index = match self.connector.is_cluster() {
+            true => credential
+                .revocation_ids()
+                .iter()
+                .map(|id| self.keys.cache_index(id))
+                .collect(),
+            false => Vec::new(),
+        };
         Ok(CacheWrite {
             key: self.keys.credential(key),
             value: encode(credential)?,
             ttl_ms: millis(ttl),
             index,
-            revocations: self.keys.revocations(),
         })
     }
 

@@ -15,26 +15,15 @@ if ARGV[2] == '1' then cached = redis.call('GET', KEYS[i]) end
 return {replayed, cached}
 ";
 
-/// KEYS: [stream?, credential?, revocations?, index_1 .. index_k]; ARGV: [maxlen or '' for no
-/// stream, event JSON, credential JSON, ttl ms, k, revocation id_1 .. id_k].
-/// The credential is stored only after the audit entry was appended, and only if none of its
-/// revocation ids is revoked (a revocation made while it was being minted); each index entry
-/// names the cache key, so that a later revocation deletes the entry (`lifecycle::REVOKE`).
-/// Returns 1, or 0 when the credential was revoked and not cached.
+/// KEYS: [stream?, credential?]; ARGV: [maxlen or '' for no stream, event JSON, credential
+/// JSON, ttl ms]. The credential is stored only after the audit entry was appended.
 pub const COMMIT: &str = r"
 local i = 1
 if ARGV[1] ~= '' then
   redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'event', ARGV[2])
   i = 2
 end
-if KEYS[i] then
-  local k = tonumber(ARGV[5])
-  for j = 1, k do
-    if redis.call('HEXISTS', KEYS[i + 1], ARGV[5 + j]) == 1 then return 0 end
-  end
-  redis.call('SET', KEYS[i], ARGV[3], 'PX', ARGV[4])
-  for j = 1, k do redis.call('SET', KEYS[i + 1 + j], KEYS[i], 'PX', ARGV[4]) end
-end
+if KEYS[i] then redis.call('SET', KEYS[i], ARGV[3], 'PX', ARGV[4]) end
 return 1
 ";
 
