@@ -27,8 +27,8 @@ pub struct RateLimit {
 /// What the first round trip of an exchange answers.
 #[derive(Debug, Clone)]
 pub struct Guarded {
-    /// Every live kill switch, and the live revocations of the credentials presented and (on a
-    /// single Redis server) of the cached one (the service checks them).
+    /// Every live kill switch, and the live revocations of the credentials presented and of the
+    /// cached one (a Redis Cluster deletes a revoked entry instead; the service checks them).
     pub revocations: Vec<Revocation>,
     /// Refused by the rate limit: no `jti` was claimed and the cache was not read.
     pub rate: RateDecision,

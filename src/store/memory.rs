@@ -146,8 +146,6 @@ impl<V: Clone> Map<V> {
 pub struct MemoryStore {
     jtis: Map<()>,
     cache: Map<CachedCredential>,
-    /// Revocation id ([`CachedCredential::revocation_ids`]) -> the cache entry it names.
-    cache_index: Map<String>,
     revoked: Map<()>,
     windows: Map<u64>,
     /// Revocations, kill switches, GCRA state and opaque records (`lifecycle`).
@@ -165,7 +163,6 @@ impl MemoryStore {
         Self {
             jtis: Map::new(),
             cache: Map::new(),
-            cache_index: Map::new(),
             revoked: Map::new(),
             windows: Map::new(),
             lifecycle: lifecycle::LifecycleState::new(),
@@ -223,17 +220,7 @@ impl Store for MemoryStore {
         credential: &CachedCredential,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let ids = credential.revocation_ids();
-        // Under the revocations' lock: a credential revoked before it is cached is not cached,
-        // one revoked after finds its index entry (`put_revocation`).
-        let points = lifecycle::lock(&self.lifecycle.points);
-        if ids.iter().any(|id| points.contains_key(id)) {
-            return Ok(());
-        }
         self.cache.insert(&key.id, credential.clone(), ttl);
-        for id in &ids {
-            self.cache_index.insert(id, key.id.clone(), ttl);
-        }
         Ok(())
     }
 
@@ -269,11 +256,7 @@ impl Store for MemoryStore {
     }
 
     async fn put_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
-        let mut points = lifecycle::lock(&self.lifecycle.points);
-        self.lifecycle.put_revocation(&mut points, revocation);
-        if let Some(cached) = self.cache_index.get(&revocation.id()) {
-            self.cache.remove(&cached);
-        }
+        self.lifecycle.put_revocation(revocation);
         Ok(())
     }
 

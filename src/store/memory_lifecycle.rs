@@ -11,14 +11,13 @@ use crate::domain::unix_now;
 use crate::store::{gcra_step, RateDecision, RateLimit, Revocation};
 
 /// A poisoned lock still holds a whole map (every operation is one insert or scan).
-pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 pub(super) struct LifecycleState {
-    /// Revocations of a credential or an exchange, by [`Revocation::id`]. Its lock also
-    /// serialises a revocation with the caching of the credential it names (`MemoryStore`).
-    pub points: Mutex<HashMap<String, Revocation>>,
+    /// Revocations of a credential or an exchange, by [`Revocation::id`].
+    points: Mutex<HashMap<String, Revocation>>,
     /// Kill switches, by [`Revocation::id`]: few, and read whole by every exchange.
     switches: Mutex<HashMap<String, Revocation>>,
     /// Theoretical arrival time in ms since `epoch`, per key.
@@ -59,21 +58,14 @@ impl LifecycleState {
         all.filter(|r| r.is_live(now)).cloned().collect()
     }
 
-    /// Stores `revocation` in its list (pruned of expired entries first). A revocation by id is
-    /// stored under the `points` lock the caller holds.
-    pub fn put_revocation(
-        &self,
-        points: &mut HashMap<String, Revocation>,
-        revocation: &Revocation,
-    ) {
+    /// Stores `revocation` in its list (pruned of expired entries first).
+    pub fn put_revocation(&self, revocation: &Revocation) {
         let now = unix_now();
-        let mut switches;
-        let list = if revocation.kind.is_kill_switch() {
-            switches = lock(&self.switches);
-            &mut *switches
-        } else {
-            points
+        let map = match revocation.kind.is_kill_switch() {
+            true => &self.switches,
+            false => &self.points,
         };
+        let mut list = lock(map);
         list.retain(|_, r| r.is_live(now));
         list.insert(revocation.id(), revocation.clone());
     }
@@ -126,7 +118,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn revocations_by_id_are_looked_up_and_revoking_deletes_the_cache_entry() {
+    async fn revocations_by_id_are_looked_up_and_a_cache_hit_comes_with_its_own() {
         let store = MemoryStore::new();
         let switch = Revocation {
             kind: RevocationKind::Policy,
@@ -164,28 +156,33 @@ mod tests {
             token: Secret::new("t"),
             exchange_id: Some(format!("ex-{id}")),
         };
-        let lookup = || async {
-            let (_, hit) = store.claim_and_lookup(None, Some(&key)).await.unwrap();
-            hit.map(|c| c.credential_id)
+        // What an exchange's first round trip answers for this cache entry.
+        let hit = || async {
+            let g = store
+                .claim_guarded(&[], Some(&key), None, None, &[])
+                .await
+                .unwrap();
+            (g.cached.map(|c| c.credential_id), values(g.revocations))
         };
         let ttl = Duration::from_secs(60);
         store.cache_put(&key, &cached("a"), ttl).await.unwrap();
-        assert_eq!(lookup().await.as_deref(), Some("a"), "control");
+        let control = (Some("a".to_string()), vec!["deploy".to_string()]);
+        assert_eq!(hit().await, control, "control: cached, not revoked");
         store.put_revocation(&entry("a", 60)).await.unwrap();
-        assert_eq!(lookup().await, None, "revoking by id deleted the entry");
+        let (_, revocations) = hit().await;
+        assert_eq!(
+            revocations,
+            ["a", "deploy"],
+            "revoked by id: comes with the hit"
+        );
         store.cache_put(&key, &cached("b"), ttl).await.unwrap();
         let by_exchange = Revocation {
             kind: RevocationKind::Exchange,
             ..entry("ex-b", 60)
         };
         store.put_revocation(&by_exchange).await.unwrap();
-        assert_eq!(
-            lookup().await,
-            None,
-            "revoking its exchange deleted the entry"
-        );
-        store.cache_put(&key, &cached("a"), ttl).await.unwrap();
-        assert_eq!(lookup().await, None, "a revoked credential is not cached");
+        let (_, revocations) = hit().await;
+        assert_eq!(revocations, ["deploy", "ex-b"], "revoked by its exchange");
     }
 
     #[tokio::test(start_paused = true)]

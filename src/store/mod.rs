@@ -265,9 +265,9 @@ pub trait Store: Send + Sync + 'static {
     async fn revocations_for(&self, ids: &[String]) -> Result<Vec<Revocation>, StoreError>;
 
     /// Adds a revocation, replacing one of the same kind and value; drops expired entries. From
-    /// then on a cache hit of the credential a revocation by id names is not served: the memory
-    /// store and a Redis Cluster delete its cache entry (through an index by revocation id), a
-    /// single Redis server answers the revocation with the hit ([`Store::claim_guarded`]).
+    /// then on a cache hit of the credential a revocation by id names is not served: the first
+    /// round trip answers the revocation with the hit ([`Store::claim_guarded`]), or (a Redis
+    /// Cluster, which cannot) the cache entry is deleted through an index by revocation id.
     async fn put_revocation(&self, revocation: &Revocation) -> Result<(), StoreError>;
 
     /// One GCRA step (`limit` module) for a `grant.rate_limit`.
@@ -283,8 +283,8 @@ pub trait Store: Send + Sync + 'static {
     async fn opaque_delete(&self, digest: &str) -> Result<(), StoreError>;
 
     /// The first round trip of an exchange: reads the revocations that can matter to it
-    /// ([`Store::revocations_for`] `revocation_ids`: those of the Ferry credentials it presents;
-    /// a store that does not delete revoked cache entries adds the cached credential's own),
+    /// ([`Store::revocations_for`] `revocation_ids`: those of the Ferry credentials it presents,
+    /// and the cached credential's own unless the store deletes revoked entries),
     /// takes one step of the rate limit (when the grant has one) and, unless that refused,
     /// claims every token's `jti` (a delegation's subject and actor: all or nothing, as
     /// [`Store::claim_all_and_lookup`]) and reads the cache; with `hit`, a store that
@@ -299,7 +299,6 @@ pub trait Store: Send + Sync + 'static {
         revocation_ids: &[String],
     ) -> Result<Guarded, StoreError> {
         let _ = hit;
-        let revocations = self.revocations_for(revocation_ids).await?;
         let rate = match rate {
             Some(limit) => self.rate_gcra(limit).await?,
             None => RateDecision {
@@ -309,7 +308,7 @@ pub trait Store: Send + Sync + 'static {
         };
         if !rate.allowed {
             return Ok(Guarded {
-                revocations,
+                revocations: self.revocations_for(revocation_ids).await?,
                 rate,
                 claims: vec![ClaimOutcome::Fresh; claims.len()],
                 cached: None,
@@ -317,8 +316,11 @@ pub trait Store: Send + Sync + 'static {
             });
         }
         let (claims, cached) = self.claim_all_and_lookup(claims, cache_key).await?;
+        // The cached credential's own revocations come with it, as on a single Redis server.
+        let mut ids = revocation_ids.to_vec();
+        ids.extend(cached.iter().flat_map(CachedCredential::revocation_ids));
         Ok(Guarded {
-            revocations,
+            revocations: self.revocations_for(&ids).await?,
             rate,
             claims,
             cached,

@@ -10,8 +10,8 @@
 //! inside its first round trip ([`super::Store::claim_guarded`]), and revocations of a
 //! credential or an exchange by id, looked up only for the credentials an exchange or an
 //! introspection presents ([`CredentialFacts::revocation_ids`]) and for the credential a cache
-//! hit would serve (a single Redis server, in the same script; the memory store and a Redis
-//! Cluster delete a revoked credential's cache entry instead). So an exchange costs the same
+//! hit would serve (on a Redis server in the same script; a Redis Cluster deletes a revoked
+//! credential's cache entry instead). So an exchange costs the same
 //! with ten thousand revoked credentials as with none. Entries expire with the credentials they
 //! cover (at most
 //! [`CREDENTIAL_LIFETIME_CEILING`]).
