@@ -9,6 +9,7 @@ mod delegation;
 mod explain;
 pub mod form;
 mod guard;
+mod issue;
 mod offline;
 mod request;
 mod service;

@@ -1,4 +1,5 @@
-//! `ExchangeService`: the only place an exchange does I/O.
+//! `ExchangeService`: the only place an exchange does I/O (this file: verify, decide, record;
+//! `exchange::issue`: the store round trip and the credential).
 //!
 //! With an `actor_token` (delegation), the actor token is verified by the same verifier right
 //! after the subject token (`exchange::actor`), and both `jti`s are claimed in the same first
@@ -24,20 +25,15 @@ use std::time::{Duration, Instant, SystemTime};
 use arc_swap::ArcSwap;
 
 use super::form::{ExchangeRequest, RequestError, TokenType};
-use super::{audit_trace, decide, DecideContext, Decision, DenyReason, Grant, Requested};
+use super::issue::{Granted, Issued};
+use super::{audit_trace, decide, DecideContext, Decision, DenyReason, Requested};
 use crate::audit::{AuditEvent, AuditSink, CacheUse, Outcome};
-use crate::credential::{MintRequest, Minter};
-use crate::domain::{sha256_hex, unix_now, Secret, UnixSeconds};
-use crate::lifecycle::guard as lifecycle;
-use crate::policy::CredentialKind;
+use crate::credential::Minter;
+use crate::domain::{unix_now, Secret};
 use crate::policy::PolicySet;
-use crate::store::revocation::{blocking, revoking};
-use crate::store::{
-    slot_of, CacheKey, CachePut, CachedCredential, CredentialFacts, HitRecord, JtiClaim,
-    OpaqueRecord, Store,
-};
+use crate::store::{CachePut, CredentialFacts, Store};
 use crate::telemetry::Metrics;
-use crate::verify::{VerifiedToken, Verifier};
+use crate::verify::Verifier;
 
 /// The policy set and the verifier built from its `issuers.yaml`, swapped together on reload.
 pub struct Active {
@@ -111,29 +107,6 @@ impl ExchangeError {
             Self::RateLimited(_) => "rate_limited",
         }
     }
-}
-
-/// What [`ExchangeService::issue`] works from: the request, its verified tokens and the grant
-/// decided for them.
-struct Granted<'a> {
-    request: &'a ExchangeRequest,
-    requested: &'a Requested,
-    token: &'a VerifiedToken,
-    grant: &'a Grant,
-    policy_set_version: &'a str,
-    /// The Ferry credentials presented (as subject or actor token), each with the refusal code
-    /// if a revocation or kill switch covers it.
-    presented: Vec<(CredentialFacts, &'static str)>,
-}
-
-/// Work left after the audit record is safely written.
-struct Issued {
-    response: TokenResponse,
-    cache_put: Option<(CacheKey, CachedCredential)>,
-    /// An opaque credential's record: stored with the audit stream entry, before release.
-    opaque: Option<OpaqueRecord>,
-    /// The store already appended this hit's event to its audit stream ([`HitRecord`]).
-    stream_recorded: bool,
 }
 
 impl ExchangeService {
@@ -378,194 +351,6 @@ impl ExchangeService {
         };
         self.issue(&granted, now, event).await
     }
-
-    /// Replay check, revocations, cache, mint.
-    async fn issue(
-        &self,
-        granted: &Granted<'_>,
-        now: UnixSeconds,
-        event: &mut AuditEvent,
-    ) -> Result<Issued, ExchangeError> {
-        let Granted {
-            request,
-            requested,
-            token,
-            grant,
-            policy_set_version,
-            ..
-        } = *granted;
-        let slot = slot_of(token.issuer.as_str(), &token.subject);
-        let claim = token.jti.as_ref().map(|jti| JtiClaim {
-            slot: slot.clone(),
-            key: format!("{}|{}", token.issuer, jti),
-            ttl: self.replay_ttl(token.expires_at, now),
-        });
-        let rate = lifecycle::rate_limit_for(grant, &token.subject, &slot);
-        // Never cached: opaque credentials (the cache holds credentials in clear) and delegated
-        // ones (each names its own actor chain).
-        let cache_key = (self.settings.cache_credentials
-            && grant.credential == CredentialKind::Jwt
-            && grant.delegation.is_none())
-        .then(|| grant_key(grant, &token.subject, policy_set_version, slot));
-        let actor = requested.actor.as_ref().map(|a| a.0.as_ref());
-        let actor_claim =
-            actor.and_then(|a| super::actor::claim(a, self.replay_ttl(a.expires_at, now)));
-        let hit_head = cache_key
-            .as_ref()
-            .filter(|key| self.store.records_hits_first(key, now))
-            .and_then(|_| hit_event_head(event));
-        let hit = hit_head.as_deref().map(|event_head| HitRecord {
-            event_head,
-            now,
-            ttl_seconds: grant.ttl_seconds,
-        });
-        let revocation_ids: Vec<String> = granted
-            .presented
-            .iter()
-            .flat_map(|(facts, _)| facts.revocation_ids())
-            .collect();
-        let (guarded, replayed) = self
-            .claim_tokens(
-                [claim, actor_claim],
-                cache_key.as_ref(),
-                rate.as_ref(),
-                hit.as_ref(),
-                &revocation_ids,
-            )
-            .await?;
-        if !guarded.rate.allowed {
-            return Err(ExchangeError::RateLimited(guarded.rate.retry_after));
-        }
-        let policy = grant.policy.as_str();
-        if let Some(switch) = blocking(&guarded.revocations, &token.subject, policy, now) {
-            event.revocation = serde_json::to_value(switch).ok();
-            return Err(ExchangeError::Refused("kill_switch"));
-        }
-        if let Some(code) = replayed {
-            return Err(ExchangeError::Refused(code));
-        }
-        let revocations = guarded.revocations;
-        for (facts, code) in &granted.presented {
-            if let Some(r) = revoking(&revocations, facts, now) {
-                event.revocation = serde_json::to_value(r).ok();
-                return Err(ExchangeError::Refused(code));
-            }
-        }
-        let cached = guarded.cached.filter(|c| {
-            !lifecycle::cached_is_revoked(&revocations, c, &token.subject, policy, now)
-        });
-        let respond = |credential: &CachedCredential| TokenResponse {
-            access_token: credential.token.clone(),
-            // An opaque credential is an access token, never a JWT, whatever was asked.
-            issued_token_type: match grant.credential {
-                CredentialKind::Opaque => TokenType::AccessToken,
-                CredentialKind::Jwt => request.issued_token_type,
-            },
-            expires_in: (credential.expires_at - now).max(0) as u64,
-            scope: grant.scopes.to_scope_string(),
-        };
-        let hit = cached.filter(|c| c.reusable(grant.ttl_seconds, now));
-        if let Some(hit) = hit {
-            event.cache = Some(CacheUse::Hit);
-            event.credential_id = Some(hit.credential_id.clone());
-            event.credential_expires_at = Some(hit.expires_at);
-            return Ok(Issued {
-                response: respond(&hit),
-                cache_put: None,
-                opaque: None,
-                stream_recorded: guarded.hit_recorded,
-            });
-        }
-        if guarded.hit_recorded {
-            // The store recorded a hit this broker would not serve: trust neither, issue nothing.
-            tracing::error!("the store recorded a cache hit the broker does not serve");
-            return Err(ExchangeError::Internal("store_hit_disagreement"));
-        }
-        let minted = self
-            .minter
-            .mint(&MintRequest {
-                subject: &token.subject,
-                audience: grant.audience.as_str(),
-                policy: grant.policy.as_str(),
-                policy_file: &grant.policy_file,
-                policy_set: policy_set_version,
-                scopes: &grant.scopes,
-                ttl_seconds: grant.ttl_seconds,
-                now,
-                exchange_id: &event.exchange_id,
-                source_issuer: token.issuer.as_str(),
-                claims: &grant.claims,
-                act: grant.delegation.as_ref().map(|d| &d.act),
-            })
-            .map_err(|_| ExchangeError::Internal("mint_failed"))?;
-        let (minted, opaque) = match grant.credential {
-            CredentialKind::Jwt => (minted, None),
-            CredentialKind::Opaque => {
-                let (minted, record) = lifecycle::into_opaque(minted, now).map_err(|e| {
-                    tracing::error!(error = %e, "opaque credential not made");
-                    ExchangeError::Internal("mint_failed")
-                })?;
-                (minted, Some(record))
-            }
-        };
-        let credential = CachedCredential {
-            token: minted.token,
-            credential_id: minted.id,
-            issued_at: minted.issued_at,
-            expires_at: minted.expires_at,
-            exchange_id: Some(event.exchange_id.clone()),
-        };
-        event.cache = cache_key.as_ref().map(|_| CacheUse::Miss);
-        event.credential_id = Some(credential.credential_id.clone());
-        event.credential_expires_at = Some(credential.expires_at);
-        let response = respond(&credential);
-        Ok(Issued {
-            response,
-            cache_put: cache_key.map(|k| (k, credential)),
-            opaque,
-            stream_recorded: false,
-        })
-    }
-
-    /// How long a used `jti` is remembered: until the token could no longer pass verification
-    /// (`exp + leeway`), plus a margin for clock differences between replicas.
-    fn replay_ttl(&self, expires_at: UnixSeconds, now: UnixSeconds) -> Duration {
-        let until =
-            expires_at + (self.settings.leeway + self.settings.replay_margin).as_secs() as i64;
-        Duration::from_secs((until - now).max(1) as u64)
-    }
-}
-
-/// The credential-cache key: everything that shapes the credential's content, never the token.
-fn grant_key(grant: &Grant, subject: &str, policy_set_version: &str, slot: String) -> CacheKey {
-    let material = serde_json::json!([
-        grant.policy.as_str(),
-        policy_set_version,
-        subject,
-        grant.audience.as_str(),
-        grant.scopes.to_scope_string(),
-        grant.claims,
-    ]);
-    CacheKey {
-        slot,
-        id: sha256_hex(material.to_string().as_bytes()),
-    }
-}
-
-/// The event as a cache hit of this exchange will be recorded (`exchange` sets the same
-/// decision and reason on success), serialized without its closing brace and without the
-/// credential fields, for a store that records hits in the first round trip ([`HitRecord`]).
-fn hit_event_head(event: &mut AuditEvent) -> Option<String> {
-    debug_assert!(event.credential_id.is_none() && event.credential_expires_at.is_none());
-    event.decision = Some(Outcome::Allow);
-    event.reason = "granted".to_string();
-    event.cache = Some(CacheUse::Hit);
-    let json = serde_json::to_string(event).ok();
-    event.decision = None;
-    event.reason.clear();
-    event.cache = None;
-    let mut json = json?;
-    (json.pop() == Some('}')).then_some(json)
 }
 
 fn non_empty_json<T: serde::Serialize>(items: &[T]) -> Option<serde_json::Value> {
