@@ -1,6 +1,11 @@
-# Shared by benches/redis_load.sh and benches/redis_latency.sh (sourced, from the repository root).
-# Builds the broker (unless FERRY_BIN names one) and the load generator, makes a scratch dir
-# ($work) and starts a throwaway redis-server on $RPORT ($rpid).
+# Shared by the benches/redis_*.sh scripts (sourced, from the repository root). Builds the broker
+# (unless FERRY_BIN names one) and the load generator, makes a scratch dir ($work), starts a
+# throwaway redis-server on $RPORT ($rpid), and on exit stops it, the broker ($pid) and a proxy
+# ($ppid) if the script started them.
+
+# The example policies address the broker as http://127.0.0.1:8080.
+: "${PORT:=${FERRY_LOAD_PORT:-8080}}"
+: "${RPORT:=${FERRY_LOAD_REDIS_PORT:-6391}}"
 
 if [ -z "${FERRY_BIN:-}" ]; then
   cargo build --quiet --release --bin ferry --example loadgen
@@ -12,6 +17,10 @@ work=$(mktemp -d)
 redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
   >"$work/redis.log" 2>&1 &
 rpid=$!
+pid=
+ppid=
+trap 'kill $pid $ppid $rpid 2>/dev/null || true; rm -rf "$work"' EXIT
+sleep 0.5
 
 # wait_ready PORT: until the broker on PORT answers /readyz (5 s at most).
 wait_ready() {

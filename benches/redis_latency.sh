@@ -10,13 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DELAY=${1:-0.0005} N=${2:-1500}
-PORT=8080 RPORT=${FERRY_LOAD_REDIS_PORT:-6391} PPORT=$((RPORT + 1))
+PORT=8080
 . benches/redis_common.sh
+PPORT=$((RPORT + 1))
 python3 benches/delay_proxy.py "$DELAY" "$PPORT" "$RPORT" &
 ppid=$!
-pid=
-trap 'kill $pid $ppid $rpid 2>/dev/null || true; rm -rf "$work"' EXIT
-sleep 0.5
 FERRY_LOG__LEVEL=warn FERRY_AUDIT__FSYNC=never "$FERRY_BIN" serve --data-dir "$work/data" \
   --listen "127.0.0.1:$PORT" --redis "redis://127.0.0.1:$PPORT" >"$work/serve.log" 2>&1 &
 pid=$!

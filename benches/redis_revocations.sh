@@ -8,13 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REVOKED=${1:-5000} N=${2:-20000} C=${3:-64}
-PORT=${FERRY_LOAD_PORT:-8080}   # the example policies address the broker as http://127.0.0.1:8080
-RPORT=${FERRY_LOAD_REDIS_PORT:-6391}
 
 . benches/redis_common.sh
-pid=
-trap 'kill $pid $rpid 2>/dev/null || true; rm -rf "$work"' EXIT
-sleep 0.5
 
 revoke_many() { # N -> N credential revocations live for an hour, in RESP for redis-cli --pipe
   python3 - "$1" <<'PY'

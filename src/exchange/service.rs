@@ -172,32 +172,28 @@ impl ExchangeService {
         if result.as_ref().is_ok_and(|issued| issued.stream_recorded) {
             return result;
         }
-        if let Some(opaque) = result.as_ref().ok().and_then(|i| i.opaque.as_ref()) {
-            // One round trip too: the stream entry and the record that makes the credential
-            // introspectable. Without either, the credential is not released.
-            if let Err(e) = self.store.commit_opaque(event, opaque).await {
-                self.metrics.store_errors.inc();
-                if self.store.keeps_audit_stream() {
-                    self.metrics.audit_failures.inc();
-                }
-                tracing::error!(
-                    exchange_id = %event.exchange_id, reason = %event.reason, error = %e,
-                    "opaque credential record or audit stream append failed; no credential issued"
-                );
-                return Err(ExchangeError::Unavailable("store_unavailable"));
-            }
-            return result;
-        }
-        // One round trip: the shared audit stream entry (stores that keep one) and the cache.
-        if let Err(e) = self.store.commit(event, cache).await {
+        // One round trip: the shared audit stream entry (stores that keep one) and the cache,
+        // or an opaque credential's record (what makes it introspectable).
+        let opaque = result.as_ref().ok().and_then(|i| i.opaque.as_ref());
+        let committed = match opaque {
+            Some(record) => self.store.commit_opaque(event, record).await,
+            None => self.store.commit(event, cache).await,
+        };
+        if let Err(e) = committed {
             self.metrics.store_errors.inc();
-            if self.store.keeps_audit_stream() {
+            let stream = self.store.keeps_audit_stream();
+            if stream {
                 self.metrics.audit_failures.inc();
+            }
+            if stream || opaque.is_some() {
                 tracing::error!(
                     exchange_id = %event.exchange_id, reason = %event.reason, error = %e,
-                    "audit stream append failed; no credential issued"
+                    "audit stream append or opaque credential record failed; no credential issued"
                 );
-                return Err(ExchangeError::Unavailable("audit_unavailable"));
+                return Err(ExchangeError::Unavailable(match opaque {
+                    Some(_) => "store_unavailable",
+                    None => "audit_unavailable",
+                }));
             }
             // The credential is recorded and valid; only reuse is lost.
             tracing::warn!(error = %e, "credential cache write failed");

@@ -43,7 +43,7 @@ use crate::domain::UnixSeconds;
 pub use connect::{Conn, Connector, Target};
 use hints::CacheHints;
 use keys::Keys;
-use scripts::{CLAIM_AND_LOOKUP, COMMIT, COMMIT_OPAQUE, RATE};
+use scripts::{CLAIM_AND_LOOKUP, COMMIT, RATE};
 pub use settings::RedisSettings;
 use state::StateWatch;
 
@@ -53,7 +53,6 @@ pub struct RedisStore {
     settings: RedisSettings,
     claim_script: Script,
     commit_script: Script,
-    commit_opaque_script: Script,
     rate_script: Script,
     state: Arc<StateWatch>,
     hints: CacheHints,
@@ -77,7 +76,6 @@ impl RedisStore {
             settings: settings.clone(),
             claim_script: Script::new(CLAIM_AND_LOOKUP),
             commit_script: Script::new(COMMIT),
-            commit_opaque_script: Script::new(COMMIT_OPAQUE),
             rate_script: Script::new(RATE),
             state: Arc::new(StateWatch::default()),
             hints: CacheHints::default(),
@@ -301,7 +299,7 @@ impl Store for RedisStore {
                 futures_util::future::join(self.commit_cluster(event, None), put()).await;
             return appended.and(stored);
         }
-        let mut call = self.commit_opaque_script.prepare_invoke();
+        let mut call = self.commit_script.prepare_invoke();
         call.key(self.keys.stream())
             .arg(self.settings.audit_stream_maxlen)
             .arg(event)

@@ -15,8 +15,9 @@ if ARGV[2] == '1' then cached = redis.call('GET', KEYS[i]) end
 return {replayed, cached}
 ";
 
-/// KEYS: [stream?, credential?]; ARGV: [maxlen or '' for no stream, event JSON, credential
-/// JSON, ttl ms]. The credential is stored only after the audit entry was appended.
+/// KEYS: [stream?, record?]; ARGV: [maxlen or '' for no stream, event JSON, record, ttl ms].
+/// The record (a cached credential, or an opaque credential's record) is stored only after the
+/// audit entry was appended.
 pub const COMMIT: &str = r"
 local i = 1
 if ARGV[1] ~= '' then
@@ -24,18 +25,6 @@ if ARGV[1] ~= '' then
   i = 2
 end
 if KEYS[i] then redis.call('SET', KEYS[i], ARGV[3], 'PX', ARGV[4]) end
-return 1
-";
-
-/// KEYS: [stream?, opaque record]; ARGV: [maxlen or '' for no stream, event JSON, record,
-/// ttl ms]. The record is stored only after the audit entry was appended.
-pub const COMMIT_OPAQUE: &str = r"
-local i = 1
-if ARGV[1] ~= '' then
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'event', ARGV[2])
-  i = 2
-end
-redis.call('SET', KEYS[i], ARGV[3], 'PX', ARGV[4])
 return 1
 ";
 
