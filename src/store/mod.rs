@@ -117,13 +117,7 @@ pub struct CachedCredential {
 impl CachedCredential {
     /// The revocation ids that name this credential (by id, by minting exchange).
     pub fn revocation_ids(&self) -> Vec<String> {
-        let mut ids = vec![revocation::credential_revocation_id(&self.credential_id)];
-        ids.extend(
-            self.exchange_id
-                .as_deref()
-                .map(revocation::exchange_revocation_id),
-        );
-        ids
+        revocation::revocation_ids(&self.credential_id, self.exchange_id.as_deref())
     }
 }
 

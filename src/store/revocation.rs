@@ -60,16 +60,6 @@ impl RevocationKind {
     }
 }
 
-/// The [`Revocation::id`] of a revocation by credential id.
-pub fn credential_revocation_id(credential_id: &str) -> String {
-    format!("{}:{credential_id}", RevocationKind::Credential.as_str())
-}
-
-/// The [`Revocation::id`] of a revocation by minting exchange.
-pub fn exchange_revocation_id(exchange_id: &str) -> String {
-    format!("{}:{exchange_id}", RevocationKind::Exchange.as_str())
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revocation {
     pub kind: RevocationKind,
@@ -131,13 +121,19 @@ impl CredentialFacts {
     }
 }
 
+/// The ids ([`Revocation::id`]) of the revocations that name a credential directly (by its id,
+/// by its minting exchange): what a store looks up besides the kill switches.
+pub fn revocation_ids(credential_id: &str, exchange_id: Option<&str>) -> Vec<String> {
+    let id = |kind: RevocationKind, value: &str| format!("{}:{value}", kind.as_str());
+    let mut ids = vec![id(RevocationKind::Credential, credential_id)];
+    ids.extend(exchange_id.map(|e| id(RevocationKind::Exchange, e)));
+    ids
+}
+
 impl CredentialFacts {
-    /// The ids of the revocations that could name this credential directly (by its id, by its
-    /// minting exchange): what a store looks up besides the kill switches.
+    /// [`revocation_ids`] of this credential.
     pub fn revocation_ids(&self) -> Vec<String> {
-        let mut ids = vec![credential_revocation_id(&self.credential_id)];
-        ids.extend(self.exchange_id.as_deref().map(exchange_revocation_id));
-        ids
+        revocation_ids(&self.credential_id, self.exchange_id.as_deref())
     }
 }
 
