@@ -33,7 +33,7 @@ use crate::domain::{unix_now, Secret};
 use crate::policy::PolicySet;
 use crate::store::{CachePut, CredentialFacts, Store};
 use crate::telemetry::Metrics;
-use crate::verify::Verifier;
+use crate::verify::{VerifiedToken, Verifier};
 
 /// The policy set and the verifier built from its `issuers.yaml`, swapped together on reload.
 pub struct Active {
@@ -320,23 +320,8 @@ impl ExchangeService {
             event.scopes_refused = d.scopes_refused.iter().map(|s| s.to_string()).collect();
         }
 
-        // Ferry credentials presented again (a delegation's next hop) are checked against the
-        // revocations read in the first store round trip.
         let actor = requested.actor.as_ref().map(|a| a.0.as_ref());
-        let presented = [
-            (Some(&token), "subject_token_revoked"),
-            (actor, "actor_token_revoked"),
-        ]
-        .into_iter()
-        .filter_map(|(t, code)| Some((t?, code)))
-        .filter(|(t, _)| active.verifier.is_broker(&t.issuer))
-        .map(|(t, code)| {
-            // Every credential Ferry mints has these claims: one without them is refused.
-            CredentialFacts::from_claims(&t.claims)
-                .map(|facts| (facts, code))
-                .ok_or(ExchangeError::Refused("broker_credential_malformed"))
-        })
-        .collect::<Result<_, _>>()?;
+        let presented = presented_credentials(&token, actor, |t| active.verifier.is_broker(t))?;
         let granted = Granted {
             request,
             requested,
@@ -347,6 +332,30 @@ impl ExchangeService {
         };
         self.issue(&granted, now, event).await
     }
+}
+
+/// The Ferry credentials an exchange presents again (a delegation's next hop: subject or actor
+/// token vouched for by a `kind: ferry` issuer), each with the code that refuses it if a
+/// revocation covers it; checked against the revocations read in the first store round trip.
+pub(super) fn presented_credentials(
+    subject: &VerifiedToken,
+    actor: Option<&VerifiedToken>,
+    is_broker: impl Fn(&crate::domain::IssuerName) -> bool,
+) -> Result<Vec<(CredentialFacts, &'static str)>, ExchangeError> {
+    [
+        (Some(subject), "subject_token_revoked"),
+        (actor, "actor_token_revoked"),
+    ]
+    .into_iter()
+    .filter_map(|(t, code)| Some((t?, code)))
+    .filter(|(t, _)| is_broker(&t.issuer))
+    .map(|(t, code)| {
+        // Every credential Ferry mints has these claims: one without them is refused.
+        CredentialFacts::from_claims(&t.claims)
+            .map(|facts| (facts, code))
+            .ok_or(ExchangeError::Refused("broker_credential_malformed"))
+    })
+    .collect()
 }
 
 fn non_empty_json<T: serde::Serialize>(items: &[T]) -> Option<serde_json::Value> {

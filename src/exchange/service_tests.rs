@@ -8,6 +8,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use serde_json::json;
 
+use super::service::presented_credentials;
 use super::*;
 use crate::audit::{AuditSink, MemoryAuditSink, Outcome};
 use crate::config::SigningAlgorithm;
@@ -366,4 +367,63 @@ async fn audit_events_hold_hashes_and_ids_never_tokens_or_credentials() {
     );
     let event = &h.audit.events()[0];
     assert_eq!(event.token_sha256.as_ref().unwrap().len(), 64);
+}
+
+/// A verified token of `issuer` with these claims (only what `presented_credentials` reads).
+fn verified(issuer: &str, claims: serde_json::Value) -> crate::verify::VerifiedToken {
+    crate::verify::VerifiedToken {
+        issuer: issuer.parse().unwrap(),
+        subject: claims["sub"].as_str().unwrap_or_default().to_string(),
+        audiences: Vec::new(),
+        expires_at: unix_now() + 60,
+        issued_at: None,
+        jti: claims["jti"].as_str().map(str::to_string),
+        claims: claims.as_object().cloned().unwrap_or_default(),
+        normalized: Default::default(),
+        token_sha256: String::new(),
+        algorithm: Algorithm::ES256,
+        key_id: None,
+    }
+}
+
+#[test]
+fn a_presented_ferry_credential_is_checked_by_its_role_and_only_ferry_ones_are() {
+    let credential = |jti: &str| {
+        json!({ "sub": "alice", "jti": jti, "client_id": "tickets", "iat": 1,
+                "ferry": { "exchange_id": format!("ex-{jti}") } })
+    };
+    let broker = |name: &crate::domain::IssuerName| name.as_str() == "broker";
+    let subject = verified("broker", credential("s1"));
+    let actor = verified("broker", credential("a1"));
+    let got = presented_credentials(&subject, Some(&actor), broker).unwrap();
+    let roles: Vec<(&str, Vec<String>)> = got
+        .iter()
+        .map(|(facts, code)| (*code, facts.revocation_ids()))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            (
+                "subject_token_revoked",
+                vec!["credential:s1".into(), "exchange:ex-s1".into()]
+            ),
+            (
+                "actor_token_revoked",
+                vec!["credential:a1".into(), "exchange:ex-a1".into()]
+            ),
+        ]
+    );
+    // A token of another issuer is not a Ferry credential: nothing to check.
+    let ci = verified("github", credential("s2"));
+    assert!(presented_credentials(&ci, Some(&actor), broker)
+        .unwrap()
+        .iter()
+        .all(|(_, code)| *code == "actor_token_revoked"));
+    // A Ferry credential without the claims Ferry always mints is refused, not skipped.
+    let bare = verified("broker", json!({ "sub": "alice" }));
+    let err = presented_credentials(&bare, None, broker).unwrap_err();
+    assert!(
+        matches!(err, ExchangeError::Refused("broker_credential_malformed")),
+        "{err:?}"
+    );
 }
