@@ -53,7 +53,7 @@ pub fn trace(e: &Explanation, dir: &Path) -> String {
             .map(|d| format!(" ({d})"))
             .unwrap_or_default();
         let on = g
-            .token
+            .matched_token
             .map(|t| format!(" on the {t} token"))
             .unwrap_or_default();
         let _ = writeln!(

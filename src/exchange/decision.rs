@@ -163,7 +163,7 @@ pub struct GuardrailHit {
     /// `actor` when the rule matched the actor token of a delegation (absent: the subject
     /// token, or the request as a whole).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<&'static str>,
+    pub matched_token: Option<&'static str>,
 }
 
 /// One condition of a policy and whether it held: a row of `ferry policy explain`.

@@ -66,7 +66,7 @@ impl<'a> Guard<'a> {
             let desc = Some(rule.description.clone());
             let refused = self.refuse(name, desc, rule.pos, DenyReason::GuardrailDenied);
             if let Some(hit) = self.hits.last_mut() {
-                hit.token = on;
+                hit.matched_token = on;
             }
             refused?;
         }
@@ -122,7 +122,7 @@ impl<'a> Guard<'a> {
             line: pos.line,
             column: pos.column,
             effect: if enforced { "denied" } else { "would_deny" },
-            token: None,
+            matched_token: None,
         });
         if enforced {
             Err(reason)
@@ -139,7 +139,7 @@ impl<'a> Guard<'a> {
             line: pos.line,
             column: pos.column,
             effect,
-            token: None,
+            matched_token: None,
         });
     }
 }

@@ -336,7 +336,7 @@ fn a_guardrail_deny_rule_refuses_an_actor_it_covers_whoever_it_acts_for() {
     assert_eq!(d.reason, DenyReason::GuardrailDenied);
     let hit = &d.guardrails[0];
     assert_eq!(
-        (hit.rule.as_str(), hit.effect, hit.token, hit.line),
+        (hit.rule.as_str(), hit.effect, hit.matched_token, hit.line),
         ("deny[0]", "denied", Some("actor"), 2)
     );
     let trace = crate::cli::render::trace(
