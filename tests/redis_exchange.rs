@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::redis_server::{unique_prefix, use_redis, RedisServer};
+use common::redis_server::{round_trips, unique_prefix, use_redis, RedisServer};
 use common::*;
 use serde_json::Value;
 
@@ -29,7 +29,7 @@ fn commands_since(
         .collect()
 }
 
-/// Scripts (round trips) and the commands they ran for one exchange of `claims`.
+/// Round trips (scripts and transactions) for one exchange of `claims`.
 async fn exchange_counting(
     server: &RedisServer,
     app: &TestApp,
@@ -40,19 +40,23 @@ async fn exchange_counting(
     let (status, body, _) = app.exchange_token(&app.sign(claims), None).await;
     assert_eq!(status, 200, "{label}: {body}");
     let commands = commands_since(server, &before);
-    // Every other command counted here ran inside the scripts (commandstats counts the
-    // commands a script calls): HGETALL of the kill switches + SET NX + GET (+ HMGET of a
-    // cached credential's revocations, XADD of a hit) in the first; XADD (+ SET) in the second.
-    let inside = ["evalsha", "eval", "set", "get", "xadd", "hgetall", "hmget"];
+    // Every other command counted here ran inside the script or the transaction (commandstats
+    // counts what they run): HGETALL of the kill switches + SET NX + GET (+ HMGET of a cached
+    // credential's revocations, XADD of a hit) in the first; XADD (+ SET) in the commit.
+    let inside = [
+        "evalsha", "eval", "multi", "exec", "set", "get", "xadd", "hgetall", "hmget",
+    ];
     assert!(
         commands.iter().all(|(n, _)| inside.contains(&n.as_str())),
-        "{label}: nothing outside the scripts: {commands:?}"
+        "{label}: nothing outside the script and the transaction: {commands:?}"
     );
-    commands
-        .iter()
-        .filter(|(n, _)| n == "evalsha" || n == "eval")
-        .map(|(_, c)| c)
-        .sum()
+    let delta = |name: &str| {
+        commands
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0, |(_, c)| *c)
+    };
+    round_trips(delta)
 }
 
 /// The last audit stream entry and the last JSONL event, without the chain members: the same
@@ -108,6 +112,39 @@ async fn a_miss_costs_two_round_trips_to_redis_and_a_hit_one() {
         streamed.trim(),
         "4",
         "one stream entry per exchange, never two"
+    );
+}
+
+#[tokio::test]
+async fn a_commit_whose_stream_append_fails_releases_nothing_and_caches_nothing() {
+    let server = RedisServer::start();
+    let prefix = unique_prefix();
+    let app = spawn_app(Fixture::deploy().settings(use_redis(&server.url(), &prefix))).await;
+    // The stream's key holding a string: the commit's XADD fails when the transaction runs
+    // (WRONGTYPE), after its SET was queued beside it.
+    let stream = format!("{prefix}audit");
+    server.cli(&["SET", &stream, "not a stream"]).unwrap();
+    let grant = || app.claims().set("run_id", "5150");
+    let (status, body, _) = app.exchange_token(&app.sign(&grant()), None).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert!(body.get("access_token").is_none());
+    let cached = server.cli(&["KEYS", &format!("{prefix}*:cred:*")]).unwrap();
+    assert!(cached.trim().is_empty(), "the SET was undone: {cached}");
+
+    server.cli(&["DEL", &stream]).unwrap();
+    let (status, _, _) = app.exchange_token(&app.sign(&grant()), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        app.last_audit_event()["cache"],
+        "miss",
+        "the credential of the failed commit is never served"
+    );
+    let cached = server.cli(&["KEYS", &format!("{prefix}*:cred:*")]).unwrap();
+    assert_eq!(
+        cached.trim().lines().count(),
+        1,
+        "control: a commit caches: {cached}"
     );
 }
 

@@ -117,6 +117,39 @@ impl RedisServer {
     }
 }
 
+/// Round trips in a `command_calls` delta (`delta(name)`: calls since a snapshot): scripts and
+/// transactions. A `MULTI` … `EXEC` is sent as one write and answered as one; every `MULTI` must
+/// have been executed.
+pub fn round_trips(delta: impl Fn(&str) -> u64) -> u64 {
+    assert_eq!(
+        delta("multi"),
+        delta("exec"),
+        "every transaction was executed"
+    );
+    delta("evalsha") + delta("eval") + delta("exec")
+}
+
+/// `MONITOR`'s client commands grouped by round trip: `"EVALSHA"`, or a transaction's command
+/// names joined, e.g. `"MULTI XADD SET EXEC"`.
+pub fn by_round_trip(sent: &[String]) -> Vec<String> {
+    let name = |c: &String| c.split('"').nth(1).unwrap_or_default().to_uppercase();
+    let mut trips: Vec<String> = Vec::new();
+    let mut open = false;
+    for command in sent {
+        let n = name(command);
+        if open {
+            let last = trips.last_mut().unwrap();
+            last.push(' ');
+            last.push_str(&n);
+            open = n != "EXEC";
+        } else {
+            open = n == "MULTI";
+            trips.push(n);
+        }
+    }
+    trips
+}
+
 /// `MONITOR` on one server: what clients sent, one line per command (a script's own calls are
 /// left out), i.e. one per round trip when nothing is pipelined.
 pub struct Monitor {

@@ -7,18 +7,20 @@
 //! with `XADD … MAXLEN ~ N` and store the new credential with `SET PX`; on a Cluster also an
 //! index entry per revocation id, so that revoking deletes it). On one server
 //! a cache hit costs one: `GUARDED` appends a hit's event itself when the hit is sure to be
-//! served ([`super::HitRecord`]). Both are Lua scripts on one server: a script is one command,
-//! so the command count in `INFO commandstats` proves the budget, and the commit script stores
-//! nothing if the `XADD` fails. On a Cluster the claim script still works (its keys share a
-//! hash tag, see `keys`); the stream lives on another slot, so the commit sends `XADD` and the
-//! `SET`s concurrently instead.
+//! served ([`super::HitRecord`]). On one server the first is a Lua script (one command) and the
+//! commit a `MULTI`/`EXEC` transaction (plain commands: Lua costs `redis-server` several µs per
+//! call, and the commit has no decision to make); each is sent as one write and answered as
+//! one, so `INFO commandstats` (scripts and `EXEC`s) proves the budget. A commit whose `XADD`
+//! failed releases nothing and deletes the entry its `SET` stored ([`Transaction`]). On a
+//! Cluster the claim script still works (its keys share a hash tag, see `keys`); the stream
+//! lives on another slot, so the commit sends `XADD` and the `SET`s concurrently instead.
 //!
 //! Every operation is bounded by `command_timeout`; a timeout or a connection error is
 //! [`StoreError::Unavailable`], which the service turns into 503 with no credential.
 //!
 //! Layout: `connect` (targets, lazy connections), `keys` (the key layout), `scripts` (the
-//! Lua), `settings`, and
-//! `state` (noticing that Redis lost its data).
+//! Lua), `settings`, `state` (noticing that Redis lost its data) and `transaction` (the
+//! commit).
 
 mod connect;
 mod hints;
@@ -27,6 +29,7 @@ mod lifecycle;
 mod scripts;
 mod settings;
 mod state;
+mod transaction;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -43,16 +46,16 @@ use crate::domain::UnixSeconds;
 pub use connect::{Conn, Connector, Target};
 use hints::CacheHints;
 use keys::Keys;
-use scripts::{CLAIM_AND_LOOKUP, COMMIT, RATE};
+use scripts::{CLAIM_AND_LOOKUP, RATE};
 pub use settings::RedisSettings;
 use state::StateWatch;
+use transaction::Transaction;
 
 pub struct RedisStore {
     connector: Connector,
     keys: Keys,
     settings: RedisSettings,
     claim_script: Script,
-    commit_script: Script,
     rate_script: Script,
     state: Arc<StateWatch>,
     hints: CacheHints,
@@ -75,7 +78,6 @@ impl RedisStore {
             keys: Keys::new(&settings.prefix),
             settings: settings.clone(),
             claim_script: Script::new(CLAIM_AND_LOOKUP),
-            commit_script: Script::new(COMMIT),
             rate_script: Script::new(RATE),
             state: Arc::new(StateWatch::default()),
             hints: CacheHints::default(),
@@ -124,11 +126,6 @@ struct CacheWrite {
 }
 
 impl CacheWrite {
-    /// Adds the entry to a `COMMIT` call (after its stream arguments).
-    fn add_to(self, call: &mut redis::ScriptInvocation<'_>) {
-        call.key(self.key).arg(self.value).arg(self.ttl_ms);
-    }
-
     /// On a Cluster: the record and its index entries (other slots) concurrently. A revocation
     /// made while the credential was being minted is not seen here: the entry then lives until
     /// the credential expires (the README says so).
@@ -205,13 +202,9 @@ impl Store for RedisStore {
                 .run("cache put", |conn| async move { write.send(conn).await })
                 .await;
         }
-        let mut call = self.commit_script.prepare_invoke();
-        call.arg("").arg("");
-        write.add_to(&mut call);
-        self.run("cache put", |mut conn| async move {
-            call.invoke_async::<i64>(&mut conn).await.map(|_| ())
-        })
-        .await
+        let mut tx = Transaction::default();
+        tx.set(write.key, write.value, write.ttl_ms);
+        self.transact("cache put", tx).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -270,17 +263,12 @@ impl Store for RedisStore {
         if self.connector.is_cluster() {
             return self.commit_cluster(event, cache).await;
         }
-        let mut call = self.commit_script.prepare_invoke();
-        call.key(self.keys.stream())
-            .arg(self.settings.audit_stream_maxlen)
-            .arg(event);
+        let mut tx = Transaction::default();
+        tx.append(self.keys.stream(), self.settings.audit_stream_maxlen, event);
         if let Some(write) = cache {
-            write.add_to(&mut call);
+            tx.set(write.key, write.value, write.ttl_ms);
         }
-        self.run("audit stream append", |mut conn| async move {
-            call.invoke_async::<i64>(&mut conn).await.map(|_| ())
-        })
-        .await
+        self.transact("audit stream append", tx).await
     }
 
     async fn commit_opaque(
@@ -299,17 +287,14 @@ impl Store for RedisStore {
                 futures_util::future::join(self.commit_cluster(event, None), put()).await;
             return appended.and(stored);
         }
-        let mut call = self.commit_script.prepare_invoke();
-        call.key(self.keys.stream())
-            .arg(self.settings.audit_stream_maxlen)
-            .arg(event)
-            .key(self.keys.opaque(&opaque.digest))
-            .arg(&opaque.record)
-            .arg(millis(opaque.ttl));
-        self.run("audit stream append", |mut conn| async move {
-            call.invoke_async::<i64>(&mut conn).await.map(|_| ())
-        })
-        .await
+        let mut tx = Transaction::default();
+        tx.append(self.keys.stream(), self.settings.audit_stream_maxlen, event);
+        tx.set(
+            self.keys.opaque(&opaque.digest),
+            opaque.record.clone(),
+            millis(opaque.ttl),
+        );
+        self.transact("audit stream append", tx).await
     }
 
     async fn revoke(&self, credential_id: &str, ttl: Duration) -> Result<(), StoreError> {

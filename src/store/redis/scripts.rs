@@ -1,6 +1,6 @@
 //! The Lua scripts of `RedisStore`. A script is one command and one round trip, runs
-//! atomically, and stops at the first failing call (so `COMMIT` caches nothing when the `XADD`
-//! failed). Every key a script touches is passed in `KEYS`, as Redis Cluster requires.
+//! atomically, and stops at the first failing call. Every key a script touches is passed in
+//! `KEYS`, as Redis Cluster requires.
 
 /// KEYS: [jti?, credential?]; ARGV: [claim ttl ms or "", "1" to look up].
 /// Returns `{replayed (0|1), cached credential or false}`.
@@ -13,19 +13,6 @@ end
 local cached = false
 if ARGV[2] == '1' then cached = redis.call('GET', KEYS[i]) end
 return {replayed, cached}
-";
-
-/// KEYS: [stream?, record?]; ARGV: [maxlen or '' for no stream, event JSON, record, ttl ms].
-/// The record (a cached credential, or an opaque credential's record) is stored only after the
-/// audit entry was appended.
-pub const COMMIT: &str = r"
-local i = 1
-if ARGV[1] ~= '' then
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'event', ARGV[2])
-  i = 2
-end
-if KEYS[i] then redis.call('SET', KEYS[i], ARGV[3], 'PX', ARGV[4]) end
-return 1
 ";
 
 /// KEYS: [counter]; ARGV: [window ms]. Returns `{count, remaining ms}`.
