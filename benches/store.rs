@@ -94,6 +94,7 @@ fn benches(c: &mut Criterion) {
     let cred = CachedCredential {
         token: Secret::new("x".repeat(600)),
         exchange_id: None,
+        revocation_epoch: None,
         credential_id: "0190f1e2bbbb7ccc8ddd000000000000".into(),
         issued_at: 0,
         expires_at: 900,

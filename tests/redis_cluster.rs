@@ -38,6 +38,7 @@ async fn replicas_share_replay_cache_revocations_and_limits_across_cluster_nodes
         let cred = CachedCredential {
             token: ferry::domain::Secret::new("jwt"),
             exchange_id: None,
+            revocation_epoch: None,
             credential_id: format!("c{i}"),
             issued_at: 0,
             expires_at: 1,

@@ -40,11 +40,12 @@ async fn exchange_counting(
     let (status, body, _) = app.exchange_token(&app.sign(claims), None).await;
     assert_eq!(status, 200, "{label}: {body}");
     let commands = commands_since(server, &before);
-    // Every other command counted here ran inside the script or the transaction (commandstats
-    // counts what they run): HGETALL of the kill switches + SET NX + GET (+ HMGET of a cached
-    // credential's revocations, XADD of a hit) in the first; XADD (+ SET) in the commit.
+    // Every other command counted here ran inside a script or a transaction (commandstats
+    // counts what they run): HGETALL of the kill switches, HSETNX + HMGET of the revocation
+    // epoch, SET NX, GET in the first (a transaction on a miss; the script on a likely hit,
+    // which also appends the hit with XADD); XADD (+ SET) in the commit.
     let inside = [
-        "evalsha", "eval", "multi", "exec", "set", "get", "xadd", "hgetall", "hmget",
+        "evalsha", "eval", "multi", "exec", "set", "get", "xadd", "hgetall", "hmget", "hsetnx",
     ];
     assert!(
         commands.iter().all(|(n, _)| inside.contains(&n.as_str())),
@@ -88,31 +89,52 @@ fn last_stream_and_file_events(
     (streamed, filed)
 }
 
-#[tokio::test]
-async fn a_miss_costs_two_round_trips_to_redis_and_a_hit_one() {
+/// A miss, then two hits of one grant, counting round trips: a miss costs two; a hit two
+/// (plain transactions), or one with `hits_in_one_round_trip` (the script appends its event).
+async fn miss_then_hits(hits_in_one_round_trip: bool) -> u64 {
     let server = RedisServer::start();
     let prefix = unique_prefix();
     let settings = use_redis(&server.url(), &prefix);
-    let app = spawn_app(Fixture::deploy().settings(settings)).await;
-    // Warm up: scripts loaded, connection made.
-    assert_eq!(app.exchange_token(&app.token(), None).await.0, 200);
+    let fixture = Fixture::deploy()
+        .settings(settings)
+        .settings(move |s| s.store.redis.hits_in_one_round_trip = hits_in_one_round_trip);
+    let app = spawn_app(fixture).await;
+    // Warm up: connection made, the script loaded (a miss, then a likely hit, which takes it).
+    for _ in 0..2 {
+        let warm = app.sign(&app.claims().set("run_id", "1"));
+        assert_eq!(app.exchange_token(&warm, None).await.0, 200);
+    }
+    assert_eq!(app.last_audit_event()["cache"], "hit");
     let grant = || app.claims().set("run_id", "424242");
 
     assert_eq!(exchange_counting(&server, &app, &grant(), "miss").await, 2);
     assert_eq!(app.last_audit_event()["cache"], "miss");
+    let mut hit_trips = Vec::new();
     for round in 0..2 {
         let label = format!("hit {round}");
-        assert_eq!(exchange_counting(&server, &app, &grant(), &label).await, 1);
+        hit_trips.push(exchange_counting(&server, &app, &grant(), &label).await);
         let (streamed, filed) = last_stream_and_file_events(&server, &app, &prefix);
         assert_eq!(filed["cache"], "hit", "{label}");
-        assert_eq!(streamed, filed, "{label}: the script's event is the file's");
+        assert_eq!(streamed, filed, "{label}: the streamed event is the file's");
     }
+    assert_eq!(hit_trips[0], hit_trips[1]);
     let streamed = server.cli(&["XLEN", &format!("{prefix}audit")]).unwrap();
     assert_eq!(
         streamed.trim(),
-        "4",
-        "one stream entry per exchange, never two"
+        "5",
+        "one stream entry per exchange (two warming up), never two"
     );
+    hit_trips[0]
+}
+
+#[tokio::test]
+async fn a_miss_costs_two_round_trips_to_redis_and_a_hit_two_plain_ones() {
+    assert_eq!(miss_then_hits(false).await, 2);
+}
+
+#[tokio::test]
+async fn with_hits_in_one_round_trip_a_hit_costs_one() {
+    assert_eq!(miss_then_hits(true).await, 1);
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::redis_server::{shared_redis, store_at, unique_prefix};
+use common::redis_server::{shared_redis, store_at, store_with, unique_prefix};
 use ferry::domain::{unix_now, Secret};
 use ferry::store::{
     CacheKey, CachedCredential, HitRecord, JtiClaim, RateLimit, RedisStore, Revocation,
@@ -28,7 +28,7 @@ fn fixture() -> Fixture {
     let (url, server) = shared_redis();
     let prefix = unique_prefix();
     Fixture {
-        store: store_at(&url, &prefix),
+        store: store_with(&url, &prefix, true),
         url,
         prefix,
         _server: server,
@@ -54,6 +54,7 @@ fn credential(id: &str, expires_at: i64) -> CachedCredential {
     CachedCredential {
         token: Secret::new("eyJ.credential.sig"),
         exchange_id: None,
+        revocation_epoch: None,
         credential_id: id.into(),
         issued_at: unix_now(),
         expires_at,
@@ -213,7 +214,8 @@ async fn no_hit_is_recorded_on_a_replay_a_refused_rate_step_or_any_live_revocati
 #[tokio::test]
 async fn a_replica_offers_hits_only_for_grants_it_saw_cached() {
     let f = fixture();
-    let other = store_at(&f.url, &f.prefix);
+    let other = store_with(&f.url, &f.prefix, true);
+    let off = store_at(&f.url, &f.prefix);
     let k = key("h");
     let now = unix_now();
     assert!(!f.store.records_hits_first(&k, now), "never seen");
@@ -235,5 +237,12 @@ async fn a_replica_offers_hits_only_for_grants_it_saw_cached() {
     assert!(
         !other.records_hits_first(&k, now),
         "the other replica has not seen it"
+    );
+    off.claim_guarded(&[claim("seen-off")], Some(&k), None, None, &[])
+        .await
+        .unwrap();
+    assert!(
+        !off.records_hits_first(&k, now),
+        "without hits_in_one_round_trip, never"
     );
 }

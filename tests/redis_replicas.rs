@@ -123,7 +123,46 @@ async fn two_replicas_scenario(redis_url: &str, prefix: &str) -> (Vec<String>, V
         reused["access_token"], minted["access_token"],
         "B serves the credential A cached"
     );
-    (exchange_ids(&a), exchange_ids(&b))
+    let ids = (exchange_ids(&a), exchange_ids(&b));
+
+    // Revoked (through the store, as the admin API does): a replica that never saw the grant
+    // does not serve it either (one server: the revocation epoch moved on; a Cluster: the
+    // entry was deleted), and mints a new one.
+    let revoked = jwt_part(minted["access_token"].as_str().unwrap(), 1)["jti"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let now = ferry::domain::unix_now();
+    let revocation = ferry::store::Revocation {
+        kind: ferry::store::RevocationKind::Credential,
+        value: revoked,
+        created_at: now,
+        block_until: now + 600,
+        keep_until: now + 600,
+        reason: None,
+        by: None,
+    };
+    let store = common::redis_server::store_at(redis_url, prefix);
+    ferry::store::Store::put_revocation(&store, &revocation)
+        .await
+        .unwrap();
+    let c = start_replica(
+        policies.path(),
+        &key_file,
+        PUBLIC_URL,
+        redis_url,
+        prefix,
+        &[],
+    );
+    wait_ready(&client, &c).await;
+    let third = issuer.sign(&claims.clone().jti("third-token"), Alg::RS256, None);
+    let (status, fresh) = exchange(&client, &c, &third).await;
+    assert_eq!(status, 200, "{fresh}");
+    assert!(
+        fresh["access_token"] != minted["access_token"],
+        "C never serves the revoked credential"
+    );
+    ids
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,7 +171,8 @@ async fn two_replica_processes_on_one_redis_behave_as_one_broker() {
     let prefix = unique_prefix();
     let (from_a, from_b) = two_replicas_scenario(&redis_url, &prefix).await;
     assert_eq!((from_a.len(), from_b.len()), (1, 2));
-    let stream: Vec<String> = tail_lines(&redis_url, &prefix, 3)
+    // From the start: A's, B's two, and the third replica's.
+    let stream: Vec<String> = tail_lines(&redis_url, &prefix, 4)
         .into_iter()
         .map(|e| e["exchange_id"].as_str().unwrap().to_string())
         .collect();

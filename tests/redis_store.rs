@@ -43,6 +43,7 @@ fn credential(id: &str) -> CachedCredential {
     CachedCredential {
         token: Secret::new("eyJ.fake.jwt"),
         exchange_id: None,
+        revocation_epoch: None,
         credential_id: id.into(),
         issued_at: 1,
         expires_at: 2,

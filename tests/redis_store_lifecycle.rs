@@ -10,8 +10,8 @@ use common::redis_server::{shared_redis, store_at, unique_prefix, RedisCluster};
 use ferry::domain::unix_now;
 use ferry::domain::Secret;
 use ferry::store::{
-    CacheKey, CachedCredential, ClaimOutcome, JtiClaim, RateLimit, RedisStore, Revocation,
-    RevocationKind, Store,
+    CacheKey, CachedCredential, ClaimOutcome, HitRecord, JtiClaim, RateLimit, RedisStore,
+    Revocation, RevocationKind, Store,
 };
 
 fn revocation(kind: RevocationKind, value: &str, keep_for: i64) -> Revocation {
@@ -159,20 +159,40 @@ async fn revocations_by_id_are_looked_up_and_cover_cached_credentials(
         slot: "tag-2".into(),
         id: "grant-2".into(),
     };
-    let cached = |id: &str, exchange: &str| CachedCredential {
+    // Cached as an exchange caches it: with the revocation epoch its first round trip read
+    // (a Cluster has none).
+    let epoch = || async {
+        b.claim_guarded(&[], None, None, None, &[])
+            .await
+            .unwrap()
+            .revocation_epoch
+    };
+    assert_eq!(epoch().await.is_some(), one_server);
+    let cached = |id: &str, exchange: &str, epoch: Option<String>| CachedCredential {
         credential_id: id.into(),
         issued_at: unix_now(),
         expires_at: unix_now() + 60,
         token: Secret::new("eyJ.cached.jwt"),
         exchange_id: Some(exchange.into()),
+        revocation_epoch: epoch,
     };
-    // What an exchange's first round trip answers for this cache entry.
-    let hit = || async {
-        let g = b
-            .claim_guarded(&[], Some(&key), None, None, &[])
-            .await
-            .unwrap();
-        (g.cached.map(|c| c.credential_id), values(g.revocations))
+    // What an exchange's first round trip answers for this cache entry: a plain one, and one
+    // that expects a hit (on one server, the script that checks a record by its ids).
+    let lookup = |likely_hit: bool| {
+        let key = &key;
+        async move {
+            let head = HitRecord {
+                event_head: r#"{"decision":"allow""#,
+                now: unix_now(),
+                ttl_seconds: 60,
+            };
+            let hit = likely_hit.then_some(&head);
+            let g = b
+                .claim_guarded(&[], Some(key), None, hit, &[])
+                .await
+                .unwrap();
+            (g.cached.map(|c| c.credential_id), values(g.revocations))
+        }
     };
     for (id, exchange, revoke) in [
         (
@@ -186,20 +206,52 @@ async fn revocations_by_id_are_looked_up_and_cover_cached_credentials(
             revocation(RevocationKind::Exchange, "ex-2", 60),
         ),
     ] {
-        a.cache_put(&key, &cached(id, exchange), Duration::from_secs(60))
-            .await
-            .unwrap();
+        a.cache_put(
+            &key,
+            &cached(id, exchange, epoch().await),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
         let control = (Some(id.to_string()), vec!["repo:evil/*".to_string()]);
-        assert_eq!(hit().await, control, "control: cached, not revoked");
+        assert_eq!(lookup(false).await, control, "control: cached, not revoked");
+        assert_eq!(lookup(true).await, control, "control: cached, not revoked");
         a.put_revocation(&revoke).await.unwrap();
-        let (cached, revocations) = hit().await;
         if one_server {
-            // Checked in the same script: the entry comes with the revocation that names it.
+            // The revocation moved the epoch on: the plain round trip does not serve it.
+            assert_eq!(lookup(false).await.0, None, "revoked {id}: not served");
+            // Checked by its ids in the script: it comes with the revocation that names it.
+            let (cached, revocations) = lookup(true).await;
             assert_eq!(cached.as_deref(), Some(id));
             assert!(revocations.contains(&revoke.value), "{revocations:?}");
         } else {
-            assert_eq!(cached, None, "revoking {id} deleted its entry");
+            assert_eq!(
+                lookup(true).await.0,
+                None,
+                "revoking {id} deleted its entry"
+            );
         }
+    }
+    if one_server {
+        // A record cached without an epoch, or with an old one, is never served plainly.
+        a.cache_put(&key, &cached("cc-3", "ex-3", None), Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(lookup(false).await.0, None, "no epoch");
+        let old = "0".repeat(32);
+        a.cache_put(
+            &key,
+            &cached("cc-4", "ex-4", Some(old)),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+        assert_eq!(lookup(false).await.0, None, "another epoch");
+        assert_eq!(
+            lookup(true).await.0.as_deref(),
+            Some("cc-4"),
+            "checked by id"
+        );
     }
 }
 

@@ -177,6 +177,7 @@ impl ExchangeService {
             issued_at: minted.issued_at,
             expires_at: minted.expires_at,
             exchange_id: Some(event.exchange_id.clone()),
+            revocation_epoch: guarded.revocation_epoch.clone(),
         };
         event.cache = cache_key.as_ref().map(|_| CacheUse::Miss);
         event.credential_id = Some(credential.credential_id.clone());

@@ -39,6 +39,9 @@ pub struct Guarded {
     /// audit stream in this round trip: `cached` is to be served, and the commit must not
     /// append the event again.
     pub hit_recorded: bool,
+    /// The Redis revocation epoch read in this round trip, for the credential minted next
+    /// (`CachedCredential::revocation_epoch`); `None` elsewhere.
+    pub revocation_epoch: Option<String>,
 }
 
 /// One GCRA step at `now_ms` against the stored TAT (`None`: no recent events). Returns the

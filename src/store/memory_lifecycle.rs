@@ -155,6 +155,7 @@ mod tests {
             expires_at: 60,
             token: Secret::new("t"),
             exchange_id: Some(format!("ex-{id}")),
+            revocation_epoch: None,
         };
         // What an exchange's first round trip answers for this cache entry.
         let hit = || async {

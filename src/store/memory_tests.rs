@@ -83,6 +83,7 @@ async fn cached_credentials_expire_with_their_ttl() {
     let cred = CachedCredential {
         token: Secret::new("t"),
         exchange_id: None,
+        revocation_epoch: None,
         credential_id: "c1".into(),
         issued_at: 0,
         expires_at: 60,

@@ -107,6 +107,12 @@ pub struct CachedCredential {
     pub credential_id: String,
     pub issued_at: UnixSeconds,
     pub expires_at: UnixSeconds,
+    /// The Redis revocation epoch its minting exchange read in its first round trip
+    /// (`redis::plain_trip`): a record still carrying the current one is known not to be
+    /// revoked by id. Kept before `token` (the first script reads the leading fields and the
+    /// trailing `exchange_id` by pattern).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_epoch: Option<String>,
     #[serde(with = "secret_string")]
     pub token: Secret,
     /// The exchange that minted it, so that a revocation of that exchange covers this entry.
@@ -307,6 +313,7 @@ pub trait Store: Send + Sync + 'static {
                 claims: vec![ClaimOutcome::Fresh; claims.len()],
                 cached: None,
                 hit_recorded: false,
+                revocation_epoch: None,
             });
         }
         let (claims, cached) = self.claim_all_and_lookup(claims, cache_key).await?;
@@ -319,6 +326,7 @@ pub trait Store: Send + Sync + 'static {
             claims,
             cached,
             hit_recorded: false,
+            revocation_epoch: None,
         })
     }
 }
@@ -348,6 +356,7 @@ mod tests {
         let c = |exp| CachedCredential {
             token: Secret::new("t"),
             exchange_id: None,
+            revocation_epoch: None,
             credential_id: "c".into(),
             issued_at: 0,
             expires_at: exp,
@@ -369,6 +378,7 @@ mod tests {
         let c = CachedCredential {
             token: Secret::new("t"),
             exchange_id: None,
+            revocation_epoch: None,
             credential_id: "01a2-b3".into(),
             issued_at: -5,
             expires_at: 1_796_121_775,

@@ -263,10 +263,20 @@ pub fn unique_prefix() -> String {
 
 /// A `RedisStore` at `url` with `prefix` (a replica's store, for tests of the store itself).
 pub fn store_at(url: &str, prefix: &str) -> ferry::store::RedisStore {
+    store_with(url, prefix, false)
+}
+
+/// [`store_at`], recording likely hits in the first round trip when `hits_in_one_round_trip`.
+pub fn store_with(
+    url: &str,
+    prefix: &str,
+    hits_in_one_round_trip: bool,
+) -> ferry::store::RedisStore {
     ferry::store::RedisStore::new(&ferry::store::RedisSettings {
         url: Some(url.into()),
         prefix: prefix.into(),
         command_timeout: Duration::from_millis(1000),
+        hits_in_one_round_trip,
         ..ferry::store::RedisSettings::default()
     })
     .unwrap()

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use redis::{Script, Value};
 
+use super::plain_trip::{new_epoch, takes_plain_trip, EPOCH_FIELD};
 use super::{decode, millis, RedisStore};
 use crate::domain::unix_now;
 use crate::store::{
@@ -32,7 +33,8 @@ use crate::store::{
 /// grant ttl s, stream maxlen.
 /// Returns `{revocations (flat field/value list: every kill switch, and the revocations among
 /// the ids and the cached credential's own — by its id and its minting exchange, read from the
-/// record), retry after ms (0 = allowed), {replayed 0|1 per claim}, cached, hit recorded 0|1}`.
+/// record), retry after ms (0 = allowed), {replayed 0|1 per claim}, cached, hit recorded 0|1,
+/// revocation epoch or false}` (the epoch, the ids and the cached ids in one `HMGET`).
 /// A cached record whose id cannot be read is answered as no record (never served unchecked).
 /// A refused rate step claims nothing, so the client may retry with the same token. Several
 /// claims (a delegation's subject and actor) are all or nothing: when any was seen before, none
@@ -49,17 +51,10 @@ const GUARDED_LUA: &str = r#"
 local i = 1
 local revs = {}
 local o = 1
+local p = -1
 if ARGV[1] ~= '-' then
-  local p = tonumber(ARGV[1])
+  p = tonumber(ARGV[1])
   revs = redis.call('HGETALL', KEYS[2])
-  if p > 0 then
-    local ids = {}
-    for j = 1, p do ids[j] = ARGV[1 + j] end
-    local found = redis.call('HMGET', KEYS[1], unpack(ids))
-    for j = 1, p do
-      if found[j] then revs[#revs + 1] = ids[j]; revs[#revs + 1] = found[j] end
-    end
-  end
   o = 1 + p
   i = 3
 end
@@ -73,7 +68,7 @@ if arg(2) ~= '' then
   if tat < now then tat = now end
   local new_tat = tat + interval
   local allow_at = new_tat - period
-  if now < allow_at then return {revs, math.max(1, math.ceil(allow_at - now)), {}, false, 0} end
+  if now < allow_at then return {revs, math.max(1, math.ceil(allow_at - now)), {}, false, 0, false} end
   redis.call('SET', KEYS[i], string.format('%.3f', new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
   i = i + 1
 end
@@ -99,18 +94,22 @@ if cached then
   cid, exp = string.match(cached,
     '^{"credential_id":"([%w%-_]+)","issued_at":%-?%d+,"expires_at":(%-?%d+),')
 end
-if cached and ARGV[1] ~= '-' then
-  if not cid then
-    cached = false
-  else
-    local ids = {'credential:' .. cid}
+local epoch = false
+if p >= 0 then
+  -- One HMGET: the revocation epoch, the presented ids, the cached credential's own.
+  local ids = {'~epoch'}
+  for j = 1, p do ids[#ids + 1] = ARGV[1 + j] end
+  if cached and not cid then cached = false end
+  if cached then
+    ids[#ids + 1] = 'credential:' .. cid
     -- The record ends with it: match only its tail (an unanchored match would scan it all).
     local eid = string.match(string.sub(cached, -80), ',"exchange_id":"([%w%-]+)"}$')
-    if eid then ids[2] = 'exchange:' .. eid end
-    local found = redis.call('HMGET', KEYS[1], unpack(ids))
-    for j = 1, #ids do
-      if found[j] then revs[#revs + 1] = ids[j]; revs[#revs + 1] = found[j] end
-    end
+    if eid then ids[#ids + 1] = 'exchange:' .. eid end
+  end
+  local found = redis.call('HMGET', KEYS[1], unpack(ids))
+  epoch = found[1]
+  for j = 2, #ids do
+    if found[j] then revs[#revs + 1] = ids[j]; revs[#revs + 1] = found[j] end
   end
 end
 local recorded = 0
@@ -128,19 +127,20 @@ if cached and cid and head and head ~= '' and #revs == 0 then
     end
   end
 end
-return {revs, 0, replayed, cached, recorded}
+return {revs, 0, replayed, cached, recorded, epoch}
 "#;
 
-/// Stores a revocation by credential or exchange id. KEYS: [revocations, revocations:expiry];
-/// ARGV: [field, revocation JSON, keep_until, now]. Prunes up to 1,000 expired fields first (by
-/// the expiry set, so the cost does not grow with the hash).
+/// Stores a revocation by credential or exchange id and gives the hash a new random epoch
+/// ([`EPOCH_FIELD`]). KEYS: [revocations, revocations:expiry]; ARGV: [field, revocation JSON,
+/// keep_until, now, new epoch]. Prunes up to 1,000 expired fields first (by the expiry set, so
+/// the cost does not grow with the hash).
 const REVOKE_LUA: &str = r"
 local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[4], 'LIMIT', 0, 1000)
 if #gone > 0 then
   redis.call('HDEL', KEYS[1], unpack(gone))
   redis.call('ZREM', KEYS[2], unpack(gone))
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], '~epoch', ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 1
 ";
@@ -149,13 +149,22 @@ static REVOKE: LazyLock<Script> = LazyLock::new(|| Script::new(REVOKE_LUA));
 
 static GUARDED: LazyLock<Script> = LazyLock::new(|| Script::new(GUARDED_LUA));
 
-/// Parses `HGETALL` output (field, value, field, value, ...) into live revocations. An entry
-/// that does not parse is an error: a revocation must never be skipped silently.
-fn parse_revocations(flat: Vec<String>) -> Result<Vec<Revocation>, StoreError> {
+/// Parses `HGETALL` output (field, value, field, value, ...) into live revocations, leaving out
+/// the revocation epoch ([`EPOCH_FIELD`]). An entry that does not parse is an error: a
+/// revocation must never be skipped silently.
+pub(super) fn parse_revocations(flat: Vec<String>) -> Result<Vec<Revocation>, StoreError> {
     let now = unix_now();
     let mut out = Vec::with_capacity(flat.len() / 2);
-    for value in flat.into_iter().skip(1).step_by(2) {
-        let r: Revocation = serde_json::from_str(&value)
+    for pair in flat.chunks(2) {
+        let [field, value] = pair else {
+            return Err(StoreError::Unavailable(
+                "unreadable revocations: a field without a value".into(),
+            ));
+        };
+        if field == EPOCH_FIELD {
+            continue;
+        }
+        let r: Revocation = serde_json::from_str(value)
             .map_err(|e| StoreError::Unavailable(format!("unreadable revocation entry: {e}")))?;
         if r.is_live(now) {
             out.push(r);
@@ -239,7 +248,8 @@ impl RedisStore {
             .arg(&field)
             .arg(value)
             .arg(r.keep_until)
-            .arg(unix_now());
+            .arg(unix_now())
+            .arg(new_epoch());
         self.run("revoke", |mut conn| async move {
             call.invoke_async::<i64>(&mut conn).await.map(|_| ())
         })
@@ -342,8 +352,13 @@ impl RedisStore {
         hit: Option<&HitRecord<'_>>,
         revocation_ids: &[String],
     ) -> Result<Guarded, StoreError> {
+        let hit = hit.filter(|_| self.settings.audit_stream);
+        if takes_plain_trip(self.connector.is_cluster(), claims, rate, hit) {
+            return self
+                .plain_first_trip(claims.first(), cache_key, revocation_ids)
+                .await;
+        }
         if !self.connector.is_cluster() {
-            let hit = hit.filter(|_| self.settings.audit_stream);
             return self
                 .guarded_script(claims, cache_key, rate, Some(revocation_ids), hit)
                 .await;
@@ -460,8 +475,15 @@ impl RedisStore {
                 .arg(hit.ttl_seconds)
                 .arg(self.settings.audit_stream_maxlen);
         }
-        let (flat, retry_ms, replayed, cached, recorded): (Vec<String>, u64, Vec<i64>, Value, i64) =
-            self.run("claim", |mut conn| async move {
+        let (flat, retry_ms, replayed, cached, recorded, epoch): (
+            Vec<String>,
+            u64,
+            Vec<i64>,
+            Value,
+            i64,
+            Option<String>,
+        ) = self
+            .run("claim", |mut conn| async move {
                 call.invoke_async(&mut conn).await
             })
             .await?;
@@ -488,6 +510,7 @@ impl RedisStore {
             claims: (0..claims.len()).map(outcome).collect(),
             cached,
             hit_recorded: recorded == 1,
+            revocation_epoch: epoch,
         })
     }
 }

@@ -19,13 +19,14 @@
 //! [`StoreError::Unavailable`], which the service turns into 503 with no credential.
 //!
 //! Layout: `connect` (targets, lazy connections), `keys` (the key layout), `scripts` (the
-//! Lua), `settings`, `state` (noticing that Redis lost its data) and `transaction` (the
-//! commit).
+//! Lua), `plain_trip` (a plain exchange's first round trip, and the revocation epoch),
+//! `settings`, `state` (noticing that Redis lost its data) and `transaction` (the commit).
 
 mod connect;
 mod hints;
 mod keys;
 mod lifecycle;
+mod plain_trip;
 mod scripts;
 mod settings;
 mod state;
@@ -232,10 +233,12 @@ impl Store for RedisStore {
         self.settings.audit_stream
     }
 
-    /// On one server the stream is written by the same script that claims the `jti`; on a
-    /// Cluster it lives on another slot, so a hit is recorded by the commit as before.
+    /// With `hits_in_one_round_trip`, on one server, the stream is written by the same script
+    /// that claims the `jti`. Otherwise (and always on a Cluster, where the stream lives on
+    /// another slot) a hit is recorded by the commit.
     fn records_hits_first(&self, key: &CacheKey, now: UnixSeconds) -> bool {
-        self.settings.audit_stream
+        self.settings.hits_in_one_round_trip
+            && self.settings.audit_stream
             && !self.connector.is_cluster()
             && self.hints.probably_cached(key, now)
     }
