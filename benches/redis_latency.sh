@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Exchange latency with Redis "across a network": one request in flight, Redis reached through
 # benches/delay_proxy.py (each chunk delayed DELAY seconds each way), so every Redis round trip
-# shows in the latency. A cache hit on one server costs one round trip, a miss two.
+# shows in the latency. A miss costs two round trips, and so does a cache hit, unless
+# FERRY_STORE__REDIS__HITS_IN_ONE_ROUND_TRIP=true (one).
 #
 #   bash benches/redis_latency.sh [DELAY=0.0005] [TOKENS=1500]
 #
