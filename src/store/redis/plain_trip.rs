@@ -1,8 +1,9 @@
 //! The first round trip of a plain exchange on one server, as a `MULTI`/`EXEC` transaction
 //! instead of the `GUARDED` script: read the kill switches, read the revocations of the
 //! presented credentials and the revocation epoch, claim the `jti` with `SET NX PX`, read the
-//! cached credential. Lua costs `redis-server` about 48,000 instructions more for the same
-//! commands (callgrind, on a replay of the bench's commands), so a miss goes without it.
+//! cached credential. The same commands in the `GUARDED` script cost `redis-server` two to
+//! three times the instructions (callgrind, `benches/redis_instructions.sh`), so a plain
+//! exchange goes without it.
 //!
 //! A transaction cannot read a record and then look up its ids, which is how `GUARDED` checks
 //! that a cached credential was not revoked. The **revocation epoch** stands in for that:
@@ -16,8 +17,9 @@
 //!   revocation names a credential or exchange that exists. Such a record is served without
 //!   reading its ids.
 //! - A record with any other epoch, or none, is not served from this path: the exchange mints
-//!   afresh. This costs a signature, not a round trip. A replica that has cached the grant
-//!   itself uses `GUARDED`, which checks by id (`CacheHints`).
+//!   afresh. This costs a signature, not a round trip; after a revocation by id, each cached
+//!   grant is minted once more. (Under `hits_in_one_round_trip`, a replica that has seen the
+//!   grant cached takes `GUARDED` instead, which checks a record by its ids.)
 //! - The epoch is random, not a counter. If the hash is lost (a flush, an eviction), the next
 //!   exchange sets a new value (`HSETNX`) that no record carries, so nothing cached before the
 //!   loss is served unchecked.
