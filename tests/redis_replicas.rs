@@ -87,24 +87,20 @@ async fn two_replicas_scenario(redis_url: &str, prefix: &str) -> (Vec<String>, V
     let key_file = keys.path().join("signing-key.pem");
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
 
+    let replica = || {
+        start_replica(
+            policies.path(),
+            &key_file,
+            PUBLIC_URL,
+            redis_url,
+            prefix,
+            &[],
+        )
+    };
     // A first, so that it generates the signing key both replicas use.
-    let a = start_replica(
-        policies.path(),
-        &key_file,
-        PUBLIC_URL,
-        redis_url,
-        prefix,
-        &[],
-    );
+    let a = replica();
     wait_ready(&client, &a).await;
-    let b = start_replica(
-        policies.path(),
-        &key_file,
-        PUBLIC_URL,
-        redis_url,
-        prefix,
-        &[],
-    );
+    let b = replica();
     wait_ready(&client, &b).await;
 
     let claims = Claims::github(&issuer.url(), PUBLIC_URL);
@@ -146,14 +142,7 @@ async fn two_replicas_scenario(redis_url: &str, prefix: &str) -> (Vec<String>, V
     ferry::store::Store::put_revocation(&store, &revocation)
         .await
         .unwrap();
-    let c = start_replica(
-        policies.path(),
-        &key_file,
-        PUBLIC_URL,
-        redis_url,
-        prefix,
-        &[],
-    );
+    let c = replica();
     wait_ready(&client, &c).await;
     let third = issuer.sign(&claims.clone().jti("third-token"), Alg::RS256, None);
     let (status, fresh) = exchange(&client, &c, &third).await;

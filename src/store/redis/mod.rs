@@ -430,14 +430,7 @@ impl RedisStore {
         self.run("audit stream append", |conn| async move {
             let mut xadd_conn = conn.clone();
             let append = async move {
-                redis::cmd("XADD")
-                    .arg(stream)
-                    .arg("MAXLEN")
-                    .arg("~")
-                    .arg(maxlen)
-                    .arg("*")
-                    .arg("event")
-                    .arg(event)
+                transaction::xadd(stream, maxlen, event)
                     .exec_async(&mut xadd_conn)
                     .await
             };

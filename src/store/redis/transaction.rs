@@ -41,15 +41,7 @@ impl Transaction {
     /// `XADD stream MAXLEN ~ maxlen * event <json>`. Must come before any `set`.
     pub(super) fn append(&mut self, stream: String, maxlen: u64, event: String) {
         debug_assert!(self.stored.is_empty(), "the append comes first");
-        self.pipe
-            .cmd("XADD")
-            .arg(stream)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(maxlen)
-            .arg("*")
-            .arg("event")
-            .arg(event);
+        self.pipe.add_command(xadd(stream, maxlen, event));
         self.appends = true;
     }
 
@@ -67,6 +59,19 @@ impl Transaction {
     fn len(&self) -> usize {
         usize::from(self.appends) + self.stored.len()
     }
+}
+
+/// `XADD stream MAXLEN ~ maxlen * event <json>`: an audit event appended to the stream.
+pub(super) fn xadd(stream: String, maxlen: u64, event: String) -> redis::Cmd {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(stream)
+        .arg("MAXLEN")
+        .arg("~")
+        .arg(maxlen)
+        .arg("*")
+        .arg("event")
+        .arg(event);
+    cmd
 }
 
 /// What the replies of a transaction call for.
