@@ -5,9 +5,10 @@
 //! On a single server `GUARDED` reads the kill switches and the revocations of the presented
 //! credentials, steps the rate limit, claims the `jti` and reads the cache in one command, so an
 //! exchange still costs two round trips. It serves what a transaction cannot decide (several
-//! claims all or nothing, GCRA, recording a likely hit); a plain exchange takes `plain_trip`. On a Cluster the two revocation hashes live on their
-//! own slots: their `HGETALL`/`HMGET` are sent concurrently with the script (one round trip of
-//! latency), as `commit` does with the stream. Neither reads the revocations by id whole: an
+//! claims all or nothing, GCRA, recording a likely hit); a plain exchange takes `plain_trip`.
+//! On a Cluster the two revocation hashes live on their own slots: their `HGETALL`/`HMGET` are
+//! sent concurrently with the script (one round trip of latency), as `commit` does with the
+//! stream. Neither reads the revocations by id whole: an
 //! exchange costs the same with ten thousand revoked credentials as with none. A single server
 //! also looks up the cached credential's own ids beside the `GET`; a Cluster cannot (another
 //! slot), so there revoking deletes the cache entry through its index instead.
@@ -513,5 +514,33 @@ impl RedisStore {
             hit_recorded: recorded == 1,
             revocation_epoch: epoch,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scripts_name_the_revocation_epoch_as_the_store_does() {
+        // Lua spells the field out; a rename on one side only would silently unhinge the epoch.
+        let field = format!("'{EPOCH_FIELD}'");
+        assert!(GUARDED_LUA.contains(&field), "GUARDED reads it");
+        assert!(REVOKE_LUA.contains(&field), "REVOKE replaces it");
+    }
+
+    #[test]
+    fn the_revocation_epoch_is_not_a_revocation() {
+        let live = r#"{"kind":"credential","value":"c1","created_at":1,"block_until":1,"keep_until":9999999999}"#;
+        let flat = vec![
+            EPOCH_FIELD.to_string(),
+            "0123abcd".to_string(),
+            "credential:c1".to_string(),
+            live.to_string(),
+        ];
+        let parsed = parse_revocations(flat).unwrap();
+        assert_eq!(parsed.len(), 1);
+        assert_eq!(parsed[0].value, "c1");
+        assert!(parse_revocations(vec!["credential:c1".into()]).is_err());
     }
 }

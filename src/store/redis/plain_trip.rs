@@ -35,7 +35,8 @@ use crate::store::{
     CacheKey, ClaimOutcome, Guarded, HitRecord, JtiClaim, RateDecision, RateLimit, StoreError,
 };
 
-/// The revocations hash's field that holds the revocation epoch.
+/// The revocations hash's field that holds the revocation epoch (the scripts of `lifecycle`
+/// spell it out; a test there checks they agree).
 pub(super) const EPOCH_FIELD: &str = "~epoch";
 
 /// A new revocation epoch: unique, never reused.
