@@ -501,7 +501,7 @@ impl RedisStore {
         }
         let cached = decode(cached);
         if let (Some(key), Some(c)) = (cache_key, &cached) {
-            self.hints.cached(key, c.expires_at);
+            self.seen_cached(key, c.expires_at);
         }
         Ok(Guarded {
             revocations: parse_revocations(flat)?,

@@ -263,7 +263,7 @@ impl Store for RedisStore {
         let event =
             serde_json::to_string(event).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         if let Some(put) = &cache {
-            self.hints.cached(put.key, put.credential.expires_at);
+            self.seen_cached(put.key, put.credential.expires_at);
         }
         let cache = match cache {
             Some(put) => Some(self.cache_write(put.key, put.credential, put.ttl)?),
@@ -395,6 +395,14 @@ impl Store for RedisStore {
 }
 
 impl RedisStore {
+    /// Notes that `key` holds a credential until `expires_at`, for `records_hits_first`: only
+    /// under `hits_in_one_round_trip`, the one reader of the hints.
+    fn seen_cached(&self, key: &CacheKey, expires_at: UnixSeconds) {
+        if self.settings.hits_in_one_round_trip {
+            self.hints.cached(key, expires_at);
+        }
+    }
+
     fn cache_write(
         &self,
         key: &CacheKey,

@@ -123,9 +123,9 @@ impl RedisStore {
         };
         let cached = cache_key.and_then(|key| {
             let record = decode(next())?;
-            // Seen cached: this replica's next exchange of the grant takes `GUARDED`, which
-            // can check a record of another epoch by its ids.
-            self.hints.cached(key, record.expires_at);
+            // Seen cached: under `hits_in_one_round_trip`, this replica's next exchange of the
+            // grant takes `GUARDED`, which can check a record of another epoch by its ids.
+            self.seen_cached(key, record.expires_at);
             let current = epoch.is_some() && record.revocation_epoch == epoch;
             current.then_some(record)
         });
