@@ -4,11 +4,14 @@
 # the commands of N exchanges, one pipelined stream per shape, against a throwaway server:
 #
 #   lua miss         the first-round-trip script (GUARDED, from the source) + a Lua commit
-#                    (the commit script before it became a transaction)
-#   plain miss       the plain first round trip + the commit, both MULTI/EXEC (what a miss sends)
+#                    (the commit script before it became plain commands)
+#   multi miss       the same commands as plain miss, each round trip a MULTI/EXEC transaction
+#                    (with an HSETNX of the epoch), as an earlier build sent them
+#   plain miss       what a miss sends: SET NX, GET, HGETALL, HMGET pipelined; XADD, SET
 #   lua hit          GUARDED reading the cached record, checking its ids, appending the hit
 #                    (store.redis.hits_in_one_round_trip)
-#   plain hit        the plain first round trip + the hit's XADD in a transaction (the default)
+#   multi hit        as plain hit, in transactions
+#   plain hit        what a hit sends by default: the plain first round trip, then XADD
 #
 # Records and events have the sizes of real ones (~1.2 KB and ~0.9 KB).
 #   bash benches/redis_instructions.sh [N=3000] [PORT=6394]
@@ -54,26 +57,29 @@ cmd('SCRIPT', 'LOAD', guarded); cmd('SCRIPT', 'LOAD', old_commit)
 cmd('HSET', 'b:{revocations}', '~epoch', 'e1')
 cmd('SET', hit_key, record)
 f.close()
-def plain_first(i, key):
+def multi_first(i, key):
     cmd('MULTI'); cmd('HGETALL', 'b:{killswitches}')
     cmd('HSETNX', 'b:{revocations}', '~epoch', 'e1'); cmd('HMGET', 'b:{revocations}', '~epoch')
     cmd('SET', jti(i), 1, 'NX', 'PX', 3720000); cmd('GET', key); cmd('EXEC')
+def plain_first(i, key):
+    cmd('SET', jti(i), 1, 'NX', 'PX', 3720000); cmd('GET', key)
+    cmd('HGETALL', 'b:{killswitches}'); cmd('HMGET', 'b:{revocations}', '~epoch')
+xadd = lambda: cmd('XADD', 'b:audit', 'MAXLEN', '~', 100000, '*', 'event', event)
 shapes = {
     'lua miss': lambda i: (
         cmd('EVALSHA', sha(guarded), 4, 'b:{revocations}', 'b:{killswitches}', jti(i), cred(i),
             0, '', '', 1, 3720000, 1),
         cmd('EVALSHA', sha(old_commit), 2, 'b:audit', cred(i), 100000, event, record, 900000)),
+    'multi miss': lambda i: (
+        multi_first(i, cred(i)),
+        cmd('MULTI'), xadd(), cmd('SET', cred(i), record, 'PX', 900000), cmd('EXEC')),
     'plain miss': lambda i: (
-        plain_first(i, cred(i)),
-        cmd('MULTI'), cmd('XADD', 'b:audit', 'MAXLEN', '~', 100000, '*', 'event', event),
-        cmd('SET', cred(i), record, 'PX', 900000), cmd('EXEC')),
+        plain_first(i, cred(i)), xadd(), cmd('SET', cred(i), record, 'PX', 900000)),
     'lua hit': lambda i: cmd(
         'EVALSHA', sha(guarded), 5, 'b:{revocations}', 'b:{killswitches}', jti(i), hit_key,
         'b:audit', 0, '', '', 1, 3720000, 1, head, 2000000000 - 600, 900, 100000),
-    'plain hit': lambda i: (
-        plain_first(i, hit_key),
-        cmd('MULTI'), cmd('XADD', 'b:audit', 'MAXLEN', '~', 100000, '*', 'event', event),
-        cmd('EXEC')),
+    'multi hit': lambda i: (multi_first(i, hit_key), cmd('MULTI'), xadd(), cmd('EXEC')),
+    'plain hit': lambda i: (plain_first(i, hit_key), xadd()),
 }
 for name, shape in shapes.items():
     f, cmd = writer(name.replace(' ', '_'))
@@ -98,6 +104,6 @@ count() { # shape -> instructions per exchange
   awk -v n="$N" '/Collected/ { gsub(",", "", $4); printf "%d", $4 / n }' "$work/cg.log"
 }
 printf '%-12s %s\n' shape 'instructions per exchange (redis-server)'
-for shape in lua_miss plain_miss lua_hit plain_hit; do
+for shape in lua_miss multi_miss plain_miss lua_hit multi_hit plain_hit; do
   printf '%-12s %s\n' "${shape/_/ }" "$(count "$shape")"
 done

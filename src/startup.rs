@@ -170,7 +170,7 @@ fn build_service(
         StoreBackend::Redis => {
             // Connects lazily: Ferry starts (unready) while Redis is down.
             let redis = Arc::new(RedisStore::new(&settings.store.redis)?);
-            redis.watch_state(std::time::Duration::from_secs(5));
+            redis.watch_state(settings.store.redis.state_check_interval);
             redis
         }
     };

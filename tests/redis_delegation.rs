@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::agents::{Agents, SUMMARIZER, SUPPORT_BOT, TICKETS_HOP_POLICY, TICKETS_POLICY};
 use common::redis_server::{
-    round_trips, shared_redis, store_at, unique_prefix, use_redis, RedisCluster, RedisServer,
+    quiet_state_checks, shared_redis, store_at, unique_prefix, use_redis, RedisCluster, RedisServer,
 };
 use common::Fixture;
 use ferry::store::{ClaimOutcome, JtiClaim, Store};
@@ -61,38 +61,27 @@ async fn a_delegated_exchange_costs_at_most_two_round_trips_to_redis() {
     let fixture = Fixture::empty()
         .policy("tickets", TICKETS_POLICY)
         .policy("tickets-hop", TICKETS_HOP_POLICY)
-        .settings(use_redis(&server.url(), &unique_prefix()));
+        .settings(use_redis(&server.url(), &unique_prefix()))
+        .settings(quiet_state_checks);
     let agents = Agents::spawn_with(fixture).await;
     agents.first_hop(SUPPORT_BOT, None).await; // warm up: scripts loaded, connection made
 
-    let before = server.command_calls();
+    let before = server.traffic();
     let first = agents.first_hop(SUMMARIZER, None).await;
-    let after = server.command_calls();
-    let delta =
-        |name: &str| after.get(name).copied().unwrap_or(0) - before.get(name).copied().unwrap_or(0);
-    assert_eq!(
-        round_trips(delta),
-        2,
-        "a script and a transaction: {after:?}"
-    );
-    // Commands a script or a transaction runs count in commandstats too: these are their own
-    // (the script reads the kill switches with HGETALL since the lifecycle merge, and the
-    // revocation epoch with HMGET).
-    let inside = [
-        "evalsha", "eval", "multi", "exec", "info", "set", "get", "exists", "xadd", "hgetall",
-        "hmget",
+    let sent = server.traffic().since(&before);
+    assert_eq!(sent.round_trips, 2, "the script, then the commit: {sent:?}");
+    assert_eq!(sent.calls("evalsha"), 1, "{sent:?}");
+    // Commands a script runs count in commandstats too: these are its own (the kill switches
+    // with HGETALL, the revocation epoch with HMGET) and the commit's (XADD, SET).
+    let known = [
+        "evalsha", "set", "get", "exists", "xadd", "hgetall", "hmget",
     ];
-    let outside: Vec<_> = after
-        .keys()
-        .filter(|n| !inside.contains(&n.as_str()))
-        .filter(|n| delta(n) > 0)
-        .collect();
     assert!(
-        outside.is_empty(),
-        "nothing outside the script and the transaction: {outside:?}"
+        sent.calls.keys().all(|n| known.contains(&n.as_str())),
+        "nothing outside the script and the commit: {sent:?}"
     );
     assert_eq!(
-        delta("exists"),
+        sent.calls("exists"),
         2,
         "both tokens' jti checked inside the first script"
     );

@@ -5,7 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::redis_server::{round_trips, unique_prefix, use_redis, RedisServer};
+use common::redis_server::{
+    command_names, quiet_state_checks, unique_prefix, use_redis, RedisServer, TrafficDelta,
+};
 use common::*;
 use serde_json::Value;
 
@@ -13,51 +15,27 @@ async fn spawn_on(server: &RedisServer) -> TestApp {
     spawn_app(Fixture::deploy().settings(use_redis(&server.url(), &unique_prefix()))).await
 }
 
-/// Commands that reached Redis between two `INFO commandstats` snapshots, minus the
-/// `INFO` that took the second snapshot.
-fn commands_since(
-    server: &RedisServer,
-    before: &std::collections::BTreeMap<String, u64>,
-) -> Vec<(String, u64)> {
-    let after = server.command_calls();
-    after
-        .into_iter()
-        .filter_map(|(name, calls)| {
-            let delta = calls - before.get(&name).copied().unwrap_or(0) - u64::from(name == "info");
-            (delta > 0).then_some((name, delta))
-        })
-        .collect()
-}
-
-/// Round trips (scripts and transactions) for one exchange of `claims`.
+/// One exchange of `claims`, counting what it sent to Redis.
 async fn exchange_counting(
     server: &RedisServer,
     app: &TestApp,
     claims: &common::Claims,
     label: &str,
-) -> u64 {
-    let before = server.command_calls();
+) -> TrafficDelta {
+    let before = server.traffic();
     let (status, body, _) = app.exchange_token(&app.sign(claims), None).await;
     assert_eq!(status, 200, "{label}: {body}");
-    let commands = commands_since(server, &before);
-    // Every other command counted here ran inside a script or a transaction (commandstats
-    // counts what they run): HGETALL of the kill switches, HSETNX + HMGET of the revocation
-    // epoch, SET NX, GET in the first (a transaction on a miss; the script on a likely hit,
-    // which also appends the hit with XADD); XADD (+ SET) in the commit.
-    let inside = [
-        "evalsha", "eval", "multi", "exec", "set", "get", "xadd", "hgetall", "hmget", "hsetnx",
-    ];
+    let sent = server.traffic().since(&before);
+    // The plain first round trip: SET NX of the jti, GET of the cache entry, HGETALL of the
+    // kill switches, HMGET of the revocation epoch; on a likely hit under
+    // hits_in_one_round_trip, the script instead, which runs the same and appends the hit
+    // with XADD. The commit: XADD (+ SET of a new credential).
+    let known = ["evalsha", "set", "get", "xadd", "hgetall", "hmget"];
     assert!(
-        commands.iter().all(|(n, _)| inside.contains(&n.as_str())),
-        "{label}: nothing outside the script and the transaction: {commands:?}"
+        sent.calls.keys().all(|n| known.contains(&n.as_str())),
+        "{label}: nothing but the first round trip and the commit: {sent:?}"
     );
-    let delta = |name: &str| {
-        commands
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or(0, |(_, c)| *c)
-    };
-    round_trips(delta)
+    sent
 }
 
 /// The last audit stream entry and the last JSONL event, without the chain members: the same
@@ -90,13 +68,14 @@ fn last_stream_and_file_events(
 }
 
 /// A miss, then two hits of one grant, counting round trips: a miss costs two; a hit two
-/// (plain transactions), or one with `hits_in_one_round_trip` (the script appends its event).
+/// (plain commands), or one with `hits_in_one_round_trip` (the script appends its event).
 async fn miss_then_hits(hits_in_one_round_trip: bool) -> u64 {
     let server = RedisServer::start();
     let prefix = unique_prefix();
     let settings = use_redis(&server.url(), &prefix);
     let fixture = Fixture::deploy()
         .settings(settings)
+        .settings(quiet_state_checks)
         .settings(move |s| s.store.redis.hits_in_one_round_trip = hits_in_one_round_trip);
     let app = spawn_app(fixture).await;
     // Warm up: connection made, the script loaded (a miss, then a likely hit, which takes it).
@@ -107,12 +86,42 @@ async fn miss_then_hits(hits_in_one_round_trip: bool) -> u64 {
     assert_eq!(app.last_audit_event()["cache"], "hit");
     let grant = || app.claims().set("run_id", "424242");
 
-    assert_eq!(exchange_counting(&server, &app, &grant(), "miss").await, 2);
+    let monitor = server.monitor();
+    let miss = exchange_counting(&server, &app, &grant(), "miss").await;
+    let sent = monitor.client_commands(|_| false);
+    assert_eq!(miss.round_trips, 2, "{miss:?}");
     assert_eq!(app.last_audit_event()["cache"], "miss");
+    // In this order: the cached record is read before the epoch that vouches for it.
+    assert_eq!(
+        command_names(&sent),
+        ["SET", "GET", "HGETALL", "HMGET", "XADD", "SET"],
+        "a miss, command by command: {sent:#?}"
+    );
     let mut hit_trips = Vec::new();
     for round in 0..2 {
         let label = format!("hit {round}");
-        hit_trips.push(exchange_counting(&server, &app, &grant(), &label).await);
+        let hit = exchange_counting(&server, &app, &grant(), &label).await;
+        let expected_calls = match hits_in_one_round_trip {
+            // The script's own calls count as calls too.
+            true => vec![
+                ("evalsha", 1),
+                ("get", 1),
+                ("hgetall", 1),
+                ("hmget", 1),
+                ("set", 1),
+                ("xadd", 1),
+            ],
+            false => vec![
+                ("get", 1),
+                ("hgetall", 1),
+                ("hmget", 1),
+                ("set", 1),
+                ("xadd", 1),
+            ],
+        };
+        let calls: Vec<(&str, u64)> = hit.calls.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+        assert_eq!(calls, expected_calls, "{label}: {hit:?}");
+        hit_trips.push(hit.round_trips);
         let (streamed, filed) = last_stream_and_file_events(&server, &app, &prefix);
         assert_eq!(filed["cache"], "hit", "{label}");
         assert_eq!(streamed, filed, "{label}: the streamed event is the file's");
@@ -174,7 +183,12 @@ async fn a_commit_whose_stream_append_fails_releases_nothing_and_caches_nothing(
 async fn on_a_hit_that_is_refused_or_revoked_the_broker_decides_and_records_it_once() {
     let server = RedisServer::start();
     let prefix = unique_prefix();
-    let app = spawn_app(Fixture::deploy().settings(use_redis(&server.url(), &prefix))).await;
+    let app = spawn_app(
+        Fixture::deploy()
+            .settings(use_redis(&server.url(), &prefix))
+            .settings(quiet_state_checks),
+    )
+    .await;
     let grant = || app.claims().set("run_id", "77");
     let (_, first, _) = app.exchange_token(&app.sign(&grant()), None).await;
     let (status, hit, _) = app.exchange_token(&app.sign(&grant()), None).await;
@@ -208,10 +222,8 @@ async fn on_a_hit_that_is_refused_or_revoked_the_broker_decides_and_records_it_o
     )
     .await
     .unwrap();
-    assert_eq!(
-        exchange_counting(&server, &app, &grant(), "revoked").await,
-        2
-    );
+    let sent = exchange_counting(&server, &app, &grant(), "revoked").await;
+    assert_eq!(sent.round_trips, 2, "{sent:?}");
     let event = app.last_audit_event();
     assert_eq!(event["cache"], "miss");
     assert_ne!(event["credential_id"], revoked.as_str());

@@ -286,3 +286,62 @@ async fn replicas_share_lifecycle_state_across_cluster_nodes() {
     );
     revocations_by_id_are_looked_up_and_cover_cached_credentials(&a, &b, false).await;
 }
+
+/// A Redis that never had a revocation epoch, or lost it (a flush): the first round trip reads
+/// none and serves nothing plainly; the next credential cached carries a new epoch that its
+/// commit sets, so hits resume; an epoch a revocation set first wins over it.
+#[tokio::test]
+async fn without_a_revocation_epoch_the_next_cached_credential_sets_one() {
+    let (url, _server) = shared_redis();
+    let prefix = unique_prefix();
+    let (a, b) = (store_at(&url, &prefix), store_at(&url, &prefix));
+    let key = CacheKey {
+        slot: "tag-e".into(),
+        id: "grant-e".into(),
+    };
+    let cached = |id: &str| CachedCredential {
+        credential_id: id.into(),
+        issued_at: unix_now(),
+        expires_at: unix_now() + 60,
+        token: Secret::new("eyJ.cached.jwt"),
+        exchange_id: Some(format!("ex-{id}")),
+        // What an exchange that read no epoch caches.
+        revocation_epoch: None,
+    };
+    let first_trip = || async {
+        let g = b
+            .claim_guarded(&[], Some(&key), None, None, &[])
+            .await
+            .unwrap();
+        (g.revocation_epoch, g.cached.map(|c| c.credential_id))
+    };
+    assert_eq!(
+        first_trip().await,
+        (None, None),
+        "no epoch yet, nothing cached"
+    );
+
+    a.cache_put(&key, &cached("ce-1"), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let (epoch, served) = first_trip().await;
+    assert!(epoch.is_some(), "the commit set the record's epoch");
+    assert_eq!(served.as_deref(), Some("ce-1"), "served plainly again");
+
+    a.put_revocation(&revocation(RevocationKind::Credential, "other", 60))
+        .await
+        .unwrap();
+    let (moved, served) = first_trip().await;
+    assert!(
+        moved.is_some() && moved != epoch,
+        "a revocation moves it on"
+    );
+    assert_eq!(served, None, "a record of the old epoch is not served");
+
+    // An exchange that read no epoch before a revocation set one: its record's new epoch
+    // loses to the revocation's, and the record is never served plainly.
+    a.cache_put(&key, &cached("ce-2"), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(first_trip().await, (moved, None));
+}

@@ -102,52 +102,88 @@ impl RedisServer {
     pub fn cli(&self, args: &[&str]) -> Option<String> {
         redis_cli(self.port, args)
     }
+}
 
-    /// `INFO commandstats` as `command -> calls`.
-    pub fn command_calls(&self) -> std::collections::BTreeMap<String, u64> {
-        let text = self.cli(&["INFO", "commandstats"]).unwrap_or_default();
-        text.lines()
+/// What a server had been sent at one instant: client reads (`INFO stats`,
+/// `total_reads_processed`) and calls per command (`INFO commandstats`), from one `INFO`.
+pub struct Traffic {
+    reads: u64,
+    calls: std::collections::BTreeMap<String, u64>,
+}
+
+/// What a server was sent between two [`Traffic`] snapshots.
+#[derive(Debug)]
+pub struct TrafficDelta {
+    /// Round trips: each is one write of its commands, which the server reads at once (a few
+    /// KB on loopback), so one client read each.
+    pub round_trips: u64,
+    /// Calls per command (commands that scripts run included), without the snapshots' `INFO`.
+    pub calls: std::collections::BTreeMap<String, u64>,
+}
+
+impl TrafficDelta {
+    pub fn calls(&self, name: &str) -> u64 {
+        self.calls.get(name).copied().unwrap_or(0)
+    }
+}
+
+impl RedisServer {
+    /// A [`Traffic`] snapshot. Between two, nothing else may talk to the server: a broker
+    /// under test should run with [`quiet_state_checks`].
+    pub fn traffic(&self) -> Traffic {
+        let text = self
+            .cli(&["INFO", "stats", "commandstats"])
+            .unwrap_or_default();
+        let reads = text
+            .lines()
+            .find_map(|l| l.strip_prefix("total_reads_processed:"))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("INFO stats has total_reads_processed");
+        let calls = text
+            .lines()
             .filter_map(|line| {
                 let rest = line.strip_prefix("cmdstat_")?;
                 let (name, stats) = rest.split_once(':')?;
                 let calls = stats.split(',').next()?.strip_prefix("calls=")?;
                 Some((name.to_string(), calls.parse().ok()?))
             })
-            .collect()
+            .collect();
+        Traffic { reads, calls }
     }
 }
 
-/// Round trips in a `command_calls` delta (`delta(name)`: calls since a snapshot): scripts and
-/// transactions. A `MULTI` … `EXEC` is sent as one write and answered as one; every `MULTI` must
-/// have been executed.
-pub fn round_trips(delta: impl Fn(&str) -> u64) -> u64 {
-    assert_eq!(
-        delta("multi"),
-        delta("exec"),
-        "every transaction was executed"
-    );
-    delta("evalsha") + delta("eval") + delta("exec")
-}
-
-/// `MONITOR`'s client commands grouped by round trip: `"EVALSHA"`, or a transaction's command
-/// names joined, e.g. `"MULTI XADD SET EXEC"`.
-pub fn by_round_trip(sent: &[String]) -> Vec<String> {
-    let name = |c: &String| c.split('"').nth(1).unwrap_or_default().to_uppercase();
-    let mut trips: Vec<String> = Vec::new();
-    let mut open = false;
-    for command in sent {
-        let n = name(command);
-        if open {
-            let last = trips.last_mut().unwrap();
-            last.push(' ');
-            last.push_str(&n);
-            open = n != "EXEC";
-        } else {
-            open = n == "MULTI";
-            trips.push(n);
+impl Traffic {
+    /// What was sent since `before`, less the snapshots' own: the `INFO` read of this one, and
+    /// the read that saw `before`'s `redis-cli` hang up (the server counts it as a read too).
+    pub fn since(&self, before: &Traffic) -> TrafficDelta {
+        let calls = self
+            .calls
+            .iter()
+            .filter_map(|(name, calls)| {
+                let delta = calls
+                    - before.calls.get(name).copied().unwrap_or(0)
+                    - u64::from(name == "info");
+                (delta > 0).then(|| (name.clone(), delta))
+            })
+            .collect();
+        TrafficDelta {
+            round_trips: self.reads - before.reads - 2,
+            calls,
         }
     }
-    trips
+}
+
+/// Settings change: no periodic state check (its `SET NX` of the marker) during the test, so
+/// that [`Traffic`] counts only what the exchanges send.
+pub fn quiet_state_checks(s: &mut Settings) {
+    s.store.redis.state_check_interval = Duration::from_secs(3600);
+}
+
+/// `MONITOR`'s client commands by name, e.g. `["SET", "GET", "HGETALL"]`.
+pub fn command_names(sent: &[String]) -> Vec<String> {
+    sent.iter()
+        .map(|c| c.split('"').nth(1).unwrap_or_default().to_uppercase())
+        .collect()
 }
 
 /// `MONITOR` on one server: what clients sent, one line per command (a script's own calls are

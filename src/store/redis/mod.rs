@@ -28,6 +28,7 @@
 //! Lua), `plain_trip` (a plain exchange's first round trip, and the revocation epoch),
 //! `settings`, `state` (noticing that Redis lost its data) and `transaction` (the commit).
 
+mod commit;
 mod connect;
 mod hints;
 mod keys;
@@ -36,7 +37,6 @@ mod plain_trip;
 mod scripts;
 mod settings;
 mod state;
-mod transaction;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -50,13 +50,14 @@ use super::{
 };
 use crate::audit::AuditEvent;
 use crate::domain::UnixSeconds;
+use commit::Commit;
 pub use connect::{Conn, Connector, Target};
 use hints::CacheHints;
 use keys::Keys;
+use plain_trip::new_epoch;
 use scripts::{CLAIM_AND_LOOKUP, RATE};
 pub use settings::RedisSettings;
 use state::StateWatch;
-use transaction::Transaction;
 
 pub struct RedisStore {
     connector: Connector,
@@ -130,6 +131,9 @@ struct CacheWrite {
     ttl_ms: u64,
     /// Index keys (Cluster only; empty on a single server).
     index: Vec<String>,
+    /// The epoch `value` was stamped with because the exchange read none: the commit sets it
+    /// (single server only; see `commit`).
+    fresh_epoch: Option<String>,
 }
 
 impl CacheWrite {
@@ -209,9 +213,10 @@ impl Store for RedisStore {
                 .run("cache put", |conn| async move { write.send(conn).await })
                 .await;
         }
-        let mut tx = Transaction::default();
+        let mut tx = Commit::default();
+        self.stamp_epoch(&mut tx, write.fresh_epoch.as_deref());
         tx.set(write.key, write.value, write.ttl_ms);
-        self.transact("cache put", tx).await
+        self.send_commit("cache put", tx).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -272,12 +277,13 @@ impl Store for RedisStore {
         if self.connector.is_cluster() {
             return self.commit_cluster(event, cache).await;
         }
-        let mut tx = Transaction::default();
+        let mut tx = Commit::default();
         tx.append(self.keys.stream(), self.settings.audit_stream_maxlen, event);
         if let Some(write) = cache {
+            self.stamp_epoch(&mut tx, write.fresh_epoch.as_deref());
             tx.set(write.key, write.value, write.ttl_ms);
         }
-        self.transact("audit stream append", tx).await
+        self.send_commit("audit stream append", tx).await
     }
 
     async fn commit_opaque(
@@ -296,14 +302,14 @@ impl Store for RedisStore {
                 futures_util::future::join(self.commit_cluster(event, None), put()).await;
             return appended.and(stored);
         }
-        let mut tx = Transaction::default();
+        let mut tx = Commit::default();
         tx.append(self.keys.stream(), self.settings.audit_stream_maxlen, event);
         tx.set(
             self.keys.opaque(&opaque.digest),
             opaque.record.clone(),
             millis(opaque.ttl),
         );
-        self.transact("audit stream append", tx).await
+        self.send_commit("audit stream append", tx).await
     }
 
     async fn revoke(&self, credential_id: &str, ttl: Duration) -> Result<(), StoreError> {
@@ -409,7 +415,8 @@ impl RedisStore {
         credential: &CachedCredential,
         ttl: Duration,
     ) -> Result<CacheWrite, StoreError> {
-        let index = match self.connector.is_cluster() {
+        let cluster = self.connector.is_cluster();
+        let index = match cluster {
             true => credential
                 .revocation_ids()
                 .iter()
@@ -417,12 +424,30 @@ impl RedisStore {
                 .collect(),
             false => Vec::new(),
         };
+        // The revocations hash had no epoch when this exchange read it (a fresh or flushed
+        // Redis): stamp the record with a new one, which the commit sets if it is still absent.
+        let fresh_epoch = (!cluster && credential.revocation_epoch.is_none()).then(new_epoch);
+        let value = match &fresh_epoch {
+            Some(epoch) => encode(&CachedCredential {
+                revocation_epoch: Some(epoch.clone()),
+                ..credential.clone()
+            })?,
+            None => encode(credential)?,
+        };
         Ok(CacheWrite {
             key: self.keys.credential(key),
-            value: encode(credential)?,
+            value,
             ttl_ms: millis(ttl),
             index,
+            fresh_epoch,
         })
+    }
+
+    /// Adds the `HSETNX` of a record's fresh epoch to `tx`, if it has one.
+    fn stamp_epoch(&self, tx: &mut Commit, fresh_epoch: Option<&str>) {
+        if let Some(epoch) = fresh_epoch {
+            tx.establish_epoch(self.keys.revocations(), epoch);
+        }
     }
 
     /// On a Cluster the stream and the credential live on different slots: send both at once
@@ -438,7 +463,7 @@ impl RedisStore {
         self.run("audit stream append", |conn| async move {
             let mut xadd_conn = conn.clone();
             let append = async move {
-                transaction::xadd(stream, maxlen, event)
+                commit::xadd(stream, maxlen, event)
                     .exec_async(&mut xadd_conn)
                     .await
             };

@@ -1,11 +1,11 @@
-//! The first round trip of a plain exchange on one server, as a `MULTI`/`EXEC` transaction
-//! instead of the `GUARDED` script: read the kill switches, read the revocations of the
-//! presented credentials and the revocation epoch, claim the `jti` with `SET NX PX`, read the
-//! cached credential. The same commands in the `GUARDED` script cost `redis-server` two to
-//! three times the instructions (callgrind, `benches/redis_instructions.sh`), so a plain
-//! exchange goes without it.
+//! The first round trip of a plain exchange on one server: plain commands pipelined instead of
+//! the `GUARDED` script. Claim the `jti` with `SET NX PX`, read the cached credential, read the
+//! kill switches, then read the revocation epoch and the revocations of the presented
+//! credentials in one `HMGET`. The same commands cost `redis-server` two to three times the
+//! instructions in the script and a third more in a `MULTI`/`EXEC` transaction (callgrind,
+//! `benches/redis_instructions.sh`), so a plain exchange goes without either.
 //!
-//! A transaction cannot read a record and then look up its ids, which is how `GUARDED` checks
+//! Plain commands cannot read a record and then look up its ids, which is how `GUARDED` checks
 //! that a cached credential was not revoked. The **revocation epoch** stands in for that:
 //!
 //! - `~epoch` is a field of the revocations hash holding a random value. Every revocation by
@@ -20,9 +20,21 @@
 //!   afresh. This costs a signature, not a round trip; after a revocation by id, each cached
 //!   grant is minted once more. (Under `hits_in_one_round_trip`, a replica that has seen the
 //!   grant cached takes `GUARDED` instead, which checks a record by its ids.)
-//! - The epoch is random, not a counter. If the hash is lost (a flush, an eviction), the next
-//!   exchange sets a new value (`HSETNX`) that no record carries, so nothing cached before the
-//!   loss is served unchecked.
+//! - The epoch is random, not a counter. If the hash is lost (a flush, an eviction), no epoch
+//!   is read, nothing is served from this path, and the next credential cached carries a new
+//!   value that its commit sets with `HSETNX` (`commit`). A revocation that lands first wins
+//!   the field, and then that record is simply never served. Nothing cached before the loss
+//!   carries the new value, so nothing is served unchecked.
+//!
+//! **Why no transaction.** Other clients' commands may run between these. What keeps that
+//! safe is the order: the record is read *before* the epoch. A record served was in the cache
+//! when it was read and, the epoch being unchanged when read afterwards, no revocation by id
+//! was stored between its minting and that later instant. So the exchange takes effect at the
+//! `HMGET`, with everything it read still true then except kill switches set in the instant
+//! between the `HGETALL` and the `HMGET`. Those are in the same place as a kill switch set
+//! while a transaction's answer is on its way back: an exchange already past its reads
+//! completes, one that starts after the write is refused. The `jti` claim is a write that
+//! needs no snapshot.
 //!
 //! `GUARDED` stays for what needs a decision inside Redis: several claims that are all or
 //! nothing, rate limits (GCRA on the server's clock), and recording a likely hit in one round
@@ -32,7 +44,8 @@ use redis::Value;
 
 use super::{decode, millis, RedisStore};
 use crate::store::{
-    CacheKey, ClaimOutcome, Guarded, HitRecord, JtiClaim, RateDecision, RateLimit, StoreError,
+    CacheKey, CachedCredential, ClaimOutcome, Guarded, HitRecord, JtiClaim, RateDecision,
+    RateLimit, StoreError,
 };
 
 /// The revocations hash's field that holds the revocation epoch (the scripts of `lifecycle`
@@ -44,7 +57,7 @@ pub(super) fn new_epoch() -> String {
     uuid::Uuid::now_v7().simple().to_string()
 }
 
-/// Whether an exchange's first round trip can be the plain transaction: one server, at most one
+/// Whether an exchange's first round trip can be the plain one: one server, at most one
 /// `jti` claim, no rate limit, and no hit to record in the same round trip.
 pub(super) fn takes_plain_trip(
     cluster: bool,
@@ -63,19 +76,9 @@ impl RedisStore {
         cache_key: Option<&CacheKey>,
         revocation_ids: &[String],
     ) -> Result<Guarded, StoreError> {
-        let revocations = self.keys.revocations();
+        // Order matters (see the module documentation): the record is read before the epoch
+        // that vouches for it, and the kill switches last but one.
         let mut pipe = redis::pipe();
-        pipe.atomic();
-        pipe.cmd("HGETALL").arg(self.keys.kill_switches());
-        pipe.cmd("HSETNX")
-            .arg(&revocations)
-            .arg(EPOCH_FIELD)
-            .arg(new_epoch())
-            .ignore();
-        pipe.cmd("HMGET")
-            .arg(&revocations)
-            .arg(EPOCH_FIELD)
-            .arg(revocation_ids);
         if let Some(c) = claim {
             pipe.cmd("SET")
                 .arg(self.keys.jti(c))
@@ -87,6 +90,11 @@ impl RedisStore {
         if let Some(k) = cache_key {
             pipe.cmd("GET").arg(self.keys.credential(k));
         }
+        pipe.cmd("HGETALL").arg(self.keys.kill_switches());
+        pipe.cmd("HMGET")
+            .arg(self.keys.revocations())
+            .arg(EPOCH_FIELD)
+            .arg(revocation_ids);
         let pipe = &pipe;
         let replies: Vec<Value> = self
             .run("claim", |mut conn| async move {
@@ -96,7 +104,7 @@ impl RedisStore {
         let expected = 2 + usize::from(claim.is_some()) + usize::from(cache_key.is_some());
         if replies.len() != expected {
             return Err(StoreError::Unavailable(format!(
-                "redis claim: the transaction answered {} replies, not {expected}",
+                "redis claim: {} replies to {expected} commands",
                 replies.len()
             )));
         }
@@ -104,6 +112,20 @@ impl RedisStore {
         let mut next = || replies.next().unwrap_or(Value::Nil);
         let unreadable = |e: redis::ParsingError| {
             StoreError::Unavailable(format!("redis claim: unreadable reply: {e}"))
+        };
+        let claims = match claim {
+            None => Vec::new(),
+            Some(_) => vec![match next() {
+                Value::Nil => ClaimOutcome::Replayed,
+                Value::ServerError(e) => {
+                    return Err(StoreError::Unavailable(format!("redis claim: {e}")))
+                }
+                _ => ClaimOutcome::Fresh,
+            }],
+        };
+        let record = match cache_key {
+            Some(_) => decode(next()),
+            None => None,
         };
         let mut flat: Vec<String> = redis::from_redis_value(next()).map_err(unreadable)?;
         let found: Vec<Option<String>> = redis::from_redis_value(next()).map_err(unreadable)?;
@@ -114,20 +136,11 @@ impl RedisStore {
                 flat.extend([id.clone(), value]);
             }
         }
-        let claims = match claim {
-            None => Vec::new(),
-            Some(_) => vec![match next() {
-                Value::Nil => ClaimOutcome::Replayed,
-                _ => ClaimOutcome::Fresh,
-            }],
-        };
-        let cached = cache_key.and_then(|key| {
-            let record = decode(next())?;
+        let cached = cache_key.zip(record).and_then(|(key, record)| {
             // Seen cached: under `hits_in_one_round_trip`, this replica's next exchange of the
             // grant takes `GUARDED`, which can check a record of another epoch by its ids.
             self.seen_cached(key, record.expires_at);
-            let current = epoch.is_some() && record.revocation_epoch == epoch;
-            current.then_some(record)
+            serves(&record, epoch.as_deref()).then_some(record)
         });
         Ok(Guarded {
             revocations: super::lifecycle::parse_revocations(flat)?,
@@ -141,6 +154,12 @@ impl RedisStore {
             revocation_epoch: epoch,
         })
     }
+}
+
+/// Whether the plain trip may serve `record`, given the epoch it read after the record: only a
+/// record of the current epoch, and never without one.
+fn serves(record: &CachedCredential, epoch: Option<&str>) -> bool {
+    epoch.is_some() && record.revocation_epoch.as_deref() == epoch
 }
 
 #[cfg(test)]
@@ -180,6 +199,23 @@ mod tests {
             !takes_plain_trip(false, &one, None, Some(&hit)),
             "a likely hit"
         );
+    }
+
+    #[test]
+    fn only_a_record_of_the_epoch_read_after_it_is_served() {
+        let record = |epoch: Option<&str>| CachedCredential {
+            credential_id: "c".into(),
+            issued_at: 0,
+            expires_at: 60,
+            token: crate::domain::Secret::new("t"),
+            exchange_id: None,
+            revocation_epoch: epoch.map(str::to_string),
+        };
+        assert!(serves(&record(Some("e1")), Some("e1")));
+        assert!(!serves(&record(Some("e0")), Some("e1")), "an old epoch");
+        assert!(!serves(&record(None), Some("e1")), "no epoch on the record");
+        assert!(!serves(&record(Some("e1")), None), "no epoch read");
+        assert!(!serves(&record(None), None), "none on either side");
     }
 
     #[test]

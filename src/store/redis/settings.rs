@@ -34,6 +34,10 @@ pub struct RedisSettings {
     /// two plain transactions (README, "Performance on Redis"). Turn it on when Redis latency
     /// matters more than its CPU. A single server only (a Cluster keeps the stream elsewhere).
     pub hits_in_one_round_trip: bool,
+    /// How often a replica checks that Redis still holds its state marker, to notice a flush
+    /// or a restart without persistence (`ferry_store_state_lost_total`, an `error` log line).
+    #[serde(with = "humantime_serde")]
+    pub state_check_interval: Duration,
 }
 
 impl Default for RedisSettings {
@@ -48,6 +52,7 @@ impl Default for RedisSettings {
             audit_stream: true,
             audit_stream_maxlen: 100_000,
             hits_in_one_round_trip: false,
+            state_check_interval: Duration::from_secs(5),
         }
     }
 }

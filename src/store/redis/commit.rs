@@ -1,14 +1,18 @@
-//! The commit on one server: a `MULTI`/`EXEC` transaction of plain commands, sent as one write
-//! and answered as one (one round trip), run by `redis-server` as one unit.
+//! The commit on one server: plain commands pipelined, sent as one write and answered as one
+//! (one round trip): append the audit event with `XADD`, store the record with `SET PX`.
 //!
-//! A Lua script did this before. Replayed alone against `redis-server` on the 2-core bench
-//! machine, the script cost it 18.6 µs per commit and the transaction 10.4 µs (the
-//! `redis-server` column of `benches/redis_load.sh` shows the same in a whole run), and the
-//! commit has no decision to make: append the audit event, store the record. A transaction does not stop at a failing command
-//! the way a script does, so [`RedisStore::transact`] reads each reply: if the append failed,
-//! the commit fails (nothing is released) and the records its `SET`s stored are deleted, so
-//! that no later cache hit serves a credential whose minting was never streamed. Memory
-//! pressure (`maxmemory`) refuses the whole `EXEC` before any command runs.
+//! Neither a Lua script nor `MULTI`/`EXEC`: the commit has no decision to make, and both cost
+//! `redis-server` more than the commands (callgrind, `benches/redis_instructions.sh`: a
+//! transaction's `MULTI`, `EXEC` and queueing cost about a quarter of what a miss asks of it).
+//! Nothing needs the commands isolated from other clients': what matters is that nothing is
+//! released unless the append succeeded, and that no record stays cached whose minting was never
+//! streamed. So [`RedisStore::send_commit`] reads each reply: if the append failed, the commit
+//! fails (nothing is released) and the records its `SET`s stored are deleted. Under `maxmemory`
+//! the append and the `SET`s are refused alike.
+//!
+//! A record cached while the revocations hash has no epoch (a fresh or flushed Redis) carries a
+//! new one, which the commit sets with `HSETNX` (`plain_trip` explains why this is safe in any
+//! order against a concurrent revocation).
 
 use redis::{Pipeline, Value};
 
@@ -17,7 +21,7 @@ use crate::store::StoreError;
 
 /// One commit's commands, in order: the stream append (when there is one) first, then the
 /// records.
-pub(super) struct Transaction {
+pub(super) struct Commit {
     pipe: Pipeline,
     /// `true` when the first command is the `XADD`.
     appends: bool,
@@ -25,11 +29,11 @@ pub(super) struct Transaction {
     stored: Vec<String>,
 }
 
-impl Default for Transaction {
+impl Default for Commit {
     fn default() -> Self {
         let mut pipe = redis::pipe();
-        pipe.atomic().ignore_errors();
-        Transaction {
+        pipe.ignore_errors();
+        Commit {
             pipe,
             appends: false,
             stored: Vec::new(),
@@ -37,7 +41,7 @@ impl Default for Transaction {
     }
 }
 
-impl Transaction {
+impl Commit {
     /// `XADD stream MAXLEN ~ maxlen * event <json>`. Must come before any `set`.
     pub(super) fn append(&mut self, stream: String, maxlen: u64, event: String) {
         debug_assert!(self.stored.is_empty(), "the append comes first");
@@ -54,6 +58,17 @@ impl Transaction {
             .arg("PX")
             .arg(ttl_ms);
         self.stored.push(key);
+    }
+
+    /// `HSETNX revocations ~epoch epoch`, its reply ignored: the epoch a record of this commit
+    /// was stamped with, for when the hash had none.
+    pub(super) fn establish_epoch(&mut self, revocations: String, epoch: &str) {
+        self.pipe
+            .cmd("HSETNX")
+            .arg(revocations)
+            .arg(super::plain_trip::EPOCH_FIELD)
+            .arg(epoch)
+            .ignore();
     }
 
     fn len(&self) -> usize {
@@ -74,7 +89,7 @@ pub(super) fn xadd(stream: String, maxlen: u64, event: String) -> redis::Cmd {
     cmd
 }
 
-/// What the replies of a transaction call for.
+/// What the replies of a commit call for.
 #[derive(Debug, PartialEq, Eq)]
 enum Outcome {
     Done,
@@ -85,14 +100,10 @@ enum Outcome {
     },
 }
 
-fn outcome(tx: &Transaction, replies: &[Value]) -> Outcome {
+fn outcome(tx: &Commit, replies: &[Value]) -> Outcome {
     if replies.len() != tx.len() {
         return Outcome::Failed {
-            error: format!(
-                "the transaction answered {} replies for {} commands",
-                replies.len(),
-                tx.len()
-            ),
+            error: format!("{} replies to {} commands", replies.len(), tx.len()),
             undo: Vec::new(),
         };
     }
@@ -121,25 +132,20 @@ fn outcome(tx: &Transaction, replies: &[Value]) -> Outcome {
 }
 
 impl RedisStore {
-    /// Runs `tx` (one round trip); `Ok` only when every command succeeded. When the append
-    /// failed, deletes what the transaction stored (one more round trip, on that path only).
-    pub(super) async fn transact(
+    /// Sends `tx` (one round trip); `Ok` only when every command succeeded. When the append
+    /// failed, deletes what the commit stored (one more round trip, on that path only).
+    pub(super) async fn send_commit(
         &self,
         what: &'static str,
-        tx: Transaction,
+        tx: Commit,
     ) -> Result<(), StoreError> {
         let pipe = &tx.pipe;
-        let replies: Option<Vec<Value>> = self
+        let replies: Vec<Value> = self
             .run(
                 what,
                 |mut conn| async move { pipe.query_async(&mut conn).await },
             )
             .await?;
-        let Some(replies) = replies else {
-            return Err(StoreError::Unavailable(format!(
-                "redis {what}: the transaction was not run"
-            )));
-        };
         match outcome(&tx, &replies) {
             Outcome::Done => Ok(()),
             Outcome::Failed { error, undo } => {
@@ -169,8 +175,8 @@ mod tests {
         value
     }
 
-    fn commit() -> Transaction {
-        let mut tx = Transaction::default();
+    fn commit() -> Commit {
+        let mut tx = Commit::default();
         tx.append("audit".into(), 10, "{}".into());
         tx.set("cred".into(), "record".into(), 1000);
         tx
@@ -201,12 +207,26 @@ mod tests {
     }
 
     #[test]
+    fn setting_a_fresh_epoch_adds_no_reply_to_read() {
+        let mut tx = Commit::default();
+        tx.append("audit".into(), 10, "{}".into());
+        tx.establish_epoch("revocations".into(), "e1");
+        tx.set("cred".into(), "record".into(), 1000);
+        let packed = String::from_utf8_lossy(&tx.pipe.get_packed_pipeline()).into_owned();
+        assert!(packed.contains("HSETNX"), "{packed}");
+        assert_eq!(
+            outcome(&tx, &[Value::BulkString(b"1-0".to_vec()), Value::Okay]),
+            Outcome::Done
+        );
+    }
+
+    #[test]
     fn a_reply_count_that_does_not_match_fails_the_commit() {
         assert!(matches!(
             outcome(&commit(), &[Value::Okay]),
             Outcome::Failed { .. }
         ));
-        let mut put = Transaction::default();
+        let mut put = Commit::default();
         put.set("cred".into(), "record".into(), 1000);
         assert_eq!(outcome(&put, &[Value::Okay]), Outcome::Done);
     }
