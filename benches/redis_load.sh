@@ -2,7 +2,10 @@
 # The Redis store against the in-memory one, in the same run, the way the README's Redis figures
 # were measured: broker, redis-server and load generator share the machine (no pinning), and
 # memory and Redis rounds alternate so that whatever else the machine does weighs on both.
-# Loopback only; each round stops after N requests.
+# Loopback only; each round stops after N requests. Each run starts from an empty store, as the
+# memory store does (a new broker process): Redis is flushed first, so a later round does not
+# pay for the keys of the earlier ones (its main dictionary growing past a power of two and
+# rehashing mid-run).
 #
 #   bash benches/redis_load.sh [ROUNDS=2] [TOKENS=20000] [CONCURRENCY=64]
 #
@@ -20,7 +23,10 @@ ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 run() { # store mode -> "exchanges/s broker-us/exchange redis-us/exchange loadgen-us/exchange"
   local store=$1 mode=$2 args=()
-  [ "$store" = redis ] && args=(--redis "redis://127.0.0.1:$RPORT")
+  if [ "$store" = redis ]; then
+    args=(--redis "redis://127.0.0.1:$RPORT")
+    redis-cli -p "$RPORT" FLUSHALL >/dev/null
+  fi
   rm -rf "$work/data"
   FERRY_LOG__LEVEL=warn FERRY_AUDIT__FSYNC=never \
     "$FERRY_BIN" serve --data-dir "$work/data" --listen "127.0.0.1:$PORT" "${args[@]}" \

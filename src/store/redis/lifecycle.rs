@@ -4,7 +4,7 @@
 //!
 //! On a single server `GUARDED` reads the kill switches and the revocations of the presented
 //! credentials, steps the rate limit, claims the `jti` and reads the cache in one command, so an
-//! exchange still costs two round trips. It serves what a transaction cannot decide (several
+//! exchange still costs two round trips. It serves what plain commands cannot decide (several
 //! claims all or nothing, GCRA, recording a likely hit); a plain exchange takes `plain_trip`.
 //! On a Cluster the two revocation hashes live on their own slots: their `HGETALL`/`HMGET` are
 //! sent concurrently with the script (one round trip of latency), as `commit` does with the

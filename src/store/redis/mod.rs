@@ -1,32 +1,32 @@
 //! `RedisStore`: the state every replica shares, in Redis (a single server or a Cluster).
 //!
-//! An exchange costs at most two round trips, each sent as one write and answered as one, so
-//! `INFO commandstats` (scripts and `EXEC`s) proves the budget:
+//! An exchange costs at most two round trips, each sent as one write and answered as one (the
+//! tests count them as the client reads `redis-server` makes, `INFO stats`):
 //!
 //! - [`Store::claim_guarded`], before the decision: read the kill switches and the revocations
 //!   of the presented Ferry credentials, step the rate limit, claim the `jti`s with `SET NX PX`
 //!   (a delegation's subject and actor all or nothing), read the cached credential. On one
-//!   server a plain exchange sends it as a `MULTI`/`EXEC` transaction (`plain_trip`, with the
-//!   revocation epoch that lets it serve a cached credential); a delegation, a rate limit or a
-//!   likely hit under `hits_in_one_round_trip` takes the `lifecycle::GUARDED` script, which
-//!   then appends the hit's event itself ([`super::HitRecord`]).
+//!   server a plain exchange sends plain commands, pipelined (`plain_trip`, with the revocation
+//!   epoch that lets it serve a cached credential); a delegation, a rate limit or a likely hit
+//!   under `hits_in_one_round_trip` takes the `lifecycle::GUARDED` script, which then appends
+//!   the hit's event itself ([`super::HitRecord`]).
 //! - [`Store::commit`], after it: append the audit stream entry with `XADD … MAXLEN ~ N` and
-//!   store the new credential with `SET PX`, as a transaction on one server ([`Transaction`]:
-//!   a failed `XADD` releases nothing and deletes what its `SET` stored). On a Cluster the
-//!   stream lives on another slot, so the commit sends `XADD` and the `SET`s (and an index
-//!   entry per revocation id, so that revoking deletes the entry) concurrently instead; the
-//!   first round trip is the script there (its keys share a hash tag, see `keys`).
+//!   store the new credential with `SET PX`, pipelined on one server (`commit::Commit`: a failed
+//!   `XADD` releases nothing and deletes what its `SET` stored). On a Cluster the stream lives
+//!   on another slot, so the commit sends `XADD` and the `SET`s (and an index entry per
+//!   revocation id, so that revoking deletes the entry) concurrently instead; the first round
+//!   trip is the script there (its keys share a hash tag, see `keys`).
 //!
-//! Plain commands instead of Lua because Lua costs `redis-server` more than the commands it
-//! runs: 66,305 instructions per miss as transactions against 152,569 as scripts
-//! (`benches/redis_instructions.sh`).
+//! Plain commands instead of Lua or `MULTI`/`EXEC`, because both cost `redis-server` more than
+//! the commands they run: 48,491 instructions per miss as plain commands, 65,782 as
+//! transactions, 151,599 as scripts (`benches/redis_instructions.sh`).
 //!
 //! Every operation is bounded by `command_timeout`; a timeout or a connection error is
 //! [`StoreError::Unavailable`], which the service turns into 503 with no credential.
 //!
-//! Layout: `connect` (targets, lazy connections), `keys` (the key layout), `scripts` (the
-//! Lua), `plain_trip` (a plain exchange's first round trip, and the revocation epoch),
-//! `settings`, `state` (noticing that Redis lost its data) and `transaction` (the commit).
+//! Layout: `commit` (the commit on one server), `connect` (targets, lazy connections), `keys`
+//! (the key layout), `scripts` (the Lua), `plain_trip` (a plain exchange's first round trip,
+//! and the revocation epoch), `settings` and `state` (noticing that Redis lost its data).
 
 mod commit;
 mod connect;

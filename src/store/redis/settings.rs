@@ -29,9 +29,9 @@ pub struct RedisSettings {
     /// so the default holds about 100 MB; raise it if the shipper may lag for longer).
     pub audit_stream_maxlen: u64,
     /// Serve a likely cache hit in one round trip instead of two: the first round trip is then
-    /// a Lua script that also appends the hit's audit event. Off by default: on the 2-core
-    /// bench machine the script cost `redis-server` 35–54 µs per hit against 20–27 µs for the
-    /// two plain transactions (README, "Performance on Redis"). Turn it on when Redis latency
+    /// a Lua script that also appends the hit's audit event. Off by default: the script costs
+    /// `redis-server` about 4.5 × the instructions of the two round trips of plain commands
+    /// (README, "Performance on Redis"). Turn it on when Redis latency
     /// matters more than its CPU. A single server only (a Cluster keeps the stream elsewhere).
     pub hits_in_one_round_trip: bool,
     /// How often a replica checks that Redis still holds its state marker, to notice a flush
