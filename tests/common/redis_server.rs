@@ -19,12 +19,31 @@ pub struct RedisServer {
     dir: tempfile::TempDir,
 }
 
-/// A free loopback port (bound, then released for the server to take).
+/// Where [`free_port`] hands ports out: below the kernel's ephemeral range (32768 and up by
+/// default), so that no outgoing connection, of this process or another, can take a port
+/// between the check and `redis-server` binding it. That gap can be long: `not_started` and
+/// `restart` bind a port seconds after it was chosen.
+const PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A free loopback port (bound, then released for the server to take). Ports are handed out in
+/// turn from a start that differs per process, so one test process never hands out the same
+/// port twice.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicU32> = std::sync::OnceLock::new();
+    let span = u32::from(PORTS.end - PORTS.start);
+    let next = NEXT.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        std::sync::atomic::AtomicU32::new((std::process::id() ^ nanos) % span)
+    });
+    for _ in 0..span {
+        let port = PORTS.start + (next.fetch_add(1, Ordering::Relaxed) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {PORTS:?}");
 }
 
 impl RedisServer {
