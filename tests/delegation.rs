@@ -330,3 +330,8 @@ async fn after_a_hot_reload_the_broker_still_verifies_its_own_credentials() {
         "the reloaded `ferry` issuer has the broker's keys: {body}"
     );
 }
+
+#[tokio::test]
+async fn a_revoked_credential_does_not_act_for_anyone() {
+    common::agents::a_revoked_ferry_actor_is_refused(Fixture::empty()).await;
+}

@@ -107,3 +107,10 @@ async fn on_a_cluster_both_tokens_are_claimed_and_a_replayed_actor_is_refused() 
         "actor_token_replayed"
     );
 }
+
+#[tokio::test]
+async fn a_revoked_credential_does_not_act_for_anyone_on_redis() {
+    let (url, _server) = shared_redis();
+    let fixture = Fixture::empty().settings(use_redis(&url, &unique_prefix()));
+    common::agents::a_revoked_ferry_actor_is_refused(fixture).await;
+}

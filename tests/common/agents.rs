@@ -135,3 +135,90 @@ impl Agents {
         body["access_token"].as_str().unwrap().to_string()
     }
 }
+
+/// A delegation whose actor is a Ferry credential: the agent's own, which it got for the broker
+/// (an actor token must be addressed to the broker).
+const TICKETS_FOR_FERRY_ACTORS: &str = r#"
+issuer: local-ci
+subject: alice
+grant:
+  audience: https://tickets.example.org
+  scopes: [tickets:read]
+  ttl: 15m
+delegation:
+  actors:
+    - issuer: broker
+      subject: { glob: "spiffe://agents.example.org/agents/*" }
+      scopes: [tickets:read]
+"#;
+
+/// An agent acts for alice with a Ferry credential of its own as the actor token; once that
+/// credential is revoked, it acts for no one (`actor_token_revoked`, the entry recorded).
+/// `fixture` chooses the store.
+pub async fn a_revoked_ferry_actor_is_refused(fixture: Fixture) {
+    let fixture = fixture
+        .policy("tickets-ferry-actors", TICKETS_FOR_FERRY_ACTORS)
+        .settings(|s| s.policies.reload_interval = std::time::Duration::from_millis(50));
+    let agents = &Agents::spawn_with(fixture).await;
+    // The agents' own policy names the broker's URL, known only now: a hot reload brings it.
+    let (_, ready) = agents.app.get_json("/readyz").await;
+    assert_eq!(ready["policies"]["loaded"], 1, "{ready}");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let own = format!(
+        "issuer: mesh\nsubject: {{ glob: \"spiffe://agents.example.org/agents/*\" }}\n\
+         grant:\n  audience: {}\n  scopes: [agents:act]\n  ttl: 10m\n",
+        agents.app.base_url
+    );
+    std::fs::write(agents.app.policies_dir.join("agents-own.yaml"), own).unwrap();
+    for _ in 0..400 {
+        let (_, ready) = agents.app.get_json("/readyz").await;
+        if ready["policies"]["loaded"] == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Each hop claims its actor token's jti, so each needs a credential of its own: two agents
+    // (one agent asking twice would be served the same credential from the cache).
+    let own_credential = |agent: &'static str| async move {
+        let svid = agents.agent_token(&agents.agent(agent));
+        let form = [
+            ("grant_type", rfc8693::GRANT_TYPE_TOKEN_EXCHANGE),
+            ("subject_token", svid.as_str()),
+            ("subject_token_type", rfc8693::TOKEN_TYPE_JWT),
+            ("audience", agents.app.base_url.as_str()),
+        ];
+        let (status, body, _) = agents.app.exchange(&form).await;
+        assert_eq!(status, 200, "the agent's own credential: {body}");
+        body["access_token"].as_str().unwrap().to_string()
+    };
+    let person = || agents.person_token(&agents.alice());
+    let (kept, revoked) = (
+        own_credential(SUPPORT_BOT).await,
+        own_credential(SUMMARIZER).await,
+    );
+    let (status, body) = agents.delegate(&person(), &kept, None).await;
+    assert_eq!(
+        status, 200,
+        "control: a live credential acts: {}",
+        body["error"]
+    );
+    let issued = body["access_token"].as_str().unwrap();
+    let claims = agents.app.verify_credential(issued, TICKETS).await;
+    assert_eq!(claims["act"]["sub"], SUPPORT_BOT, "{claims}");
+
+    let broker = super::lifecycle::Broker::new(&agents.app.base_url);
+    assert_eq!(broker.revoke(&revoked).await, StatusCode::OK);
+    let (status, body) = agents.delegate(&person(), &revoked, None).await;
+    assert_eq!(status, 400, "refused: {}", body["error"]);
+    assert_eq!(body["error"], "invalid_request");
+    let event = agents.app.last_audit_event();
+    assert_eq!(event["decision"], "deny", "{event}");
+    assert_eq!(event["reason"], "actor_token_revoked", "{event}");
+    assert_eq!(event["revocation"]["kind"], "credential", "{event}");
+    assert_eq!(
+        event["revocation"]["value"],
+        super::jwt_part(&revoked, 1)["jti"],
+        "the entry that refused it is recorded"
+    );
+    assert!(event.get("credential_id").is_none(), "nothing issued");
+}
