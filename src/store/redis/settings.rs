@@ -36,6 +36,7 @@ pub struct RedisSettings {
     pub hits_in_one_round_trip: bool,
     /// How often a replica checks that Redis still holds its state marker, to notice a flush
     /// or a restart without persistence (`ferry_store_state_lost_total`, an `error` log line).
+    /// `0s` turns the periodic check off; `/readyz` still makes it.
     #[serde(with = "humantime_serde")]
     pub state_check_interval: Duration,
 }

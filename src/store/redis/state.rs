@@ -39,8 +39,12 @@ impl StateWatch {
 }
 
 impl RedisStore {
-    /// Checks the marker every `every` until the store is dropped.
+    /// Checks the marker every `every` until the store is dropped; never, if `every` is zero
+    /// (`/readyz` still checks it).
     pub fn watch_state(self: &Arc<Self>, every: Duration) {
+        if every.is_zero() {
+            return;
+        }
         let store: Weak<RedisStore> = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -57,6 +61,19 @@ impl RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_zero_interval_turns_the_periodic_check_off() {
+        let settings = super::super::RedisSettings {
+            url: Some("redis://127.0.0.1:1".into()),
+            ..Default::default()
+        };
+        let store = Arc::new(RedisStore::new(&settings).unwrap());
+        store.watch_state(Duration::ZERO);
+        assert_eq!(Arc::weak_count(&store), 0, "no task watches the store");
+        store.watch_state(Duration::from_secs(3600));
+        assert_eq!(Arc::weak_count(&store), 1, "control: a task watches it");
+    }
 
     #[test]
     fn a_missing_marker_counts_as_a_loss_only_after_it_was_seen() {
