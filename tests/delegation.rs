@@ -313,15 +313,7 @@ async fn after_a_hot_reload_the_broker_still_verifies_its_own_credentials() {
     agents.first_hop(SUPPORT_BOT, None).await;
     let extra = TICKETS_POLICY.replace("subject: alice", "subject: bob");
     std::fs::write(agents.app.policies_dir.join("tickets-bob.yaml"), extra).unwrap();
-    for _ in 0..400 {
-        let (_, ready) = agents.app.get_json("/readyz").await;
-        if ready["policies"]["loaded"] == 3 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let (_, ready) = agents.app.get_json("/readyz").await;
-    assert_eq!(ready["policies"]["loaded"], 3, "reloaded: {ready}");
+    agents.app.wait_for_loaded_policies(3).await;
     let first = agents.first_hop(SUPPORT_BOT, None).await;
     let sub_agent = agents.agent_token(&agents.agent(SUMMARIZER));
     let (status, body) = agents.delegate(&first, &sub_agent, None).await;

@@ -170,13 +170,7 @@ pub async fn a_revoked_ferry_actor_is_refused(fixture: Fixture) {
         agents.app.base_url
     );
     std::fs::write(agents.app.policies_dir.join("agents-own.yaml"), own).unwrap();
-    for _ in 0..400 {
-        let (_, ready) = agents.app.get_json("/readyz").await;
-        if ready["policies"]["loaded"] == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    agents.app.wait_for_loaded_policies(2).await;
     // Each hop claims its actor token's jti, so each needs a credential of its own: two agents
     // (one agent asking twice would be served the same credential from the cache).
     let own_credential = |agent: &'static str| async move {

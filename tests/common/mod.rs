@@ -190,6 +190,21 @@ impl TestApp {
         (status, body)
     }
 
+    /// Waits (20 s at most) until `/readyz` reports `policies` loaded, after a change to the
+    /// policy directory that a hot reload picks up; panics with the last report if it never
+    /// does.
+    pub async fn wait_for_loaded_policies(&self, policies: u64) {
+        for _ in 0..400 {
+            let (_, ready) = self.get_json("/readyz").await;
+            if ready["policies"]["loaded"] == policies {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let (_, ready) = self.get_json("/readyz").await;
+        panic!("{policies} policies never loaded: {ready}");
+    }
+
     pub fn audit_path(&self) -> PathBuf {
         self.data_dir.join("audit.jsonl")
     }
