@@ -113,13 +113,11 @@ impl RedisStore {
         let unreadable = |e: redis::ParsingError| {
             StoreError::Unavailable(format!("redis claim: unreadable reply: {e}"))
         };
+        // A server error in any reply has already failed the query (no `ignore_errors`).
         let claims = match claim {
             None => Vec::new(),
             Some(_) => vec![match next() {
                 Value::Nil => ClaimOutcome::Replayed,
-                Value::ServerError(e) => {
-                    return Err(StoreError::Unavailable(format!("redis claim: {e}")))
-                }
                 _ => ClaimOutcome::Fresh,
             }],
         };
