@@ -103,9 +103,10 @@ async fn replicas_share_lifecycle_state(a: &RedisStore, b: &RedisStore) {
 
 /// Revocations by id are looked up, not listed: an exchange's first round trip and an
 /// introspection get the kill switches and the entries they name, however many credentials are
-/// revoked. A cached credential revoked (by id or by its exchange) comes with its revocation
-/// on a single server (`one_server`: checked in the first script); a Cluster deletes the
-/// entry instead.
+/// revoked. A cached credential revoked (by id or by its exchange) is not served plainly: the
+/// revocation moved the epoch on. On a single server (`one_server`) the script that checks a
+/// record by its ids returns it with the revocation that names it; a Cluster also deletes the
+/// entry.
 async fn revocations_by_id_are_looked_up_and_cover_cached_credentials(
     a: &RedisStore,
     b: &RedisStore,
@@ -160,14 +161,14 @@ async fn revocations_by_id_are_looked_up_and_cover_cached_credentials(
         id: "grant-2".into(),
     };
     // Cached as an exchange caches it: with the revocation epoch its first round trip read
-    // (a Cluster has none).
+    // (the revocations above set one).
     let epoch = || async {
         b.claim_guarded(&[], None, None, None, &[])
             .await
             .unwrap()
             .revocation_epoch
     };
-    assert_eq!(epoch().await.is_some(), one_server);
+    assert!(epoch().await.is_some(), "the revocations set an epoch");
     let cached = |id: &str, exchange: &str, epoch: Option<String>| CachedCredential {
         credential_id: id.into(),
         issued_at: unix_now(),
@@ -217,9 +218,9 @@ async fn revocations_by_id_are_looked_up_and_cover_cached_credentials(
         assert_eq!(lookup(false).await, control, "control: cached, not revoked");
         assert_eq!(lookup(true).await, control, "control: cached, not revoked");
         a.put_revocation(&revoke).await.unwrap();
+        // The revocation moved the epoch on: the plain round trip does not serve it.
+        assert_eq!(lookup(false).await.0, None, "revoked {id}: not served");
         if one_server {
-            // The revocation moved the epoch on: the plain round trip does not serve it.
-            assert_eq!(lookup(false).await.0, None, "revoked {id}: not served");
             // Checked by its ids in the script: it comes with the revocation that names it.
             let (cached, revocations) = lookup(true).await;
             assert_eq!(cached.as_deref(), Some(id));
@@ -232,27 +233,94 @@ async fn revocations_by_id_are_looked_up_and_cover_cached_credentials(
             );
         }
     }
-    if one_server {
-        // A record cached without an epoch, or with an old one, is never served plainly.
-        a.cache_put(&key, &cached("cc-3", "ex-3", None), Duration::from_secs(60))
-            .await
-            .unwrap();
-        assert_eq!(lookup(false).await.0, None, "no epoch");
-        let old = "0".repeat(32);
-        a.cache_put(
-            &key,
-            &cached("cc-4", "ex-4", Some(old)),
-            Duration::from_secs(60),
-        )
+    // A record cached without an epoch, or with an old one, is never served plainly.
+    a.cache_put(&key, &cached("cc-3", "ex-3", None), Duration::from_secs(60))
         .await
         .unwrap();
-        assert_eq!(lookup(false).await.0, None, "another epoch");
-        assert_eq!(
-            lookup(true).await.0.as_deref(),
-            Some("cc-4"),
-            "checked by id"
-        );
+    assert_eq!(lookup(false).await.0, None, "no epoch");
+    let old = "0".repeat(32);
+    a.cache_put(
+        &key,
+        &cached("cc-4", "ex-4", Some(old)),
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    assert_eq!(lookup(false).await.0, None, "another epoch");
+    let by_id = lookup(true).await.0;
+    if one_server {
+        assert_eq!(by_id.as_deref(), Some("cc-4"), "checked by id");
+    } else {
+        assert_eq!(by_id, None, "a Cluster has only the epoch to go by");
     }
+}
+
+/// The race a Cluster's cache index cannot close: a credential revoked after its exchange read
+/// the revocation epoch but before its cache entry was written (the revocation found no index
+/// entry to delete). The record carries the epoch read before the revocation, so neither
+/// replica serves it, plainly or through the script.
+async fn a_credential_revoked_before_it_is_cached_is_not_served(a: &RedisStore, b: &RedisStore) {
+    a.put_revocation(&revocation(RevocationKind::Credential, "someone-else", 60))
+        .await
+        .unwrap();
+    let key = CacheKey {
+        slot: "tag-r".into(),
+        id: "grant-r".into(),
+    };
+    // The exchange's first round trip: nothing cached yet, and the epoch it stamps with.
+    let read = b
+        .claim_guarded(&[], Some(&key), None, None, &[])
+        .await
+        .unwrap();
+    assert!(read.cached.is_none());
+    let epoch = read.revocation_epoch.expect("an epoch to stamp with");
+    let cached = |id: &str| CachedCredential {
+        credential_id: id.into(),
+        issued_at: unix_now(),
+        expires_at: unix_now() + 60,
+        token: Secret::new("eyJ.cached.jwt"),
+        exchange_id: Some(format!("ex-{id}")),
+        revocation_epoch: Some(epoch.clone()),
+    };
+    // Control: a record of that epoch, nobody revoked since: served by the other replica.
+    a.cache_put(&key, &cached("cr-0"), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let key = &key;
+    let served = |likely_hit: bool| async move {
+        let head = HitRecord {
+            event_head: r#"{"decision":"allow""#,
+            now: unix_now(),
+            ttl_seconds: 60,
+        };
+        let g = b
+            .claim_guarded(&[], Some(key), None, likely_hit.then_some(&head), &[])
+            .await
+            .unwrap();
+        // What the exchange then refuses: a record that came with a revocation naming it.
+        g.cached
+            .filter(|c| !g.revocations.iter().any(|r| r.value == c.credential_id))
+            .map(|c| c.credential_id)
+    };
+    assert_eq!(served(false).await.as_deref(), Some("cr-0"), "control");
+
+    // The race: revoked (its stream entry read by whoever revokes it) before its record lands.
+    a.put_revocation(&revocation(RevocationKind::Credential, "cr-1", 60))
+        .await
+        .unwrap();
+    a.cache_put(key, &cached("cr-1"), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(served(false).await, None, "revoked before it was cached");
+    assert_eq!(served(true).await, None, "revoked before it was cached");
+}
+
+#[tokio::test]
+async fn a_credential_revoked_before_it_is_cached_is_not_served_by_one_server() {
+    let (url, _server) = shared_redis();
+    let prefix = unique_prefix();
+    let (a, b) = (store_at(&url, &prefix), store_at(&url, &prefix));
+    a_credential_revoked_before_it_is_cached_is_not_served(&a, &b).await;
 }
 
 #[tokio::test]
@@ -287,6 +355,25 @@ async fn replicas_share_lifecycle_state_across_cluster_nodes() {
     revocations_by_id_are_looked_up_and_cover_cached_credentials(&a, &b, false).await;
 }
 
+/// On a Cluster the revocation epoch vouches for a cached credential as on one server: the
+/// race its cache index leaves open is closed, and a Cluster that has no epoch yet gets one
+/// from the next credential cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_serves_a_cached_credential_only_under_the_epoch_it_was_minted_in() {
+    let cluster = RedisCluster::start();
+    let pair = || {
+        let prefix = unique_prefix();
+        (
+            store_at(&cluster.url(), &prefix),
+            store_at(&cluster.url(), &prefix),
+        )
+    };
+    let (a, b) = pair();
+    a_credential_revoked_before_it_is_cached_is_not_served(&a, &b).await;
+    let (a, b) = pair();
+    the_next_cached_credential_sets_a_missing_epoch(&a, &b).await;
+}
+
 /// A Redis that never had a revocation epoch, or lost it (a flush): the first round trip reads
 /// none and serves nothing plainly; the next credential cached carries a new epoch that its
 /// commit sets, so hits resume; an epoch a revocation set first wins over it.
@@ -295,6 +382,10 @@ async fn without_a_revocation_epoch_the_next_cached_credential_sets_one() {
     let (url, _server) = shared_redis();
     let prefix = unique_prefix();
     let (a, b) = (store_at(&url, &prefix), store_at(&url, &prefix));
+    the_next_cached_credential_sets_a_missing_epoch(&a, &b).await;
+}
+
+async fn the_next_cached_credential_sets_a_missing_epoch(a: &RedisStore, b: &RedisStore) {
     let key = CacheKey {
         slot: "tag-e".into(),
         id: "grant-e".into(),

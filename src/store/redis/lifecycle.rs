@@ -11,7 +11,8 @@
 //! stream. Neither reads the revocations by id whole: an
 //! exchange costs the same with ten thousand revoked credentials as with none. A single server
 //! also looks up the cached credential's own ids beside the `GET`; a Cluster cannot (another
-//! slot), so there revoking deletes the cache entry through its index instead.
+//! slot), so there the revocation epoch, read beside the script, vouches for a cached record
+//! (as on the plain trip), and revoking also deletes the cache entry through its index.
 //!
 //! GCRA (`store::limit`) runs here with the server's clock (`TIME`), so replicas with skewed
 //! clocks still share one budget exactly.
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 use redis::{Script, Value};
 
-use super::plain_trip::{new_epoch, takes_plain_trip, EPOCH_FIELD};
+use super::plain_trip::{new_epoch, serves, takes_plain_trip, EPOCH_FIELD};
 use super::{decode, millis, RedisStore};
 use crate::domain::unix_now;
 use crate::store::{
@@ -203,6 +204,27 @@ impl RedisStore {
         parse_revocations(flat)
     }
 
+    /// What a Cluster's first round trip reads beside the script: the kill switches, the
+    /// revocations among `ids`, and the revocation epoch (see `plain_trip`).
+    async fn revocations_and_epoch(
+        &self,
+        ids: &[String],
+    ) -> Result<(Vec<Revocation>, Option<String>), StoreError> {
+        let with_epoch: Vec<String> = std::iter::once(EPOCH_FIELD.to_string())
+            .chain(ids.iter().cloned())
+            .collect();
+        let (switches, found) = futures_util::future::join(
+            self.hgetall(self.keys.kill_switches()),
+            self.hmget_revocations(&with_epoch),
+        )
+        .await;
+        let mut found = found?.into_iter();
+        let epoch = found.next().flatten();
+        let mut flat = switches?;
+        flat.extend(pairs(ids, found));
+        Ok((parse_revocations(flat)?, epoch))
+    }
+
     async fn hgetall(&self, key: String) -> Result<Vec<String>, StoreError> {
         self.run("revocations", |mut conn| async move {
             redis::cmd("HGETALL").arg(key).query_async(&mut conn).await
@@ -212,31 +234,32 @@ impl RedisStore {
 
     /// `HMGET` of the revocations by id, as the field/value pairs found.
     async fn hmget_pairs(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
-        if ids.is_empty() {
+        Ok(pairs(ids, self.hmget_revocations(ids).await?))
+    }
+
+    /// `HMGET` of `fields` of the revocations hash, one answer per field (none without fields).
+    async fn hmget_revocations(
+        &self,
+        fields: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        if fields.is_empty() {
             return Ok(Vec::new());
         }
         let key = self.keys.revocations();
-        let found: Vec<Option<String>> = self
-            .run("revocations", |mut conn| async move {
-                redis::cmd("HMGET")
-                    .arg(key)
-                    .arg(ids)
-                    .query_async(&mut conn)
-                    .await
-            })
-            .await?;
-        Ok(ids
-            .iter()
-            .zip(found)
-            .filter_map(|(id, v)| v.map(|v| [id.clone(), v]))
-            .flatten()
-            .collect())
+        self.run("revocations", |mut conn| async move {
+            redis::cmd("HMGET")
+                .arg(key)
+                .arg(fields)
+                .query_async(&mut conn)
+                .await
+        })
+        .await
     }
 
     /// A kill switch: `HSET` in its short hash and `HDEL` its expired ones (a read first is
-    /// fine: switches are few and rare). A revocation by id: [`REVOKE`]; on a Cluster, which
-    /// cannot check a cache hit's ids in the first script, it then deletes the revoked
-    /// credential's cache entry through its index.
+    /// fine: switches are few and rare). A revocation by id: [`REVOKE`], which moves the epoch
+    /// on; on a Cluster it then also deletes the revoked credential's cache entry through its
+    /// index (the memory, and replicas of earlier builds, which do not check the epoch there).
     pub(super) async fn lifecycle_put_revocation(&self, r: &Revocation) -> Result<(), StoreError> {
         let value = serde_json::to_string(r).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let field = r.id();
@@ -379,13 +402,20 @@ impl RedisStore {
             .partition(|(_, c)| Some(&c.slot) == anchor);
         let local_claims: Vec<JtiClaim> = local.iter().map(|(_, c)| (*c).clone()).collect();
         let (revocations, guarded, others) = futures_util::future::join3(
-            self.lifecycle_revocations_for(revocation_ids),
+            self.revocations_and_epoch(revocation_ids),
             self.guarded_script(&local_claims, cache_key, rate, None, None),
             self.claim_each(other.iter().map(|(_, c)| *c)),
         )
         .await;
         let mut guarded = guarded?;
-        guarded.revocations = revocations?;
+        let (revocations, epoch) = revocations?;
+        guarded.revocations = revocations;
+        // The script cannot look up the record's ids (another slot): the epoch vouches for it,
+        // as on the plain trip. The two are read concurrently, from two nodes, so either may be
+        // read first. That still refuses a record revoked before this exchange began: the
+        // revocation had replaced the epoch by then, and an epoch never comes back.
+        guarded.cached = guarded.cached.filter(|r| serves(r, epoch.as_deref()));
+        guarded.revocation_epoch = epoch;
         let mut outcomes = vec![ClaimOutcome::Fresh; claims.len()];
         for ((i, _), o) in local.iter().zip(&guarded.claims) {
             outcomes[*i] = *o;
@@ -515,6 +545,18 @@ impl RedisStore {
             revocation_epoch: epoch,
         })
     }
+}
+
+/// The field/value pairs of the `ids` an `HMGET` found.
+pub(super) fn pairs(
+    ids: &[String],
+    found: impl IntoIterator<Item = Option<String>>,
+) -> Vec<String> {
+    ids.iter()
+        .zip(found)
+        .filter_map(|(id, v)| v.map(|v| [id.clone(), v]))
+        .flatten()
+        .collect()
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@
 //!   `XADD` releases nothing and deletes what its `SET` stored). On a Cluster the stream lives
 //!   on another slot, so the commit sends `XADD` and the `SET`s (and an index entry per
 //!   revocation id, so that revoking deletes the entry) concurrently instead; the first round
-//!   trip is the script there (its keys share a hash tag, see `keys`).
+//!   trip is the script there (its keys share a hash tag, see `keys`), with the kill switches,
+//!   the revocations and the epoch read beside it.
 //!
 //! Plain commands instead of Lua or `MULTI`/`EXEC`, because both cost `redis-server` more than
 //! the commands they run: 48,491 instructions per miss as plain commands, 65,782 as
@@ -123,8 +124,8 @@ fn encode(credential: &CachedCredential) -> Result<String, StoreError> {
 
 /// A cache entry as Redis holds it: the record under the grant's key and, on a Cluster, one
 /// index entry per revocation id of the credential ([`CachedCredential::revocation_ids`])
-/// naming that key, so that revoking it deletes the entry (a single server checks a hit's ids
-/// in the first script instead, see `lifecycle::GUARDED_LUA`).
+/// naming that key, so that revoking it deletes the entry (what refuses a revoked record is
+/// its revocation epoch, see `plain_trip`; the index frees the memory at once).
 struct CacheWrite {
     key: String,
     value: String,
@@ -132,14 +133,24 @@ struct CacheWrite {
     /// Index keys (Cluster only; empty on a single server).
     index: Vec<String>,
     /// The epoch `value` was stamped with because the exchange read none: the commit sets it
-    /// (single server only; see `commit`).
+    /// with `HSETNX` (see `plain_trip`).
     fresh_epoch: Option<String>,
+    /// The revocations hash, which holds the epoch.
+    revocations: String,
 }
 
 impl CacheWrite {
-    /// On a Cluster: the record and its index entries (other slots) concurrently. A revocation
-    /// made while the credential was being minted is not seen here: the entry then lives until
-    /// the credential expires (the README says so).
+    /// On one server: the `HSETNX` of a fresh epoch, if the record has one, then the `SET`.
+    fn add_to(self, tx: &mut Commit) {
+        if let Some(epoch) = &self.fresh_epoch {
+            tx.establish_epoch(self.revocations, epoch);
+        }
+        tx.set(self.key, self.value, self.ttl_ms);
+    }
+
+    /// On a Cluster: the record, its index entries and a fresh epoch (other slots)
+    /// concurrently. A revocation made while the credential was being minted is not seen by the
+    /// index, but it replaced the epoch this record carries, so the record is not served.
     async fn send(self, conn: Conn) -> Result<(), RedisError> {
         let ttl = self.ttl_ms;
         let set = |key: String, value: String| {
@@ -158,7 +169,21 @@ impl CacheWrite {
         for index_key in self.index {
             sets.push(set(index_key, self.key.clone()));
         }
-        futures_util::future::try_join_all(sets).await.map(|_| ())
+        let establish = async {
+            if let Some(epoch) = &self.fresh_epoch {
+                // Reply ignored, as on one server: if this fails or loses to a revocation's
+                // epoch, the record is simply never served.
+                let _: Result<(), RedisError> = redis::cmd("HSETNX")
+                    .arg(&self.revocations)
+                    .arg(plain_trip::EPOCH_FIELD)
+                    .arg(epoch)
+                    .exec_async(&mut conn.clone())
+                    .await;
+            }
+        };
+        let (stored, ()) =
+            futures_util::future::join(futures_util::future::try_join_all(sets), establish).await;
+        stored.map(|_| ())
     }
 }
 
@@ -214,8 +239,7 @@ impl Store for RedisStore {
                 .await;
         }
         let mut tx = Commit::default();
-        self.stamp_epoch(&mut tx, write.fresh_epoch.as_deref());
-        tx.set(write.key, write.value, write.ttl_ms);
+        write.add_to(&mut tx);
         self.send_commit("cache put", tx).await
     }
 
@@ -280,8 +304,7 @@ impl Store for RedisStore {
         let mut tx = Commit::default();
         tx.append(self.keys.stream(), self.settings.audit_stream_maxlen, event);
         if let Some(write) = cache {
-            self.stamp_epoch(&mut tx, write.fresh_epoch.as_deref());
-            tx.set(write.key, write.value, write.ttl_ms);
+            write.add_to(&mut tx);
         }
         self.send_commit("audit stream append", tx).await
     }
@@ -426,7 +449,7 @@ impl RedisStore {
         };
         // The revocations hash had no epoch when this exchange read it (a fresh or flushed
         // Redis): stamp the record with a new one, which the commit sets if it is still absent.
-        let fresh_epoch = (!cluster && credential.revocation_epoch.is_none()).then(new_epoch);
+        let fresh_epoch = credential.revocation_epoch.is_none().then(new_epoch);
         let value = match &fresh_epoch {
             Some(epoch) => encode(&CachedCredential {
                 revocation_epoch: Some(epoch.clone()),
@@ -440,14 +463,8 @@ impl RedisStore {
             ttl_ms: millis(ttl),
             index,
             fresh_epoch,
+            revocations: self.keys.revocations(),
         })
-    }
-
-    /// Adds the `HSETNX` of a record's fresh epoch to `tx`, if it has one.
-    fn stamp_epoch(&self, tx: &mut Commit, fresh_epoch: Option<&str>) {
-        if let Some(epoch) = fresh_epoch {
-            tx.establish_epoch(self.keys.revocations(), epoch);
-        }
     }
 
     /// On a Cluster the stream and the credential live on different slots: send both at once

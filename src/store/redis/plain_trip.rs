@@ -25,6 +25,9 @@
 //!   value that its commit sets with `HSETNX` (`commit`). A revocation that lands first wins
 //!   the field, and then that record is simply never served. Nothing cached before the loss
 //!   carries the new value, so nothing is served unchecked.
+//! - A Cluster goes by the same epoch (`lifecycle`): its first script cannot read the
+//!   revocations hash (another slot), so the epoch is read beside it, and a record is served
+//!   only under the epoch it carries.
 //!
 //! **Why no transaction.** Other clients' commands may run between these. What keeps that
 //! safe is the order: the record is read *before* the epoch. A record served was in the cache
@@ -129,11 +132,7 @@ impl RedisStore {
         let found: Vec<Option<String>> = redis::from_redis_value(next()).map_err(unreadable)?;
         let mut found = found.into_iter();
         let epoch = found.next().flatten();
-        for (id, value) in revocation_ids.iter().zip(found) {
-            if let Some(value) = value {
-                flat.extend([id.clone(), value]);
-            }
-        }
+        flat.extend(super::lifecycle::pairs(revocation_ids, found));
         let cached = cache_key.zip(record).and_then(|(key, record)| {
             // Seen cached: under `hits_in_one_round_trip`, this replica's next exchange of the
             // grant takes `GUARDED`, which can check a record of another epoch by its ids.
@@ -156,7 +155,7 @@ impl RedisStore {
 
 /// Whether the plain trip may serve `record`, given the epoch it read after the record: only a
 /// record of the current epoch, and never without one.
-fn serves(record: &CachedCredential, epoch: Option<&str>) -> bool {
+pub(super) fn serves(record: &CachedCredential, epoch: Option<&str>) -> bool {
     epoch.is_some() && record.revocation_epoch.as_deref() == epoch
 }
 
