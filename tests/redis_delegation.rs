@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::agents::{Agents, SUMMARIZER, SUPPORT_BOT, TICKETS_HOP_POLICY, TICKETS_POLICY};
 use common::redis_server::{
-    quiet_state_checks, shared_redis, store_at, unique_prefix, use_redis, RedisCluster, RedisServer,
+    quiet_state_checks, replicas_at, shared_redis, unique_prefix, use_redis, RedisCluster,
+    RedisServer,
 };
 use common::Fixture;
 use ferry::store::{ClaimOutcome, JtiClaim, Store};
@@ -25,8 +26,7 @@ fn claim(slot: &str, key: &str) -> JtiClaim {
 #[tokio::test]
 async fn an_actor_jti_is_single_use_across_replicas_and_a_refused_pair_records_nothing() {
     let (url, _server) = shared_redis();
-    let prefix = unique_prefix();
-    let (a, b) = (store_at(&url, &prefix), store_at(&url, &prefix));
+    let (a, b) = replicas_at(&url);
     let actor = claim("agent", "mesh|a1");
     let first = a
         .claim_guarded(

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::redis_server::{shared_redis, store_at, unique_prefix, RedisCluster};
+use common::redis_server::{replicas_at, shared_redis, RedisCluster};
 use ferry::domain::unix_now;
 use ferry::domain::Secret;
 use ferry::store::{
@@ -37,6 +37,19 @@ fn limit(slot: &str) -> RateLimit {
 }
 
 /// What both backends must do; `a` and `b` share one Redis and prefix.
+/// A credential as an exchange caches it: minted now, for a minute, with the revocation epoch
+/// its first round trip read.
+fn cached(id: &str, exchange: &str, epoch: Option<String>) -> CachedCredential {
+    CachedCredential {
+        credential_id: id.into(),
+        issued_at: unix_now(),
+        expires_at: unix_now() + 60,
+        token: Secret::new("eyJ.cached.jwt"),
+        exchange_id: Some(exchange.into()),
+        revocation_epoch: epoch,
+    }
+}
+
 async fn replicas_share_lifecycle_state(a: &RedisStore, b: &RedisStore) {
     a.put_revocation(&revocation(RevocationKind::Policy, "deploy", 60))
         .await
@@ -169,14 +182,6 @@ async fn revocations_by_id_are_looked_up_and_cover_cached_credentials(
             .revocation_epoch
     };
     assert!(epoch().await.is_some(), "the revocations set an epoch");
-    let cached = |id: &str, exchange: &str, epoch: Option<String>| CachedCredential {
-        credential_id: id.into(),
-        issued_at: unix_now(),
-        expires_at: unix_now() + 60,
-        token: Secret::new("eyJ.cached.jwt"),
-        exchange_id: Some(exchange.into()),
-        revocation_epoch: epoch,
-    };
     // What an exchange's first round trip answers for this cache entry: a plain one, and one
     // that expects a hit (on one server, the script that checks a record by its ids).
     let lookup = |likely_hit: bool| {
@@ -274,14 +279,7 @@ async fn a_credential_revoked_before_it_is_cached_is_not_served(a: &RedisStore, 
         .unwrap();
     assert!(read.cached.is_none());
     let epoch = read.revocation_epoch.expect("an epoch to stamp with");
-    let cached = |id: &str| CachedCredential {
-        credential_id: id.into(),
-        issued_at: unix_now(),
-        expires_at: unix_now() + 60,
-        token: Secret::new("eyJ.cached.jwt"),
-        exchange_id: Some(format!("ex-{id}")),
-        revocation_epoch: Some(epoch.clone()),
-    };
+    let cached = |id: &str| cached(id, &format!("ex-{id}"), Some(epoch.clone()));
     // Control: a record of that epoch, nobody revoked since: served by the other replica.
     a.cache_put(&key, &cached("cr-0"), Duration::from_secs(60))
         .await
@@ -318,40 +316,30 @@ async fn a_credential_revoked_before_it_is_cached_is_not_served(a: &RedisStore, 
 #[tokio::test]
 async fn a_credential_revoked_before_it_is_cached_is_not_served_by_one_server() {
     let (url, _server) = shared_redis();
-    let prefix = unique_prefix();
-    let (a, b) = (store_at(&url, &prefix), store_at(&url, &prefix));
+    let (a, b) = replicas_at(&url);
     a_credential_revoked_before_it_is_cached_is_not_served(&a, &b).await;
 }
 
 #[tokio::test]
 async fn replicas_share_revocations_rate_budgets_and_opaque_records() {
     let (url, _server) = shared_redis();
-    let prefix = unique_prefix();
-    replicas_share_lifecycle_state(&store_at(&url, &prefix), &store_at(&url, &prefix)).await;
+    let (a, b) = replicas_at(&url);
+    replicas_share_lifecycle_state(&a, &b).await;
 }
 
 #[tokio::test]
 async fn revocations_by_id_are_looked_up_and_a_revoked_cache_entry_comes_with_its_revocation() {
     let (url, _server) = shared_redis();
-    let prefix = unique_prefix();
-    let (a, b) = (store_at(&url, &prefix), store_at(&url, &prefix));
+    let (a, b) = replicas_at(&url);
     revocations_by_id_are_looked_up_and_cover_cached_credentials(&a, &b, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_share_lifecycle_state_across_cluster_nodes() {
     let cluster = RedisCluster::start();
-    let prefix = unique_prefix();
-    let (a, b) = (
-        store_at(&cluster.url(), &prefix),
-        store_at(&cluster.url(), &prefix),
-    );
+    let (a, b) = replicas_at(&cluster.url());
     replicas_share_lifecycle_state(&a, &b).await;
-    let prefix = unique_prefix();
-    let (a, b) = (
-        store_at(&cluster.url(), &prefix),
-        store_at(&cluster.url(), &prefix),
-    );
+    let (a, b) = replicas_at(&cluster.url());
     revocations_by_id_are_looked_up_and_cover_cached_credentials(&a, &b, false).await;
 }
 
@@ -361,16 +349,9 @@ async fn replicas_share_lifecycle_state_across_cluster_nodes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_serves_a_cached_credential_only_under_the_epoch_it_was_minted_in() {
     let cluster = RedisCluster::start();
-    let pair = || {
-        let prefix = unique_prefix();
-        (
-            store_at(&cluster.url(), &prefix),
-            store_at(&cluster.url(), &prefix),
-        )
-    };
-    let (a, b) = pair();
+    let (a, b) = replicas_at(&cluster.url());
     a_credential_revoked_before_it_is_cached_is_not_served(&a, &b).await;
-    let (a, b) = pair();
+    let (a, b) = replicas_at(&cluster.url());
     the_next_cached_credential_sets_a_missing_epoch(&a, &b).await;
 }
 
@@ -380,8 +361,7 @@ async fn a_cluster_serves_a_cached_credential_only_under_the_epoch_it_was_minted
 #[tokio::test]
 async fn without_a_revocation_epoch_the_next_cached_credential_sets_one() {
     let (url, _server) = shared_redis();
-    let prefix = unique_prefix();
-    let (a, b) = (store_at(&url, &prefix), store_at(&url, &prefix));
+    let (a, b) = replicas_at(&url);
     the_next_cached_credential_sets_a_missing_epoch(&a, &b).await;
 }
 
@@ -390,15 +370,8 @@ async fn the_next_cached_credential_sets_a_missing_epoch(a: &RedisStore, b: &Red
         slot: "tag-e".into(),
         id: "grant-e".into(),
     };
-    let cached = |id: &str| CachedCredential {
-        credential_id: id.into(),
-        issued_at: unix_now(),
-        expires_at: unix_now() + 60,
-        token: Secret::new("eyJ.cached.jwt"),
-        exchange_id: Some(format!("ex-{id}")),
-        // What an exchange that read no epoch caches.
-        revocation_epoch: None,
-    };
+    // What an exchange that read no epoch caches.
+    let cached = |id: &str| cached(id, &format!("ex-{id}"), None);
     let first_trip = || async {
         let g = b
             .claim_guarded(&[], Some(&key), None, None, &[])

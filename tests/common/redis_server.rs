@@ -321,6 +321,12 @@ pub fn store_at(url: &str, prefix: &str) -> ferry::store::RedisStore {
     store_with(url, prefix, false)
 }
 
+/// Two stores on `url` under one new prefix: two replicas of one deployment.
+pub fn replicas_at(url: &str) -> (ferry::store::RedisStore, ferry::store::RedisStore) {
+    let prefix = unique_prefix();
+    (store_at(url, &prefix), store_at(url, &prefix))
+}
+
 /// [`store_at`], recording likely hits in the first round trip when `hits_in_one_round_trip`.
 pub fn store_with(
     url: &str,
