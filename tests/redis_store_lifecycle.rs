@@ -112,6 +112,32 @@ async fn replicas_share_lifecycle_state(a: &RedisStore, b: &RedisStore) {
     );
     b.opaque_delete("d1").await.unwrap();
     assert_eq!(a.opaque_get("d1").await.unwrap(), None);
+
+    // A kill switch set again after its entry expired: writing a switch prunes the expired
+    // ones, but never the one it is setting.
+    let switch = |keep_for| revocation(RevocationKind::Subject, "repo:evil/*", keep_for);
+    let switches = || async {
+        let mut v: Vec<String> = b
+            .revocations_for(&[])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.value)
+            .collect();
+        v.sort();
+        v
+    };
+    a.put_revocation(&revocation(RevocationKind::Subject, "repo:old/*", -1))
+        .await
+        .unwrap();
+    a.put_revocation(&switch(-1)).await.unwrap();
+    assert_eq!(switches().await, ["deploy"], "both expired");
+    b.put_revocation(&switch(60)).await.unwrap();
+    assert_eq!(
+        switches().await,
+        ["deploy", "repo:evil/*"],
+        "blocked again, and live"
+    );
 }
 
 /// Revocations by id are looked up, not listed: an exchange's first round trip and an

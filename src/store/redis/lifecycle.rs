@@ -150,6 +150,22 @@ return 1
 
 static REVOKE: LazyLock<Script> = LazyLock::new(|| Script::new(REVOKE_LUA));
 
+/// Sets a kill switch and prunes the expired ones the caller read, each only if it still holds
+/// the value read (another replica may have set it again since) and never the one being set.
+/// `KEYS[1]` the kill switches; `ARGV[1]`, `ARGV[2]` the field and value to set; then pairs of
+/// an expired field and the value it held.
+const KILL_SWITCH_LUA: &str = r"
+for i = 3, #ARGV, 2 do
+  if ARGV[i] ~= ARGV[1] and redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+";
+
+static KILL_SWITCH: LazyLock<Script> = LazyLock::new(|| Script::new(KILL_SWITCH_LUA));
+
 static GUARDED: LazyLock<Script> = LazyLock::new(|| Script::new(GUARDED_LUA));
 
 /// Parses `HGETALL` output (field, value, field, value, ...) into live revocations, leaving out
@@ -299,24 +315,14 @@ impl RedisStore {
 
     async fn put_kill_switch(&self, field: String, value: String) -> Result<(), StoreError> {
         let key = self.keys.kill_switches();
-        let now = unix_now();
         let flat = self.hgetall(key.clone()).await?;
-        let expired: Vec<String> = flat
-            .chunks(2)
-            .filter(|pair| {
-                pair.get(1)
-                    .and_then(|v| serde_json::from_str::<Revocation>(v).ok())
-                    .is_some_and(|old| !old.is_live(now))
-            })
-            .map(|pair| pair[0].clone())
-            .collect();
+        let mut call = KILL_SWITCH.prepare_invoke();
+        call.key(key).arg(&field).arg(value);
+        for [old_field, old_value] in expired_kill_switches(&flat, &field, unix_now()) {
+            call.arg(old_field).arg(old_value);
+        }
         self.run("revoke", |mut conn| async move {
-            let mut pipe = redis::pipe();
-            pipe.atomic().cmd("HSET").arg(&key).arg(field).arg(value);
-            if !expired.is_empty() {
-                pipe.cmd("HDEL").arg(&key).arg(expired);
-            }
-            pipe.exec_async(&mut conn).await
+            call.invoke_async::<i64>(&mut conn).await.map(|_| ())
         })
         .await
     }
@@ -547,6 +553,24 @@ impl RedisStore {
     }
 }
 
+/// The expired entries of the kill switches read (`HGETALL` output) as field and value, for
+/// `KILL_SWITCH` to prune: never `setting`, the field about to be set again.
+fn expired_kill_switches<'a>(
+    flat: &'a [String],
+    setting: &'a str,
+    now: crate::domain::UnixSeconds,
+) -> impl Iterator<Item = [&'a String; 2]> + 'a {
+    flat.chunks(2).filter_map(move |pair| match pair {
+        [field, value]
+            if field != setting
+                && serde_json::from_str::<Revocation>(value).is_ok_and(|old| !old.is_live(now)) =>
+        {
+            Some([field, value])
+        }
+        _ => None,
+    })
+}
+
 /// The field/value pairs of the `ids` an `HMGET` found.
 pub(super) fn pairs(
     ids: &[String],
@@ -569,6 +593,33 @@ mod tests {
         let field = format!("'{EPOCH_FIELD}'");
         assert!(GUARDED_LUA.contains(&field), "GUARDED reads it");
         assert!(REVOKE_LUA.contains(&field), "REVOKE replaces it");
+    }
+
+    #[test]
+    fn a_kill_switch_write_prunes_only_other_expired_switches() {
+        let entry = |value: &str, keep_until: i64| {
+            format!(
+                r#"{{"kind":"subject","value":"{value}","created_at":1,"block_until":1,"keep_until":{keep_until}}}"#
+            )
+        };
+        let flat = vec![
+            "subject:old/*".to_string(),
+            entry("old/*", 5),
+            "subject:evil/*".to_string(),
+            entry("evil/*", 5),
+            "subject:live/*".to_string(),
+            entry("live/*", 500),
+        ];
+        let pruned: Vec<&str> = expired_kill_switches(&flat, "subject:evil/*", 100)
+            .map(|[field, _]| field.as_str())
+            .collect();
+        assert_eq!(
+            pruned,
+            ["subject:old/*"],
+            "not the one being set, not a live one"
+        );
+        let [_, value] = expired_kill_switches(&flat, "x", 100).next().unwrap();
+        assert_eq!(value, &flat[1], "with the value read, for the compare");
     }
 
     #[test]
