@@ -272,8 +272,8 @@ impl RedisStore {
         .await
     }
 
-    /// A kill switch: `HSET` in its short hash and `HDEL` its expired ones (a read first is
-    /// fine: switches are few and rare). A revocation by id: [`REVOKE`], which moves the epoch
+    /// A kill switch: [`KILL_SWITCH`], which sets it in its short hash and prunes the expired
+    /// ones read just before (switches are few and rare). A revocation by id: [`REVOKE`], which moves the epoch
     /// on; on a Cluster it then also deletes the revoked credential's cache entry through its
     /// index (the memory, and replicas of earlier builds, which do not check the epoch there).
     pub(super) async fn lifecycle_put_revocation(&self, r: &Revocation) -> Result<(), StoreError> {
