@@ -229,6 +229,7 @@ fn serve(
         audit: service.audit.clone(),
         audience: service.context.broker_audience.to_string(),
         metrics: service.metrics.clone(),
+        acceptance_grace: service.settings.leeway + service.settings.replay_margin,
     });
     let state = web::Data::new(AppState {
         lifecycle,

@@ -100,6 +100,11 @@ async fn a_credential_its_holder_revoked_is_inactive_and_never_served_from_the_c
     assert_eq!(event["action"], "revoke");
     assert_eq!(event["reason"], "revoked");
     assert_eq!(event["revocation"]["kind"], "credential");
+    // Kept past the credential's `exp` for as long as the verifier still accepts it (leeway) and
+    // the replay margin, both 60 s by default: a revoked credential presented in that window
+    // as a next hop's token is still refused.
+    let exp = jwt_part(&credential, 1)["exp"].as_i64().unwrap();
+    assert_eq!(event["revocation"]["keep_until"].as_i64(), Some(exp + 120));
 
     let fresh = exchange().await;
     assert_ne!(

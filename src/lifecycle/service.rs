@@ -53,6 +53,10 @@ pub struct LifecycleService {
     /// Callers' credentials must be addressed to this audience (the broker's own).
     pub audience: String,
     pub metrics: Arc<crate::telemetry::Metrics>,
+    /// How long past its `exp` a credential is still accepted as a subject or actor token (the
+    /// verifier's leeway, plus the replay margin as for a `jti`): a revocation by id is kept this
+    /// much longer than the credentials it covers, so it never expires while they still pass.
+    pub acceptance_grace: std::time::Duration,
 }
 
 impl LifecycleService {
@@ -102,7 +106,7 @@ impl LifecycleService {
                     describe(&mut ev, &claims);
                     let exp = claims["exp"].as_i64().unwrap_or(now);
                     let value = claims["jti"].as_str().unwrap_or_default().to_string();
-                    let r = credential_revocation(value, now, exp, None);
+                    let r = credential_revocation(value, now, self.kept_past(exp), None);
                     self.put(&mut ev, &r).await?;
                     if let Some(digest) = opaque_digest {
                         let _ = self.store.opaque_delete(&digest).await;
@@ -127,7 +131,8 @@ impl LifecycleService {
         let now = unix_now();
         let result = async {
             let caller = self.admin(authorization, &mut ev, now).await?;
-            let r = revocation_from(request?, now, &caller)?;
+            let mut r = revocation_from(request?, now, &caller)?;
+            r.keep_until = self.kept_past(r.keep_until);
             self.put(&mut ev, &r).await?;
             ev.reason = "revoked".into();
             Ok(r)
@@ -221,6 +226,12 @@ impl LifecycleService {
             .revocations_for(ids)
             .await
             .map_err(|_| LifecycleError::Unavailable("store_unavailable"))
+    }
+
+    /// `keep_until` for a revocation that must outlive credentials expiring at `until`.
+    fn kept_past(&self, until: UnixSeconds) -> UnixSeconds {
+        let grace = i64::try_from(self.acceptance_grace.as_secs()).unwrap_or(i64::MAX);
+        until.saturating_add(grace)
     }
 
     async fn put(&self, ev: &mut AuditEvent, r: &Revocation) -> Result<(), LifecycleError> {
