@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::redis_server::{replicas_at, shared_redis, RedisCluster};
+use common::redis_server::{replicas_at, shared_redis, store_at, unique_prefix, RedisCluster};
 use ferry::domain::unix_now;
 use ferry::domain::Secret;
 use ferry::store::{
@@ -154,9 +154,12 @@ async fn revocations_by_id_are_looked_up_and_cover_cached_credentials(
     a.put_revocation(&revocation(RevocationKind::Subject, "repo:evil/*", 60))
         .await
         .unwrap();
-    for i in 0..300 {
-        let r = revocation(RevocationKind::Credential, &format!("c{i}"), 60);
-        a.put_revocation(&r).await.unwrap();
+    // Concurrently: on a Cluster each revocation waits out the exchanges in flight.
+    let many: Vec<Revocation> = (0..300)
+        .map(|i| revocation(RevocationKind::Credential, &format!("c{i}"), 60))
+        .collect();
+    for stored in futures_util::future::join_all(many.iter().map(|r| a.put_revocation(r))).await {
+        stored.unwrap();
     }
     a.put_revocation(&revocation(RevocationKind::Exchange, "ex-9", 60))
         .await
@@ -379,6 +382,47 @@ async fn a_cluster_serves_a_cached_credential_only_under_the_epoch_it_was_minted
     a_credential_revoked_before_it_is_cached_is_not_served(&a, &b).await;
     let (a, b) = replicas_at(&cluster.url());
     the_next_cached_credential_sets_a_missing_epoch(&a, &b).await;
+
+    // A revocation returns only once the exchanges in flight have ended: here the one that
+    // minted the revoked credential caches it during the wait, with the epoch it read before
+    // the revocation. By the time the revocation returns, that entry is gone too.
+    let prefix = unique_prefix();
+    let (a, b) = (
+        store_at(&cluster.url(), &prefix),
+        store_at(&cluster.url(), &prefix),
+    );
+    a.put_revocation(&revocation(RevocationKind::Credential, "someone-else", 60))
+        .await
+        .unwrap();
+    let key = CacheKey {
+        slot: "tag-w".into(),
+        id: "grant-w".into(),
+    };
+    let epoch = || async {
+        b.claim_guarded(&[], None, None, None, &[])
+            .await
+            .unwrap()
+            .revocation_epoch
+    };
+    let before = epoch().await.expect("an epoch");
+    let minting = async {
+        while epoch().await.as_ref() == Some(&before) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let record = cached("cw-1", "ex-cw-1", Some(before.clone()));
+        b.cache_put(&key, &record, Duration::from_secs(60))
+            .await
+            .unwrap();
+    };
+    let revocation = revocation(RevocationKind::Credential, "cw-1", 60);
+    let (revoked, ()) = futures_util::future::join(a.put_revocation(&revocation), minting).await;
+    revoked.unwrap();
+    let entry = format!("{prefix}{{tag-w}}:cred:grant-w");
+    assert_eq!(
+        cluster.cli(&["EXISTS", &entry]).as_deref().map(str::trim),
+        Some("0"),
+        "the entry written during the wait was deleted through its index"
+    );
 }
 
 /// A Redis that never had a revocation epoch, or lost it (a flush): the first round trip reads

@@ -273,14 +273,27 @@ impl RedisStore {
     }
 
     /// A kill switch: [`KILL_SWITCH`], which sets it in its short hash and prunes the expired
-    /// ones read just before (switches are few and rare). A revocation by id: [`REVOKE`], which moves the epoch
-    /// on; on a Cluster it then also deletes the revoked credential's cache entry through its
-    /// index (the memory, and replicas of earlier builds, which do not check the epoch there).
+    /// ones read just before (switches are few and rare). A revocation by id: [`REVOKE`], which
+    /// moves the epoch on; on a Cluster it then also deletes the revoked credential's cache
+    /// entry through its index (the memory, and replicas of earlier builds, which do not check
+    /// the epoch there).
+    ///
+    /// On a Cluster either one returns only after the exchanges that began before it have
+    /// ended. A Cluster reads the kill switches, the epoch and the cache entry concurrently,
+    /// from different nodes, so an exchange that read them before the write may read an entry
+    /// written after it (a credential revoked while it was being minted, its record stamped
+    /// with the old epoch). Every such exchange began its store calls before the write, and
+    /// each call is bounded by `command_timeout`: after two of them, its first round trip and
+    /// its commit, it has answered, and the revocation returns. One server needs no wait: an
+    /// exchange there reads the entry before the epoch and the kill switches (`plain_trip`), or
+    /// all of them in one script.
     pub(super) async fn lifecycle_put_revocation(&self, r: &Revocation) -> Result<(), StoreError> {
         let value = serde_json::to_string(r).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let field = r.id();
         if r.kind.is_kill_switch() {
-            return self.put_kill_switch(field, value).await;
+            self.put_kill_switch(field, value).await?;
+            self.outwait_exchanges_in_flight().await;
+            return Ok(());
         }
         let index = self.keys.cache_index(&field);
         let mut call = REVOKE.prepare_invoke();
@@ -296,7 +309,9 @@ impl RedisStore {
         })
         .await?;
         if self.connector.is_cluster() {
-            // The index and the entry are on other slots: delete after the revocation is stored.
+            self.outwait_exchanges_in_flight().await;
+            // The entry is on another slot; its index names by now one written during the
+            // wait too.
             let entry: Option<String> = self
                 .run("revoke", |mut conn| {
                     let index = index.clone();
@@ -311,6 +326,14 @@ impl RedisStore {
             }
         }
         Ok(())
+    }
+
+    /// On a Cluster, two `command_timeout`s: an exchange's two round trips (see
+    /// `lifecycle_put_revocation`). Nothing on one server.
+    async fn outwait_exchanges_in_flight(&self) {
+        if self.connector.is_cluster() {
+            tokio::time::sleep(2 * self.settings.command_timeout).await;
+        }
     }
 
     async fn put_kill_switch(&self, field: String, value: String) -> Result<(), StoreError> {
