@@ -19,7 +19,9 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::io::tcp::TcpSettings;
-use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, TlsCertificates, Value};
+use redis::{
+    Cmd, IntoConnectionInfo, Pipeline, ProtocolVersion, RedisFuture, TlsCertificates, Value,
+};
 
 use super::RedisSettings;
 
@@ -112,6 +114,31 @@ fn tls_certificates(ca_file: Option<&std::path::Path>) -> Result<Option<TlsCerti
     }))
 }
 
+/// `url` parsed, refusing RESP3 (`?protocol=resp3`): the store reads RESP2 replies (an
+/// `HGETALL` as a flat array), and would otherwise answer every exchange with 503.
+fn resp2_connection_info(url: &str) -> Result<redis::ConnectionInfo, String> {
+    let info = url.into_connection_info().map_err(|e| e.to_string())?;
+    match info.redis_settings().protocol() {
+        ProtocolVersion::RESP2 => Ok(info),
+        _ => Err(format!(
+            "{}: only RESP2 is supported; remove `protocol=` from the URL",
+            redacted(url)
+        )),
+    }
+}
+
+/// `url` without its password, for an error message.
+fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "store.redis.url".to_string(),
+    }
+}
+
 impl Connector {
     pub fn new(
         target: &Target,
@@ -122,11 +149,7 @@ impl Connector {
         let certs = tls_certificates(ca_file)?;
         match target {
             Target::Single(url) => {
-                let info = url
-                    .as_str()
-                    .into_connection_info()
-                    .map_err(|e| e.to_string())?
-                    .set_tcp_settings(tcp_settings());
+                let info = resp2_connection_info(url)?.set_tcp_settings(tcp_settings());
                 let client = match certs {
                     Some(certs) => redis::Client::build_with_tls(info, certs),
                     None => redis::Client::open(info),
@@ -146,6 +169,9 @@ impl Connector {
                 })))
             }
             Target::Cluster(nodes) => {
+                for node in nodes {
+                    resp2_connection_info(node)?;
+                }
                 let mut builder = ClusterClient::builder(nodes.clone())
                     .connection_timeout(connect_timeout)
                     .response_timeout(timeout)
@@ -248,5 +274,28 @@ mod tests {
         assert!(Target::parse(&settings("http://a:1")).is_err());
         assert!(Target::parse(&settings("redis+cluster://")).is_err());
         assert!(Target::parse(&RedisSettings::default()).is_err());
+    }
+
+    #[test]
+    fn resp3_is_refused_with_the_password_left_out() {
+        let connect = |url: &str| {
+            Connector::new(
+                &Target::parse(&settings(url)).unwrap(),
+                None,
+                Duration::from_millis(100),
+                Duration::from_millis(100),
+            )
+        };
+        assert!(connect("redis://127.0.0.1:6379/0").is_ok());
+        assert!(connect("redis://127.0.0.1:6379/0?protocol=resp2").is_ok());
+        let error = connect("redis://u:s3cret@127.0.0.1:6379/0?protocol=resp3")
+            .err()
+            .expect("RESP3 refused");
+        assert!(error.contains("only RESP2"), "{error}");
+        assert!(!error.contains("s3cret"), "{error}");
+        let error = connect("redis+cluster://127.0.0.1:7000,127.0.0.1:7001/?protocol=resp3")
+            .err()
+            .expect("RESP3 refused on a Cluster");
+        assert!(error.contains("only RESP2"), "{error}");
     }
 }

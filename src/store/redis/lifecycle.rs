@@ -38,7 +38,8 @@ use crate::store::{
 /// the ids and the cached credential's own — by its id and its minting exchange, read from the
 /// record), retry after ms (0 = allowed), {replayed 0|1 per claim}, cached, hit recorded 0|1,
 /// revocation epoch or false}` (the epoch, the ids and the cached ids in one `HMGET`).
-/// A cached record whose id cannot be read is answered as no record (never served unchecked).
+/// A cached record whose id or minting exchange cannot be read is answered as no record (never
+/// served unchecked).
 /// A refused rate step claims nothing, so the client may retry with the same token. Several
 /// claims (a delegation's subject and actor) are all or nothing: when any was seen before, none
 /// is recorded; one claim is a plain `SET NX`.
@@ -107,7 +108,12 @@ if p >= 0 then
     ids[#ids + 1] = 'credential:' .. cid
     -- The record ends with it: match only its tail (an unanchored match would scan it all).
     local eid = string.match(string.sub(cached, -80), ',"exchange_id":"([%w%-]+)"}$')
-    if eid then ids[#ids + 1] = 'exchange:' .. eid end
+    if eid then
+      ids[#ids + 1] = 'exchange:' .. eid
+    elseif string.find(cached, '"exchange_id":', 1, true) then
+      -- An exchange id the pattern cannot read: it could not be checked, so never served.
+      cached = false
+    end
   end
   local found = redis.call('HMGET', KEYS[1], unpack(ids))
   epoch = found[1]
@@ -445,7 +451,8 @@ impl RedisStore {
         // revocation had replaced the epoch by then, and an epoch never comes back.
         guarded.cached = guarded.cached.filter(|r| serves(r, epoch.as_deref()));
         guarded.revocation_epoch = epoch;
-        let mut outcomes = vec![ClaimOutcome::Fresh; claims.len()];
+        // Replayed until answered: a claim no reply covers fails closed.
+        let mut outcomes = vec![ClaimOutcome::Replayed; claims.len()];
         for ((i, _), o) in local.iter().zip(&guarded.claims) {
             outcomes[*i] = *o;
         }
