@@ -150,12 +150,17 @@ impl RedisStore {
             Outcome::Done => Ok(()),
             Outcome::Failed { error, undo } => {
                 if !undo.is_empty() {
-                    // Best effort: the commit has failed either way.
-                    let _ = self
+                    // Best effort: the commit has failed either way. If the delete fails too,
+                    // the entry stays cached: a later hit serves it with an audit record of its
+                    // own, but the stream lacks the record of its minting (the file has it).
+                    let undone = self
                         .run(what, |mut conn| async move {
                             redis::cmd("DEL").arg(undo).exec_async(&mut conn).await
                         })
                         .await;
+                    if let Err(e) = undone {
+                        tracing::warn!(error = %e, "a failed commit's cache entry could not be deleted");
+                    }
                 }
                 Err(StoreError::Unavailable(format!("redis {what}: {error}")))
             }
