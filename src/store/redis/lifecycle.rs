@@ -289,8 +289,8 @@ impl RedisStore {
     /// from different nodes, so an exchange that read them before the write may read an entry
     /// written after it (a credential revoked while it was being minted, its record stamped
     /// with the old epoch). Every such exchange began its store calls before the write, and
-    /// each call is bounded by `command_timeout`: after two of them, its first round trip and
-    /// its commit, it has answered, and the revocation returns. One server needs no wait: an
+    /// each call is bounded by `command_timeout`: after two of them (its first round trip and
+    /// its commit) its store calls are over, and the revocation returns. One server needs no wait: an
     /// exchange there reads the entry before the epoch and the kill switches (`plain_trip`), or
     /// all of them in one script.
     pub(super) async fn lifecycle_put_revocation(&self, r: &Revocation) -> Result<(), StoreError> {
