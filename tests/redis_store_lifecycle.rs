@@ -50,6 +50,15 @@ fn cached(id: &str, exchange: &str, epoch: Option<String>) -> CachedCredential {
     }
 }
 
+/// The revocation epoch an exchange's first round trip reads now.
+async fn current_epoch(store: &RedisStore) -> Option<String> {
+    store
+        .claim_guarded(&[], None, None, None, &[])
+        .await
+        .unwrap()
+        .revocation_epoch
+}
+
 async fn replicas_share_lifecycle_state(a: &RedisStore, b: &RedisStore) {
     a.put_revocation(&revocation(RevocationKind::Policy, "deploy", 60))
         .await
@@ -204,12 +213,7 @@ async fn revocations_by_id_are_looked_up_and_cover_cached_credentials(
     };
     // Cached as an exchange caches it: with the revocation epoch its first round trip read
     // (the revocations above set one).
-    let epoch = || async {
-        b.claim_guarded(&[], None, None, None, &[])
-            .await
-            .unwrap()
-            .revocation_epoch
-    };
+    let epoch = || current_epoch(b);
     assert!(epoch().await.is_some(), "the revocations set an epoch");
     // What an exchange's first round trip answers for this cache entry: a plain one, and one
     // that expects a hit (on one server, the script that checks a record by its ids).
@@ -408,12 +412,7 @@ async fn a_cluster_serves_a_cached_credential_only_under_the_epoch_it_was_minted
         slot: "tag-w".into(),
         id: "grant-w".into(),
     };
-    let epoch = || async {
-        b.claim_guarded(&[], None, None, None, &[])
-            .await
-            .unwrap()
-            .revocation_epoch
-    };
+    let epoch = || current_epoch(&b);
     let before = epoch().await.expect("an epoch");
     let minting = async {
         while epoch().await.as_ref() == Some(&before) {
