@@ -240,6 +240,22 @@ async fn on_a_hit_that_is_refused_or_revoked_the_broker_decides_and_records_it_o
     assert_eq!(xlen().trim(), "5");
 }
 
+/// Rule 9 on Redis for a token signed with an absurd `exp`: its TTL in milliseconds is past
+/// `u64::MAX`, which a plain cast would have truncated to a `PX` of 384 ms. It is clamped
+/// instead, so the token stays single-use.
+#[tokio::test]
+async fn a_token_with_an_absurd_exp_stays_single_use_on_redis() {
+    let server = RedisServer::start();
+    let app = spawn_on(&server).await;
+    let exp = now() - 120 + 18_446_744_073_709_552;
+    let token = app.sign(&app.claims().set("exp", exp));
+    let (status, body, _) = app.exchange_token(&token, None).await;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (_, reason) = assert_token_refused(&app, &token).await;
+    assert_eq!(reason, "token_replayed");
+}
+
 #[tokio::test]
 async fn redis_down_at_startup_makes_the_broker_unready_and_it_recovers_without_a_restart() {
     let mut server = RedisServer::not_started();

@@ -126,6 +126,23 @@ async fn a_replayed_token_is_refused_and_audited_as_replayed() {
     assert_eq!(reason, "token_replayed");
 }
 
+/// Rule 9 for an issuer that signs an absurd `exp` (one that lets callers pick a token's
+/// lifetime): the `jti` is remembered for as long as the store can hold it. Nothing overflows
+/// into a short TTL or a panic.
+#[tokio::test]
+async fn a_token_with_an_absurd_exp_is_still_single_use() {
+    let app = spawn_accepting_app().await;
+    for exp in [serde_json::json!(i64::MAX), serde_json::json!(1e300)] {
+        let token = app.sign(&app.claims().set("exp", exp.clone()));
+        let (status, body, _) = app.exchange_token(&token, None).await;
+        assert_eq!(status, 200, "exp {exp}: {body}");
+        // Past the one second a TTL wrapped around to would have lasted.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let (_, reason) = assert_token_refused(&app, &token).await;
+        assert_eq!(reason, "token_replayed", "exp {exp}");
+    }
+}
+
 #[tokio::test]
 async fn es256_tokens_verify_with_the_issuers_ec_key() {
     let app = spawn_app(Fixture::deploy()).await;

@@ -194,10 +194,20 @@ impl ExchangeService {
     /// How long a used `jti` is remembered: until the token could no longer pass verification
     /// (`exp + leeway`), plus a margin for clock differences between replicas.
     fn replay_ttl(&self, expires_at: UnixSeconds, now: UnixSeconds) -> Duration {
-        let until =
-            expires_at + (self.settings.leeway + self.settings.replay_margin).as_secs() as i64;
-        Duration::from_secs((until - now).max(1) as u64)
+        replay_ttl(
+            expires_at,
+            self.settings.leeway + self.settings.replay_margin,
+            now,
+        )
     }
+}
+
+/// `exp + grace - now`, at least a second. Saturating: an issuer may sign any `exp`, and one
+/// near `i64::MAX` must be remembered for as long as the store can, not wrap to a short TTL.
+fn replay_ttl(expires_at: UnixSeconds, grace: Duration, now: UnixSeconds) -> Duration {
+    let grace = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
+    let until = expires_at.saturating_add(grace);
+    Duration::from_secs(until.saturating_sub(now).max(1).unsigned_abs())
 }
 
 /// The credential-cache key: everything that shapes the credential's content, never the token.

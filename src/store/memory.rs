@@ -24,6 +24,16 @@ const SHARDS: usize = 16;
 /// How often a shard may be swept of expired entries.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
+/// Longer than any process lives: where `now + ttl` would overflow `Instant` (a token signed
+/// with an absurd `exp`), the entry lives this long instead.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// When an entry inserted `now` with `ttl` expires: at most [`FOREVER`] on, so the sum cannot
+/// overflow (an `Instant` counts from boot, in `i64` seconds).
+fn expiry(now: Instant, ttl: Duration) -> Instant {
+    now + ttl.min(FOREVER)
+}
+
 struct Shard<V> {
     entries: HashMap<String, (Instant, V)>,
     next_sweep: Instant,
@@ -75,7 +85,9 @@ impl<V: Clone> Map<V> {
         match shard.entries.get(key) {
             Some((expires, _)) if *expires > now => false,
             _ => {
-                shard.entries.insert(key.to_string(), (now + ttl, value));
+                shard
+                    .entries
+                    .insert(key.to_string(), (expiry(now, ttl), value));
                 true
             }
         }
@@ -89,7 +101,9 @@ impl<V: Clone> Map<V> {
         let now = Instant::now();
         let mut shard = self.shard(key);
         shard.maybe_sweep(now);
-        shard.entries.insert(key.to_string(), (now + ttl, value));
+        shard
+            .entries
+            .insert(key.to_string(), (expiry(now, ttl), value));
     }
 
     /// Adds one to the live counter at `key` (a new one lives `ttl`); returns the count and the
@@ -104,9 +118,9 @@ impl<V: Clone> Map<V> {
         let entry = shard
             .entries
             .entry(key.to_string())
-            .or_insert((now + ttl, V::from(0)));
+            .or_insert((expiry(now, ttl), V::from(0)));
         if entry.0 <= now {
-            *entry = (now + ttl, V::from(0));
+            *entry = (expiry(now, ttl), V::from(0));
         }
         let count = entry.1.clone().into() + 1;
         entry.1 = V::from(count);

@@ -114,8 +114,16 @@ impl RedisStore {
     }
 }
 
+/// The longest `PX` Ferry sends: Redis refuses one whose expiry time would pass `i64::MAX`
+/// milliseconds, and 2^62 ms (146 million years) leaves room for any clock.
+const MAX_PX: u64 = 1 << 62;
+
+/// `d` in milliseconds for `PX`: at least 1, and a huge `d` (a token signed with an absurd
+/// `exp`) clamped to [`MAX_PX`], never truncated to a short TTL.
 fn millis(d: Duration) -> u64 {
-    (d.as_millis() as u64).max(1)
+    u64::try_from(d.as_millis())
+        .unwrap_or(u64::MAX)
+        .clamp(1, MAX_PX)
 }
 
 fn encode(credential: &CachedCredential) -> Result<String, StoreError> {
