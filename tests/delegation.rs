@@ -327,3 +327,73 @@ async fn after_a_hot_reload_the_broker_still_verifies_its_own_credentials() {
 async fn a_revoked_credential_does_not_act_for_anyone() {
     common::agents::a_revoked_ferry_actor_is_refused(Fixture::empty()).await;
 }
+
+/// A `ferry admin token` for `app` (the bootstrap credential, from its signing key file).
+async fn admin_token(app: &common::TestApp) -> String {
+    let args = [
+        "admin".to_string(),
+        "token".into(),
+        "--data-dir".into(),
+        app.data_dir.display().to_string(),
+        "--public-url".into(),
+        app.base_url.clone(),
+        "--subject".into(),
+        "ferry-admin:oncall".into(),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(&args)
+            .env_remove("FERRY_CREDENTIAL__AUDIENCE")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A subject kill switch on an agent covers it as an actor: it acts for no one while the block
+/// lasts, and a credential it acted in before stays revoked after the block is lifted: refused
+/// as a next hop's subject token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_switch_on_an_agent_stops_it_acting_and_revokes_what_it_acted_in() {
+    let agents = Agents::spawn().await;
+    // Two credentials support-bot acts in (each next hop claims the one it presents).
+    let earlier = agents.first_hop(SUPPORT_BOT, Some("tickets:read")).await;
+    let also_earlier = agents.first_hop(SUPPORT_BOT, Some("tickets:read")).await;
+    let admin = admin_token(&agents.app).await;
+    let broker = common::lifecycle::Broker::new(&agents.app.base_url);
+    let (status, body, _) = broker
+        .admin_revoke(&admin, "subject", SUPPORT_BOT, Some("1s"))
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let person = || agents.person_token(&agents.alice());
+    let support_bot = || agents.agent_token(&agents.agent(SUPPORT_BOT));
+    let next = || agents.agent_token(&agents.agent(SUMMARIZER));
+    assert_eq!(
+        refused(&agents, &person(), &support_bot(), None).await,
+        "kill_switch"
+    );
+    let event = agents.app.last_audit_event();
+    assert_eq!(event["revocation"]["value"], SUPPORT_BOT, "{event}");
+    assert_eq!(
+        refused(&agents, &earlier, &next(), None).await,
+        "kill_switch",
+        "the chain of the credential presented names it"
+    );
+    agents.first_hop(TRIAGE, Some("tickets:read")).await;
+
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    agents.first_hop(SUPPORT_BOT, Some("tickets:read")).await;
+    assert_eq!(
+        refused(&agents, &also_earlier, &next(), None).await,
+        "subject_token_revoked",
+        "a credential it acted in before the block stays revoked"
+    );
+}

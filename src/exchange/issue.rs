@@ -12,7 +12,7 @@ use crate::credential::MintRequest;
 use crate::domain::{sha256_hex, UnixSeconds};
 use crate::lifecycle::guard as lifecycle;
 use crate::policy::CredentialKind;
-use crate::store::revocation::{blocking, revoking};
+use crate::store::revocation::{act_subjects, blocking, revoking};
 use crate::store::{
     slot_of, CacheKey, CachedCredential, CredentialFacts, HitRecord, JtiClaim, OpaqueRecord,
 };
@@ -100,7 +100,9 @@ impl ExchangeService {
             return Err(ExchangeError::RateLimited(guarded.rate.retry_after));
         }
         let policy = grant.policy.as_str();
-        if let Some(switch) = blocking(&guarded.revocations, &token.subject, policy, now) {
+        let subjects = exchange_subjects(token, actor);
+        let subjects: Vec<&str> = subjects.iter().map(String::as_str).collect();
+        if let Some(switch) = blocking(&guarded.revocations, &subjects, policy, now) {
             event.revocation = serde_json::to_value(switch).ok();
             return Err(ExchangeError::Refused("kill_switch"));
         }
@@ -200,6 +202,18 @@ impl ExchangeService {
             now,
         )
     }
+}
+
+/// Everyone an exchange acts for or as, for the subject kill switches: the subject, the actor,
+/// and every actor named in either token's `act` chain (a Ferry credential presented again).
+fn exchange_subjects(token: &VerifiedToken, actor: Option<&VerifiedToken>) -> Vec<String> {
+    let mut subjects = vec![token.subject.clone()];
+    subjects.extend(act_subjects(token.claims.get("act")));
+    if let Some(actor) = actor {
+        subjects.push(actor.subject.clone());
+        subjects.extend(act_subjects(actor.claims.get("act")));
+    }
+    subjects
 }
 
 /// `exp + grace - now`, at least a second. Saturating: an issuer may sign any `exp`, and one

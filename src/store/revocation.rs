@@ -98,6 +98,9 @@ pub struct CredentialFacts {
     pub credential_id: String,
     pub exchange_id: Option<String>,
     pub subject: String,
+    /// The `sub` of every actor in its `act` chain, nearest first: a subject kill switch on an
+    /// agent covers the credentials it acts in, not only its own.
+    pub actors: Vec<String>,
     /// `client_id`: the policy that granted it.
     pub policy: String,
     pub issued_at: UnixSeconds,
@@ -115,11 +118,29 @@ impl CredentialFacts {
                 .and_then(Value::as_str)
                 .map(str::to_string),
             subject: claims.get("sub")?.as_str()?.to_string(),
+            actors: act_subjects(claims.get("act")),
             policy: claims.get("client_id")?.as_str()?.to_string(),
             issued_at: claims.get("iat")?.as_i64()?,
         })
     }
 }
+
+/// The `sub` of each actor of an `act` chain (RFC 8693 §4.1: each `act` nests the one before),
+/// nearest first. A link without a string `sub` ends it.
+pub fn act_subjects(mut act: Option<&Value>) -> Vec<String> {
+    let mut subjects = Vec::new();
+    while let Some(link) = act {
+        match link.get("sub").and_then(Value::as_str) {
+            Some(sub) if subjects.len() < MAX_ACT_LINKS => subjects.push(sub.to_string()),
+            _ => break,
+        }
+        act = link.get("act");
+    }
+    subjects
+}
+
+/// More `act` links than any chain a policy allows (`max_depth`); bounds the walk above.
+const MAX_ACT_LINKS: usize = 32;
 
 /// The ids ([`Revocation::id`]) of the revocations that name a credential directly (by its id,
 /// by its minting exchange): what a store looks up besides the kill switches.
@@ -181,15 +202,20 @@ pub fn revoking<'a>(
             RevocationKind::Exchange => c.exchange_id.as_deref() == Some(r.value.as_str()),
             RevocationKind::Policy => r.value == c.policy && c.issued_at <= r.created_at,
             RevocationKind::Subject => {
-                c.issued_at <= r.created_at && subject_matches(&r.value, &c.subject)
+                c.issued_at <= r.created_at
+                    && std::iter::once(&c.subject)
+                        .chain(&c.actors)
+                        .any(|s| subject_matches(&r.value, s))
             }
         })
 }
 
-/// The first kill switch that refuses a new exchange for `subject` under `policy` now.
+/// The first kill switch that refuses a new exchange under `policy` now for any of `subjects`:
+/// the subject token's, and in a delegation every actor's (the actor token's and those of the
+/// `act` chains presented).
 pub fn blocking<'a>(
     list: &'a [Revocation],
-    subject: &str,
+    subjects: &[&str],
     policy: &str,
     now: UnixSeconds,
 ) -> Option<&'a Revocation> {
@@ -197,7 +223,7 @@ pub fn blocking<'a>(
         .filter(|r| r.blocks_at(now))
         .find(|r| match r.kind {
             RevocationKind::Policy => r.value == policy,
-            RevocationKind::Subject => subject_matches(&r.value, subject),
+            RevocationKind::Subject => subjects.iter().any(|s| subject_matches(&r.value, s)),
             _ => false,
         })
 }

@@ -5,6 +5,7 @@ fn facts(id: &str, sub: &str, policy: &str, iat: i64) -> CredentialFacts {
         credential_id: id.into(),
         exchange_id: Some(format!("ex-{id}")),
         subject: sub.into(),
+        actors: Vec::new(),
         policy: policy.into(),
         issued_at: iat,
     }
@@ -54,9 +55,9 @@ fn a_kill_switch_blocks_new_exchanges_until_its_expiry_and_no_longer() {
         rev(RevocationKind::Policy, "deploy", 100, 160),
         rev(RevocationKind::Credential, "c1", 100, 100),
     ];
-    assert!(blocking(&list, "s", "deploy", 159).is_some());
-    assert!(blocking(&list, "s", "deploy", 160).is_none());
-    assert!(blocking(&list, "s", "other", 120).is_none());
+    assert!(blocking(&list, &["s"], "deploy", 159).is_some());
+    assert!(blocking(&list, &["s"], "deploy", 160).is_none());
+    assert!(blocking(&list, &["s"], "other", 120).is_none());
     assert!(
         revoking(&list, &facts("c9", "s", "deploy", 90), 170).is_some(),
         "lifting the block does not revive earlier credentials"
@@ -93,7 +94,43 @@ fn a_stored_pattern_that_does_not_compile_blocks_everyone() {
         "control: too big to compile"
     );
     let list = [rev(RevocationKind::Subject, &huge, 100, 500)];
-    assert!(blocking(&list, "anything", "p", 200).is_some());
+    assert!(blocking(&list, &["anything"], "p", 200).is_some());
     let ok = [rev(RevocationKind::Subject, "repo:a/*", 100, 500)];
-    assert!(blocking(&ok, "repo:b/x", "p", 200).is_none());
+    assert!(blocking(&ok, &["repo:b/x"], "p", 200).is_none());
+}
+
+#[test]
+fn a_subject_kill_switch_covers_an_agent_as_actor_and_every_credential_it_acts_in() {
+    let agent = "spiffe://agents.example.org/agents/support-bot";
+    let list = [rev(RevocationKind::Subject, agent, 100, 200)];
+    assert!(
+        blocking(&list, &["alice"], "tickets", 150).is_none(),
+        "control"
+    );
+    assert!(
+        blocking(&list, &["alice", agent], "tickets", 150).is_some(),
+        "the agent acting for alice"
+    );
+    let mut acted = facts("c1", "alice", "tickets", 50);
+    assert!(revoking(&list, &acted, 150).is_none(), "control");
+    acted.actors = vec![
+        "spiffe://agents.example.org/agents/summarizer".into(),
+        agent.into(),
+    ];
+    assert!(
+        revoking(&list, &acted, 150).is_some(),
+        "an earlier actor of the chain"
+    );
+}
+
+#[test]
+fn an_act_chain_is_read_nearest_first_and_stops_at_a_link_without_sub() {
+    let act = serde_json::json!({ "sub": "b", "act": { "sub": "a", "act": { "iss": "x" } } });
+    assert_eq!(act_subjects(Some(&act)), ["b", "a"]);
+    assert!(act_subjects(None).is_empty());
+    let mut deep = serde_json::json!({ "sub": "last" });
+    for i in 0..100 {
+        deep = serde_json::json!({ "sub": format!("s{i}"), "act": deep });
+    }
+    assert_eq!(act_subjects(Some(&deep)).len(), MAX_ACT_LINKS, "bounded");
 }
