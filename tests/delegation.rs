@@ -397,3 +397,39 @@ async fn a_kill_switch_on_an_agent_stops_it_acting_and_revokes_what_it_acted_in(
         "a credential it acted in before the block stays revoked"
     );
 }
+
+/// A Ferry credential re-exchanged without an actor cannot outlive itself: otherwise each
+/// re-exchange would renew it, and it would live for ever without the person's IdP being asked
+/// again.
+#[tokio::test]
+async fn a_ferry_credential_exchanged_alone_does_not_outlive_itself() {
+    let agents = Agents::spawn().await;
+    let exchange = |subject: String, ttl: Option<&'static str>| {
+        let agents = &agents;
+        async move {
+            let mut form = vec![
+                ("grant_type", common::rfc8693::GRANT_TYPE_TOKEN_EXCHANGE),
+                ("subject_token", subject.as_str()),
+                ("subject_token_type", common::rfc8693::TOKEN_TYPE_JWT),
+                ("audience", TICKETS),
+            ];
+            if let Some(ttl) = ttl {
+                form.push(("ttl_seconds", ttl));
+            }
+            let (status, body, _) = agents.app.exchange(&form).await;
+            assert_eq!(status, 200, "{body}");
+            (
+                body["access_token"].as_str().unwrap().to_string(),
+                body["expires_in"].as_u64().unwrap(),
+            )
+        }
+    };
+    let (short, expires_in) = exchange(agents.person_token(&agents.alice()), Some("30")).await;
+    assert!(expires_in <= 30, "{expires_in}");
+    let (again, expires_in) = exchange(short, None).await;
+    assert!(
+        expires_in <= 30,
+        "bounded by the credential presented, not the policy's 10m: {expires_in}"
+    );
+    assert_eq!(jwt_part(&again, 1)["sub"], "alice");
+}

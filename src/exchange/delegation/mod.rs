@@ -121,8 +121,15 @@ pub(super) fn apply(
                 Some(v.clone()),
                 Pos::START,
             )),
-            // Re-exchanging a Ferry credential alone: scopes still only narrow.
-            None => narrow(scopes, None, subject, facts).map(|_| None),
+            // Re-exchanging a Ferry credential alone: scopes still only narrow, and the new
+            // credential cannot outlive the one presented (else re-exchanging it renews it for
+            // ever, without the person's IdP being asked again).
+            None => {
+                if facts.is_ferry_credential {
+                    bound_ttl(ttl, subject, now);
+                }
+                narrow(scopes, None, subject, facts).map(|_| None)
+            }
         };
     };
     if actor.token_sha256 == subject.token_sha256 {
@@ -154,7 +161,7 @@ pub(super) fn apply(
     let rule = matching_rule(spec, actor)?;
     let scopes_refused = narrow(scopes, Some(rule), subject, facts)?;
     for token in [subject, actor] {
-        *ttl = (*ttl).min(u64::try_from(token.expires_at.saturating_sub(now)).unwrap_or(0));
+        bound_ttl(ttl, token, now);
     }
     let mut act = Map::new();
     act.insert("sub".into(), Value::from(actor.subject.as_str()));
@@ -169,6 +176,11 @@ pub(super) fn apply(
         chain,
         scopes_refused,
     }))
+}
+
+/// Lowers `ttl` to what is left of `token`'s life.
+fn bound_ttl(ttl: &mut u64, token: &VerifiedToken, now: UnixSeconds) {
+    *ttl = (*ttl).min(u64::try_from(token.expires_at.saturating_sub(now)).unwrap_or(0));
 }
 
 /// Narrows `scopes` to the actor rule's allowance and, for a Ferry credential as subject, to its
