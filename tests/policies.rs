@@ -313,6 +313,23 @@ async fn a_guardrail_deny_rule_beats_a_holding_policy_and_is_audited() {
     );
 }
 
+/// A guardrail's `scopes_allowed` is a scope ceiling: an explicit request above it is
+/// `invalid_scope` (RFC 6749 §5.2), as a request above the policy's grant is; the audit event
+/// says which ceiling refused it.
+#[tokio::test]
+async fn a_scope_request_above_the_guardrail_ceiling_is_invalid_scope() {
+    let app = spawn_app(Fixture::deploy().guardrails("scopes_allowed: [\"read:*\"]\n")).await;
+    let (status, body, _) = app
+        .exchange_token(&app.token(), Some("read:artifacts"))
+        .await;
+    assert_eq!(status, 200, "control: under the ceiling: {body}");
+    let got = app
+        .exchange_token(&app.token(), Some("deploy:api read:artifacts"))
+        .await;
+    assert_oauth_error(&got, 400, "invalid_scope");
+    assert_eq!(app.last_audit_event()["reason"], "scope_above_ceiling");
+}
+
 /// The audit record of a claim mismatch holds every condition with pass/fail and its line.
 #[tokio::test]
 async fn a_denial_audit_event_holds_the_full_trace() {

@@ -84,9 +84,11 @@ pub enum ExchangeError {
     /// No policy for this issuer grants the requested audience.
     #[error("audience not served")]
     InvalidTarget,
-    /// Policies grant the audience, but not the requested scopes.
-    #[error("scope not allowed")]
-    InvalidScope,
+    /// Policies grant the audience, but not the requested scopes (`scope_not_allowed`), or a
+    /// guardrail's `scopes_allowed` does not (`scope_above_ceiling`). The code is for the audit
+    /// trail.
+    #[error("scope not allowed ({0})")]
+    InvalidScope(&'static str),
     /// A dependency (store, audit, issuer keys) is unavailable: fail closed.
     #[error("temporarily unavailable ({0})")]
     Unavailable(&'static str),
@@ -103,7 +105,7 @@ impl ExchangeError {
             Self::Request(e) => e.code(),
             Self::Refused(code) | Self::Unavailable(code) | Self::Internal(code) => code,
             Self::InvalidTarget => DenyReason::AudienceNotServed.code(),
-            Self::InvalidScope => DenyReason::ScopeNotAllowed.code(),
+            Self::InvalidScope(code) => code,
             Self::RateLimited(_) => "rate_limited",
         }
     }
@@ -300,7 +302,9 @@ impl ExchangeService {
                 event.observations = non_empty_json(&denial.observations);
                 return Err(match denial.reason {
                     DenyReason::AudienceNotServed => ExchangeError::InvalidTarget,
-                    DenyReason::ScopeNotAllowed => ExchangeError::InvalidScope,
+                    reason @ (DenyReason::ScopeNotAllowed | DenyReason::ScopeAboveCeiling) => {
+                        ExchangeError::InvalidScope(reason.code())
+                    }
                     other => ExchangeError::Refused(other.code()),
                 });
             }

@@ -49,7 +49,7 @@ pub fn exchange_error(e: &ExchangeError) -> HttpResponse {
             "no policy grants the requested audience".into(),
         ),
         // RFC 6749 §5.2: the requested scope exceeds what may be granted.
-        ExchangeError::InvalidScope => (
+        ExchangeError::InvalidScope(_) => (
             StatusCode::BAD_REQUEST,
             "invalid_scope",
             "the requested scope exceeds what may be granted".into(),
