@@ -91,6 +91,17 @@ async fn an_actor_the_policy_does_not_name_is_refused() {
         "actor_not_allowed",
         "an actor token addressed to someone else"
     );
+    // An actor that itself acts for someone: its chain would vanish under alice's.
+    let person = agents.person_token(&agents.alice());
+    let acting = agents.agent_token(&agents.agent(SUPPORT_BOT).set(
+        "act",
+        json!({ "sub": "spiffe://agents.example.org/agents/hidden" }),
+    ));
+    assert_eq!(
+        refused(&agents, &person, &acting, None).await,
+        "actor_not_allowed",
+        "an actor token with an act chain of its own"
+    );
 }
 
 #[tokio::test]

@@ -142,6 +142,17 @@ pub(super) fn apply(
             Pos::START,
         ));
     }
+    if let Some(own) = actor.claims.get("act") {
+        // An actor that is itself acting for someone: its chain would be lost (and escape
+        // `max_depth`) under the subject's, so it is refused rather than flattened.
+        return Err(refuse(
+            DenyReason::ActorNotAllowed,
+            "actor.act",
+            "an actor token that does not itself act for anyone (no `act`)",
+            Some(own.clone()),
+            Pos::START,
+        ));
+    }
     let Some(spec) = &p.delegation else {
         return Err(refuse(
             DenyReason::DelegationNotAllowed,
