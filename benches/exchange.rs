@@ -226,6 +226,7 @@ fn mint_request<'a>(
         source_issuer: "ci",
         claims: &g.claims,
         act: None,
+        derived_from: &[],
     }
 }
 

@@ -444,3 +444,49 @@ async fn a_ferry_credential_exchanged_alone_does_not_outlive_itself() {
     );
     assert_eq!(jwt_part(&again, 1)["sub"], "alice");
 }
+
+/// Revoking a credential cuts off every hop already made from it, not only the next ones: a
+/// credential exchanged from it names it in `ferry.derived_from`, and a revocation of any
+/// credential there covers it.
+#[tokio::test]
+async fn revoking_a_credential_cuts_off_the_hops_already_made_from_it() {
+    let agents = Agents::spawn().await;
+    let broker = common::lifecycle::Broker::new(&agents.app.base_url);
+    let form = vec![
+        ("grant_type", common::rfc8693::GRANT_TYPE_TOKEN_EXCHANGE),
+        ("subject_token", ""),
+        ("subject_token_type", common::rfc8693::TOKEN_TYPE_JWT),
+        ("audience", TICKETS),
+    ];
+    let person = agents.person_token(&agents.alice());
+    let mut own = form.clone();
+    own[1].1 = &person;
+    let (status, body, _) = agents.app.exchange(&own).await;
+    assert_eq!(status, 200, "{body}");
+    let root = body["access_token"].as_str().unwrap().to_string();
+    let support_bot = agents.agent_token(&agents.agent(SUPPORT_BOT));
+    let (status, body) = agents.delegate(&root, &support_bot, None).await;
+    assert_eq!(
+        status, 200,
+        "a hop made from alice's own credential: {body}"
+    );
+    let hop = body["access_token"].as_str().unwrap().to_string();
+    let root_id = jwt_part(&root, 1)["jti"].as_str().unwrap().to_string();
+    assert!(
+        jwt_part(&hop, 1)["ferry"]["derived_from"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(format!("credential:{root_id}"))),
+        "the hop names what it was made from"
+    );
+
+    assert_eq!(broker.revoke(&root).await, 200);
+    let next = agents.agent_token(&agents.agent(SUMMARIZER));
+    assert_eq!(
+        refused(&agents, &hop, &next, None).await,
+        "subject_token_revoked",
+        "the hop made from the revoked credential"
+    );
+    let event = agents.app.last_audit_event();
+    assert_eq!(event["revocation"]["value"], root_id.as_str(), "{event}");
+}

@@ -100,6 +100,7 @@ fn mint(args: &TokenArgs) -> Result<(String, AuditEvent), String> {
             source_issuer: "signing-key-file",
             claims: &Map::new(),
             act: None,
+            derived_from: &[],
         })
         .map_err(|e| e.to_string())?;
     let event = mint_event(event_id, subject, audience, &minted);

@@ -63,6 +63,8 @@ struct FerryClaims<'a> {
     policy: &'a str,
     policy_file: &'a str,
     policy_set: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    derived_from: &'a [String],
 }
 
 impl Minter for JwtMinter {
@@ -85,6 +87,7 @@ impl Minter for JwtMinter {
                 policy: r.policy,
                 policy_file: r.policy_file,
                 policy_set: r.policy_set,
+                derived_from: r.derived_from,
             },
             act: r.act,
             copied: r.claims,
@@ -150,6 +153,7 @@ mod tests {
             source_issuer: "github",
             claims: &copied,
             act: None,
+            derived_from: &[],
         })
         .unwrap()
     }

@@ -33,6 +33,9 @@ pub struct MintRequest<'a> {
     pub claims: &'a Map<String, Value>,
     /// RFC 8693 §4.1 `act` (delegation): the actor, with any earlier chain nested inside.
     pub act: Option<&'a Value>,
+    /// `ferry.derived_from`: the revocation ids of the Ferry credentials this one was exchanged
+    /// from, and of theirs (`store::revocation::CredentialFacts::derived_from`).
+    pub derived_from: &'a [String],
 }
 
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@ use crate::credential::MintRequest;
 use crate::domain::{sha256_hex, UnixSeconds};
 use crate::lifecycle::guard as lifecycle;
 use crate::policy::CredentialKind;
-use crate::store::revocation::{act_subjects, blocking, revoking};
+use crate::store::revocation::{act_subjects, blocking, revoking, MAX_LINEAGE};
 use crate::store::{
     slot_of, CacheKey, CachedCredential, CredentialFacts, HitRecord, JtiClaim, OpaqueRecord,
 };
@@ -64,11 +64,13 @@ impl ExchangeService {
             ttl: self.replay_ttl(token.expires_at, now),
         });
         let rate = lifecycle::rate_limit_for(grant, &token.subject, &slot);
-        // Never cached: opaque credentials (the cache holds credentials in clear) and delegated
-        // ones (each names its own actor chain).
+        // Never cached: opaque credentials (the cache holds credentials in clear), delegated
+        // ones (each names its own actor chain), and ones exchanged from a Ferry credential
+        // (a cache entry is checked by its own ids only, not by those it derives from).
         let cache_key = (self.settings.cache_credentials
             && grant.credential == CredentialKind::Jwt
-            && grant.delegation.is_none())
+            && grant.delegation.is_none()
+            && granted.presented.is_empty())
         .then(|| grant_key(grant, &token.subject, policy_set_version, slot));
         let actor = requested.actor.as_ref().map(|a| a.0.as_ref());
         let actor_claim =
@@ -82,11 +84,18 @@ impl ExchangeService {
             now,
             ttl_seconds: grant.ttl_seconds,
         });
-        let revocation_ids: Vec<String> = granted
+        // The presented credentials' ids and those they derive from: what revokes them, and the
+        // lineage of the credential minted from them (`ferry.derived_from`).
+        let mut revocation_ids: Vec<String> = granted
             .presented
             .iter()
             .flat_map(|(facts, _)| facts.revocation_ids())
             .collect();
+        revocation_ids.sort();
+        revocation_ids.dedup();
+        if revocation_ids.len() > MAX_LINEAGE {
+            return Err(ExchangeError::Refused("lineage_too_long"));
+        }
         let (guarded, replayed) = self
             .claim_tokens(
                 [claim, actor_claim],
@@ -161,6 +170,7 @@ impl ExchangeService {
                 source_issuer: token.issuer.as_str(),
                 claims: &grant.claims,
                 act: grant.delegation.as_ref().map(|d| &d.act),
+                derived_from: &revocation_ids,
             })
             .map_err(|_| ExchangeError::Internal("mint_failed"))?;
         let (minted, opaque) = match grant.credential {

@@ -40,8 +40,9 @@ pub fn cached_is_revoked(
         credential_id: hit.credential_id.clone(),
         exchange_id: hit.exchange_id.clone(),
         subject: subject.to_string(),
-        // Never a delegated one: delegated credentials are not cached.
+        // Never a delegated one, nor one exchanged from a Ferry credential: neither is cached.
         actors: Vec::new(),
+        derived_from: Vec::new(),
         policy: policy.to_string(),
         issued_at: hit.issued_at,
     };

@@ -104,6 +104,10 @@ pub struct CredentialFacts {
     /// `client_id`: the policy that granted it.
     pub policy: String,
     pub issued_at: UnixSeconds,
+    /// `ferry.derived_from`: the revocation ids of the Ferry credentials it was exchanged from
+    /// (a next hop's subject or actor token), and theirs, so that revoking a hop cuts off every
+    /// hop made from it.
+    pub derived_from: Vec<String>,
 }
 
 impl CredentialFacts {
@@ -121,6 +125,18 @@ impl CredentialFacts {
             actors: act_subjects(claims.get("act")),
             policy: claims.get("client_id")?.as_str()?.to_string(),
             issued_at: claims.get("iat")?.as_i64()?,
+            derived_from: match claims.get("ferry").and_then(|f| f.get("derived_from")) {
+                None => Vec::new(),
+                Some(list) => {
+                    let ids = list.as_array()?;
+                    if ids.len() > MAX_LINEAGE {
+                        return None;
+                    }
+                    ids.iter()
+                        .map(|id| id.as_str().map(str::to_string))
+                        .collect::<Option<_>>()?
+                }
+            },
         })
     }
 }
@@ -152,11 +168,18 @@ pub fn revocation_ids(credential_id: &str, exchange_id: Option<&str>) -> Vec<Str
 }
 
 impl CredentialFacts {
-    /// [`revocation_ids`] of this credential.
+    /// [`revocation_ids`] of this credential, then those it was derived from: every id whose
+    /// revocation covers it.
     pub fn revocation_ids(&self) -> Vec<String> {
-        revocation_ids(&self.credential_id, self.exchange_id.as_deref())
+        let mut ids = revocation_ids(&self.credential_id, self.exchange_id.as_deref());
+        ids.extend(self.derived_from.iter().cloned());
+        ids
     }
 }
+
+/// The most revocation ids a credential's lineage may hold (two per hop, for its subject and its
+/// actor tokens, far past any `max_depth`); a longer one is refused, never cut short.
+pub const MAX_LINEAGE: usize = 64;
 
 /// Compiles a subject kill-switch glob; `Err` when it is not a usable pattern.
 pub fn subject_pattern(glob: &str) -> Result<Regex, String> {
@@ -198,6 +221,11 @@ pub fn revoking<'a>(
     list.iter()
         .filter(|r| r.is_live(now))
         .find(|r| match r.kind {
+            RevocationKind::Credential | RevocationKind::Exchange
+                if c.derived_from.contains(&r.id()) =>
+            {
+                true
+            }
             RevocationKind::Credential => r.value == c.credential_id,
             RevocationKind::Exchange => c.exchange_id.as_deref() == Some(r.value.as_str()),
             RevocationKind::Policy => r.value == c.policy && c.issued_at <= r.created_at,

@@ -8,6 +8,7 @@ fn facts(id: &str, sub: &str, policy: &str, iat: i64) -> CredentialFacts {
         actors: Vec::new(),
         policy: policy.into(),
         issued_at: iat,
+        derived_from: Vec::new(),
     }
 }
 
@@ -133,4 +134,48 @@ fn an_act_chain_is_read_nearest_first_and_stops_at_a_link_without_sub() {
         deep = serde_json::json!({ "sub": format!("s{i}"), "act": deep });
     }
     assert_eq!(act_subjects(Some(&deep)).len(), MAX_ACT_LINKS, "bounded");
+}
+
+#[test]
+fn revoking_a_credential_or_its_exchange_covers_every_credential_derived_from_it() {
+    let mut hop = facts("c2", "alice", "tickets-hop", 50);
+    hop.derived_from = vec!["credential:c1".into(), "exchange:ex-c1".into()];
+    for list in [
+        [rev(RevocationKind::Credential, "c1", 100, 100)],
+        [rev(RevocationKind::Exchange, "ex-c1", 100, 100)],
+    ] {
+        assert!(revoking(&list, &hop, 200).is_some(), "{list:?}");
+        assert!(revoking(&list, &facts("c3", "alice", "p", 50), 200).is_none());
+    }
+    assert_eq!(
+        hop.revocation_ids(),
+        [
+            "credential:c2",
+            "exchange:ex-c2",
+            "credential:c1",
+            "exchange:ex-c1"
+        ],
+        "what a store looks up for it"
+    );
+}
+
+#[test]
+fn a_lineage_is_read_from_the_ferry_claims_and_a_malformed_one_is_no_facts() {
+    let claims = |derived: serde_json::Value| {
+        serde_json::json!({
+            "jti": "c2", "sub": "alice", "client_id": "p", "iat": 1,
+            "ferry": { "exchange_id": "ex-c2", "derived_from": derived },
+        })
+        .as_object()
+        .unwrap()
+        .clone()
+    };
+    let facts = CredentialFacts::from_claims(&claims(serde_json::json!(["credential:c1"])));
+    assert_eq!(facts.unwrap().derived_from, ["credential:c1"]);
+    assert!(CredentialFacts::from_claims(&claims(serde_json::json!("credential:c1"))).is_none());
+    assert!(CredentialFacts::from_claims(&claims(serde_json::json!([1]))).is_none());
+    let long: Vec<String> = (0..=MAX_LINEAGE)
+        .map(|i| format!("credential:c{i}"))
+        .collect();
+    assert!(CredentialFacts::from_claims(&claims(serde_json::json!(long))).is_none());
 }
