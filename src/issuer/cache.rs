@@ -115,13 +115,15 @@ impl IssuerKeys {
             Cached::UnknownKid => self.settings.refresh_cooldown,
             Cached::NoUsableKeys => NEVER_LOADED_RETRY,
         };
-        self.refresh_gated(gap).await;
+        let fetched = self.refresh_gated(gap).await;
         match self.cached(kid) {
             Cached::Answer(answer) => answer,
             Cached::UnknownKid => {
-                // Only a kid that current keys lack is remembered; one that is unknown because
-                // the refresh failed may be the issuer's new key.
-                if let Some(kid) = kid.filter(|_| self.last_fetch_ok.load(Ordering::Acquire)) {
+                // Only a kid that keys fetched just now for it lack is remembered. One unknown
+                // because the refresh failed, or because the cooldown skipped it (the keys are
+                // older than the kid may be), may be the issuer's new key.
+                let fresh_answer = fetched && self.last_fetch_ok.load(Ordering::Acquire);
+                if let Some(kid) = kid.filter(|_| fresh_answer) {
                     self.lock_negative().insert(kid);
                 }
                 Err(KeyLookupError::UnknownKid)
@@ -187,13 +189,15 @@ impl IssuerKeys {
 
     /// Fetches once now, unless another fetch is running (then waits for it) or one ended less
     /// than `min_gap` ago.
-    pub(crate) async fn refresh_gated(&self, min_gap: Duration) {
+    /// Fetches unless the last attempt was less than `min_gap` ago; whether it fetched.
+    pub(crate) async fn refresh_gated(&self, min_gap: Duration) -> bool {
         let mut last_attempt = self.refresh.lock().await;
         if last_attempt.is_some_and(|t| t.elapsed() < min_gap) {
-            return;
+            return false;
         }
         self.fetch_and_swap().await;
         *last_attempt = Some(Instant::now());
+        true
     }
 
     async fn fetch_and_swap(&self) {

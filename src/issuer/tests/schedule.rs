@@ -127,6 +127,36 @@ async fn a_flood_of_bogus_kids_costs_no_fetches_once_they_are_known_unknown() {
     assert_eq!(code(&v, &key.token("RS256", &claims())).await, "accepted");
 }
 
+/// A kid that arrives inside the cooldown after another miss's fetch was never looked for: the
+/// issuer may have published it since. It is refused for now (rule 6: one refresh per cooldown)
+/// but not remembered as unknown, so the first miss after the cooldown fetches and finds it.
+#[tokio::test(start_paused = true)]
+async fn a_kid_missed_inside_the_cooldown_is_not_remembered_as_unknown() {
+    let (key, rotated) = (TestKey::rsa("k1"), TestKey::rsa("rotated"));
+    let (v, fetcher) = setup(doc(&[&key], None, None), bounds(60, 3600));
+    v.warm_up().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let bogus = TestKey::rsa("bogus").token("RS256", &claims());
+    assert_eq!(code(&v, &bogus).await, "unknown_key");
+    assert_eq!(fetcher.calls(), 2, "a miss fetches");
+    // The issuer rotates right after that fetch; its first token arrives inside the cooldown.
+    fetcher.serve_document(doc(&[&key, &rotated], None, None));
+    let token = rotated.token("RS256", &claims());
+    assert_eq!(
+        code(&v, &token).await,
+        "unknown_key",
+        "no fetch inside the cooldown"
+    );
+    assert_eq!(fetcher.calls(), 2);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        code(&v, &token).await,
+        "accepted",
+        "fetched once the cooldown is over"
+    );
+    assert_eq!(fetcher.calls(), 3);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_kid_missed_while_the_issuer_is_down_is_not_remembered_as_unknown() {
     let (key, next) = (TestKey::rsa("k1"), TestKey::rsa("next"));
