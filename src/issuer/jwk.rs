@@ -59,6 +59,9 @@ impl fmt::Debug for VerifyingKey {
 #[derive(Debug, Default)]
 pub(crate) struct KeySet {
     keys: Vec<Arc<VerifyingKey>>,
+    /// How many keys the issuer published, usable or not: a token without a `kid` names one
+    /// only when the issuer has exactly one (rule 6).
+    published: usize,
 }
 
 /// What a token's `kid` finds in a [`KeySet`].
@@ -82,7 +85,7 @@ impl KeySet {
                 .iter()
                 .find(|k| k.kid.as_deref() == Some(kid))
                 .map_or(Selection::UnknownKid, Selection::Found),
-            None if self.keys.len() == 1 => Selection::Found(&self.keys[0]),
+            None if self.keys.len() == 1 && self.published == 1 => Selection::Found(&self.keys[0]),
             None => Selection::MissingKid,
         }
     }
@@ -125,6 +128,7 @@ pub(crate) fn parse_key_set(
     }
     Ok(KeySet {
         keys: keys.into_iter().map(Arc::new).collect(),
+        published: jwks.len(),
     })
 }
 

@@ -81,6 +81,25 @@ fn keys_without_kid_are_dropped_when_there_are_several() {
     assert!(matches!(set.select(Some("x")), Selection::UnknownKid));
 }
 
+/// Rule 6 counts the keys the issuer published, not the ones left usable: an RS256-only issuer
+/// that publishes an RSA and an EC key has two keys, so a token without a `kid` names neither.
+#[test]
+fn a_token_without_kid_names_no_key_when_the_issuer_published_several() {
+    let rsa = TestKey::rsa("k1").jwk();
+    let ec = TestKey::p256("k2").jwk();
+    let mixed = parse_key_set(
+        &"test".parse().unwrap(),
+        &[Algorithm::RS256],
+        &[rsa.clone(), ec],
+    )
+    .unwrap();
+    assert_eq!(mixed.len(), 1, "the EC key is skipped");
+    assert!(matches!(mixed.select(None), Selection::MissingKid));
+    assert!(matches!(mixed.select(Some("k1")), Selection::Found(_)));
+    let alone = parse_key_set(&"test".parse().unwrap(), &[Algorithm::RS256], &[rsa]).unwrap();
+    assert!(matches!(alone.select(None), Selection::Found(_)), "control");
+}
+
 #[test]
 fn keys_fitting_none_of_the_issuer_algorithms_are_skipped() {
     let ec = TestKey::p256("ec").jwk();
