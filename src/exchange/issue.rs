@@ -12,7 +12,7 @@ use crate::credential::MintRequest;
 use crate::domain::{sha256_hex, UnixSeconds};
 use crate::lifecycle::guard as lifecycle;
 use crate::policy::CredentialKind;
-use crate::store::revocation::{act_subjects, blocking, revoking, MAX_LINEAGE};
+use crate::store::revocation::{act_chain, blocking, revoking, MAX_LINEAGE};
 use crate::store::{
     slot_of, CacheKey, CachedCredential, CredentialFacts, HitRecord, JtiClaim, OpaqueRecord,
 };
@@ -110,7 +110,6 @@ impl ExchangeService {
         }
         let policy = grant.policy.as_str();
         let subjects = exchange_subjects(token, actor);
-        let subjects: Vec<&str> = subjects.iter().map(String::as_str).collect();
         if let Some(switch) = blocking(&guarded.revocations, &subjects, policy, now) {
             event.revocation = serde_json::to_value(switch).ok();
             return Err(ExchangeError::Refused("kill_switch"));
@@ -214,16 +213,17 @@ impl ExchangeService {
     }
 }
 
-/// Everyone an exchange acts for or as, for the subject kill switches: the subject, the actor,
-/// and every actor named in either token's `act` chain (a Ferry credential presented again).
-fn exchange_subjects(token: &VerifiedToken, actor: Option<&VerifiedToken>) -> Vec<String> {
-    let mut subjects = vec![token.subject.clone()];
-    subjects.extend(act_subjects(token.claims.get("act")));
-    if let Some(actor) = actor {
-        subjects.push(actor.subject.clone());
-        subjects.extend(act_subjects(actor.claims.get("act")));
-    }
-    subjects
+/// Everyone an exchange acts for or as, for the subject kill switches: the subject, every actor
+/// of its `act` chain (a Ferry credential presented again), and the actor. (An actor token with
+/// an `act` of its own was refused by the decision.)
+fn exchange_subjects<'a>(
+    token: &'a VerifiedToken,
+    actor: Option<&'a VerifiedToken>,
+) -> Vec<&'a str> {
+    std::iter::once(token.subject.as_str())
+        .chain(act_chain(token.claims.get("act")))
+        .chain(actor.map(|a| a.subject.as_str()))
+        .collect()
 }
 
 /// `exp + grace - now`, at least a second. Saturating: an issuer may sign any `exp`, and one

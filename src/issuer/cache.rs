@@ -188,8 +188,7 @@ impl IssuerKeys {
     }
 
     /// Fetches once now, unless another fetch is running (then waits for it) or one ended less
-    /// than `min_gap` ago.
-    /// Fetches unless the last attempt was less than `min_gap` ago; whether it fetched.
+    /// than `min_gap` ago. Returns whether this call fetched.
     pub(crate) async fn refresh_gated(&self, min_gap: Duration) -> bool {
         let mut last_attempt = self.refresh.lock().await;
         if last_attempt.is_some_and(|t| t.elapsed() < min_gap) {

@@ -143,16 +143,15 @@ impl CredentialFacts {
 
 /// The `sub` of each actor of an `act` chain (RFC 8693 §4.1: each `act` nests the one before),
 /// nearest first. A link without a string `sub` ends it.
-pub fn act_subjects(mut act: Option<&Value>) -> Vec<String> {
-    let mut subjects = Vec::new();
-    while let Some(link) = act {
-        match link.get("sub").and_then(Value::as_str) {
-            Some(sub) if subjects.len() < MAX_ACT_LINKS => subjects.push(sub.to_string()),
-            _ => break,
-        }
-        act = link.get("act");
-    }
-    subjects
+pub fn act_subjects(act: Option<&Value>) -> Vec<String> {
+    act_chain(act).map(str::to_string).collect()
+}
+
+/// [`act_subjects`], borrowed: at most [`MAX_ACT_LINKS`].
+pub fn act_chain(act: Option<&Value>) -> impl Iterator<Item = &str> {
+    std::iter::successors(act, |link| link.get("act"))
+        .map_while(|link| link.get("sub").and_then(Value::as_str))
+        .take(MAX_ACT_LINKS)
 }
 
 /// More `act` links than any chain a policy allows (`max_depth`); bounds the walk above.
