@@ -88,6 +88,36 @@ async fn a_delegated_exchange_costs_at_most_two_round_trips_to_redis() {
     assert!(!first.is_empty());
 }
 
+#[tokio::test]
+async fn after_a_script_cache_flush_the_first_scripted_exchange_takes_one_round_trip_more() {
+    let server = RedisServer::start();
+    let fixture = Fixture::empty()
+        .policy("tickets", TICKETS_POLICY)
+        .policy("tickets-hop", TICKETS_HOP_POLICY)
+        .settings(use_redis(&server.url(), &unique_prefix()))
+        .settings(quiet_state_checks);
+    let agents = Agents::spawn_with(fixture).await;
+    agents.first_hop(SUPPORT_BOT, None).await;
+    assert_eq!(server.cli(&["SCRIPT", "FLUSH"]).as_deref(), Some("OK\n"));
+
+    let before = server.traffic();
+    let first = agents.first_hop(SUMMARIZER, None).await;
+    let sent = server.traffic().since(&before);
+    assert!(!first.is_empty(), "granted after the flush");
+    assert_eq!(
+        sent.round_trips, 3,
+        "EVALSHA answered NOSCRIPT, one EVAL with the body, the commit: {sent:?}"
+    );
+    assert_eq!(sent.calls("script|load"), 0, "no SCRIPT LOAD: {sent:?}");
+    assert_eq!(sent.calls("eval"), 1, "{sent:?}");
+
+    let before = server.traffic();
+    agents.first_hop(SUPPORT_BOT, None).await;
+    let sent = server.traffic().since(&before);
+    assert_eq!(sent.round_trips, 2, "the EVAL put the script back: {sent:?}");
+    assert_eq!(sent.calls("eval"), 0, "{sent:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_cluster_both_tokens_are_claimed_and_a_replayed_actor_is_refused() {
     let cluster = RedisCluster::start();

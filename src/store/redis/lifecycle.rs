@@ -20,7 +20,9 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use redis::{Script, Value};
+use redis::Value;
+
+use super::lua::Lua;
 
 use super::plain_trip::{new_epoch, serves, takes_plain_trip, EPOCH_FIELD};
 use super::{decode, millis, RedisStore};
@@ -154,7 +156,7 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 1
 ";
 
-static REVOKE: LazyLock<Script> = LazyLock::new(|| Script::new(REVOKE_LUA));
+static REVOKE: LazyLock<Lua> = LazyLock::new(|| Lua::new(REVOKE_LUA));
 
 /// Sets a kill switch and prunes the expired ones the caller read, each only if it still holds
 /// the value read (another replica may have set it again since) and never the one being set.
@@ -170,9 +172,9 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 ";
 
-static KILL_SWITCH: LazyLock<Script> = LazyLock::new(|| Script::new(KILL_SWITCH_LUA));
+static KILL_SWITCH: LazyLock<Lua> = LazyLock::new(|| Lua::new(KILL_SWITCH_LUA));
 
-static GUARDED: LazyLock<Script> = LazyLock::new(|| Script::new(GUARDED_LUA));
+static GUARDED: LazyLock<Lua> = LazyLock::new(|| Lua::new(GUARDED_LUA));
 
 /// Parses `HGETALL` output (field, value, field, value, ...) into live revocations, leaving out
 /// the revocation epoch ([`EPOCH_FIELD`]). An entry that does not parse is an error: a

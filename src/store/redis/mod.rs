@@ -34,6 +34,7 @@ mod connect;
 mod hints;
 mod keys;
 mod lifecycle;
+mod lua;
 mod plain_trip;
 mod scripts;
 mod settings;
@@ -43,7 +44,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::{RedisError, Script, Value};
+use redis::{RedisError, Value};
 
 use super::{
     CacheKey, CachePut, CachedCredential, ClaimOutcome, Guarded, HitRecord, JtiClaim, OpaqueRecord,
@@ -55,6 +56,7 @@ use commit::Commit;
 pub use connect::{Conn, Connector, Target};
 use hints::CacheHints;
 use keys::Keys;
+use lua::Lua;
 use plain_trip::new_epoch;
 use scripts::{CLAIM_AND_LOOKUP, RATE};
 pub use settings::RedisSettings;
@@ -64,8 +66,8 @@ pub struct RedisStore {
     connector: Connector,
     keys: Keys,
     settings: RedisSettings,
-    claim_script: Script,
-    rate_script: Script,
+    claim_script: Lua,
+    rate_script: Lua,
     state: Arc<StateWatch>,
     hints: CacheHints,
 }
@@ -86,8 +88,8 @@ impl RedisStore {
             connector,
             keys: Keys::new(&settings.prefix),
             settings: settings.clone(),
-            claim_script: Script::new(CLAIM_AND_LOOKUP),
-            rate_script: Script::new(RATE),
+            claim_script: Lua::new(CLAIM_AND_LOOKUP),
+            rate_script: Lua::new(RATE),
             state: Arc::new(StateWatch::default()),
             hints: CacheHints::default(),
         })
