@@ -114,7 +114,10 @@ async fn after_a_script_cache_flush_the_first_scripted_exchange_takes_one_round_
     let before = server.traffic();
     agents.first_hop(SUPPORT_BOT, None).await;
     let sent = server.traffic().since(&before);
-    assert_eq!(sent.round_trips, 2, "the EVAL put the script back: {sent:?}");
+    assert_eq!(
+        sent.round_trips, 2,
+        "the EVAL put the script back: {sent:?}"
+    );
     assert_eq!(sent.calls("eval"), 0, "{sent:?}");
 }
 

@@ -488,3 +488,95 @@ async fn the_next_cached_credential_sets_a_missing_epoch(a: &RedisStore, b: &Red
         .unwrap();
     assert_eq!(first_trip().await, (moved, None));
 }
+
+/// What `claim_guarded` reads as the kill switches in force now.
+async fn switches_in_force(store: &RedisStore) -> Vec<String> {
+    let mut ids: Vec<String> = store
+        .claim_guarded(&[], None, None, None, &[])
+        .await
+        .unwrap()
+        .revocations
+        .iter()
+        .filter(|r| r.kind.is_kill_switch())
+        .map(Revocation::id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn kill_switches_an_older_build_kept_with_the_revocations_are_moved_and_enforced() {
+    let (url, _server) = shared_redis();
+    let prefix = unique_prefix();
+    let mut raw = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let old_hash = format!("{prefix}{{revocations}}");
+    let new_hash = format!("{prefix}{{killswitches}}");
+    let live = revocation(RevocationKind::Subject, "repo:acme/*", 600);
+    let expired = revocation(RevocationKind::Policy, "old-policy", -5);
+    let by_id = revocation(RevocationKind::Credential, "c-1", 600);
+    // This build's own entry for the same subject wins over the old one.
+    let mut newer = revocation(RevocationKind::Policy, "deploy", 900);
+    newer.reason = Some("set by this build".into());
+    let mut older = newer.clone();
+    older.reason = Some("set by an older build".into());
+    for r in [&live, &expired, &by_id, &older] {
+        let _: () = redis::cmd("HSET")
+            .arg(&old_hash)
+            .arg(r.id())
+            .arg(serde_json::to_string(r).unwrap())
+            .query(&mut raw)
+            .unwrap();
+    }
+    let _: () = redis::cmd("HSET")
+        .arg(&new_hash)
+        .arg(newer.id())
+        .arg(serde_json::to_string(&newer).unwrap())
+        .query(&mut raw)
+        .unwrap();
+
+    let store = store_at(&url, &prefix);
+    assert_eq!(
+        switches_in_force(&store).await,
+        ["policy:deploy"],
+        "control: before the move, the old subject switch is not enforced"
+    );
+    store.ping().await.unwrap();
+    assert_eq!(
+        switches_in_force(&store).await,
+        ["policy:deploy", "subject:repo:acme/*"]
+    );
+    let old_fields: Vec<String> = redis::cmd("HKEYS").arg(&old_hash).query(&mut raw).unwrap();
+    assert_eq!(
+        old_fields,
+        ["credential:c-1"],
+        "revocations by id stay where they are"
+    );
+    let kept: String = redis::cmd("HGET")
+        .arg(&new_hash)
+        .arg("policy:deploy")
+        .query(&mut raw)
+        .unwrap();
+    assert!(kept.contains("set by this build"), "{kept}");
+    let expired_copied: bool = redis::cmd("HEXISTS")
+        .arg(&new_hash)
+        .arg(expired.id())
+        .query(&mut raw)
+        .unwrap();
+    assert!(
+        !expired_copied,
+        "an expired old switch is dropped, not moved"
+    );
+
+    // Lifting the moved switch lifts it for good: a later start finds nothing to move back.
+    let _: () = redis::cmd("HDEL")
+        .arg(&new_hash)
+        .arg(live.id())
+        .query(&mut raw)
+        .unwrap();
+    let restarted = store_at(&url, &prefix);
+    restarted.ping().await.unwrap();
+    assert_eq!(switches_in_force(&restarted).await, ["policy:deploy"]);
+}

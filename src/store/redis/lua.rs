@@ -57,7 +57,11 @@ impl LuaCall<'_> {
         &self,
         con: &mut impl ConnectionLike,
     ) -> RedisResult<T> {
-        match self.command("EVALSHA", &self.lua.hash).query_async(con).await {
+        match self
+            .command("EVALSHA", &self.lua.hash)
+            .query_async(con)
+            .await
+        {
             Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
                 tracing::warn!(
                     "redis had lost a Ferry script (script cache flushed, or a restart or \
@@ -92,7 +96,10 @@ mod tests {
         call.key("k1").arg(7).key("k2").arg("a");
         let packed = call.command("EVALSHA", &lua.hash).get_packed_command();
         let text = String::from_utf8(packed).unwrap();
-        let parts: Vec<&str> = text.split("\r\n").filter(|p| !p.starts_with(['*', '$'])).collect();
+        let parts: Vec<&str> = text
+            .split("\r\n")
+            .filter(|p| !p.starts_with(['*', '$']))
+            .collect();
         assert_eq!(
             parts,
             ["EVALSHA", &*lua.hash, "2", "k1", "k2", "7", "a", ""],

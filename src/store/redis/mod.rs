@@ -35,12 +35,14 @@ mod hints;
 mod keys;
 mod lifecycle;
 mod lua;
+mod migrate;
 mod plain_trip;
 mod scripts;
 mod settings;
 mod state;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,6 +72,8 @@ pub struct RedisStore {
     rate_script: Lua,
     state: Arc<StateWatch>,
     hints: CacheHints,
+    /// Whether this replica has moved the kill switches of older builds (`migrate`).
+    kill_switches_moved: AtomicBool,
 }
 
 impl RedisStore {
@@ -92,6 +96,7 @@ impl RedisStore {
             rate_script: Lua::new(RATE),
             state: Arc::new(StateWatch::default()),
             hints: CacheHints::default(),
+            kill_switches_moved: AtomicBool::new(false),
         })
     }
 
@@ -267,6 +272,15 @@ impl Store for RedisStore {
             })
             .await?;
         self.state.observe(present);
+        if !self.kill_switches_moved.load(Ordering::Relaxed) {
+            match self.migrate_kill_switches().await {
+                Ok(_) => self.kill_switches_moved.store(true, Ordering::Relaxed),
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "moving kill switches stored by an older build failed; retried at the next check"
+                ),
+            }
+        }
         Ok(())
     }
 
