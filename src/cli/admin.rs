@@ -30,6 +30,10 @@ pub struct BrokerArgs {
     /// A credential with scope `ferry:admin` (e.g. from `ferry admin token`).
     #[arg(long, env = "FERRY_ADMIN_TOKEN", hide_env_values = true)]
     pub token: String,
+    /// How long to wait for the broker's answer. A revocation on a Redis Cluster answers only
+    /// after two `store.redis.command_timeout`s (at most 20 s), so the default outlasts it.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -230,7 +234,7 @@ fn call(
     let url = format!("{}{path}", broker.broker.trim_end_matches('/'));
     runtime.block_on(async {
         let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
+            .timeout(broker.timeout)
             .build()
             .map_err(|e| e.to_string())?;
         let mut request = match method {
@@ -249,4 +253,30 @@ fn call(
         let answer = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Ok((status, answer))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::BrokerArgs;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        broker: BrokerArgs,
+    }
+
+    #[test]
+    fn the_default_wait_outlasts_a_cluster_revocation_at_the_longest_command_timeout() {
+        let cli = Cli::try_parse_from(["ferry", "--token", "t"]).unwrap();
+        let cluster_wait = 2 * crate::store::redis::MAX_COMMAND_TIMEOUT;
+        assert!(
+            cli.broker.timeout > cluster_wait,
+            "{:?}",
+            cli.broker.timeout
+        );
+        let cli = Cli::try_parse_from(["ferry", "--token", "t", "--timeout", "90s"]).unwrap();
+        assert_eq!(cli.broker.timeout, std::time::Duration::from_secs(90));
+    }
 }

@@ -61,7 +61,7 @@ use keys::Keys;
 use lua::Lua;
 use plain_trip::new_epoch;
 use scripts::{CLAIM_AND_LOOKUP, RATE};
-pub use settings::RedisSettings;
+pub use settings::{RedisSettings, MAX_COMMAND_TIMEOUT};
 use state::StateWatch;
 
 pub struct RedisStore {
@@ -80,6 +80,7 @@ impl RedisStore {
     /// Builds the store without touching the network: Redis may be down at startup. Connections
     /// are made on first use, on the runtime of the thread that uses them (`connect`).
     pub fn new(settings: &RedisSettings) -> Result<RedisStore, StoreError> {
+        settings.check_timeouts().map_err(StoreError::Config)?;
         let target = Target::parse(settings).map_err(StoreError::Config)?;
         let connector = Connector::new(
             &target,

@@ -41,6 +41,31 @@ pub struct RedisSettings {
     pub state_check_interval: Duration,
 }
 
+/// The longest `command_timeout` accepted. A Cluster revocation waits two of them before it
+/// answers (`lifecycle`), and `ferry admin` waits 30 s for an answer by default (`--timeout`),
+/// which outlasts that wait; an exchange held longer than this by one store call has
+/// failed anyway.
+pub const MAX_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl RedisSettings {
+    /// Both timeouts above zero, and `command_timeout` at most [`MAX_COMMAND_TIMEOUT`].
+    pub fn check_timeouts(&self) -> Result<(), String> {
+        if self.command_timeout.is_zero() || self.connect_timeout.is_zero() {
+            return Err(
+                "store.redis.command_timeout and connect_timeout must be above zero".into(),
+            );
+        }
+        if self.command_timeout > MAX_COMMAND_TIMEOUT {
+            return Err(format!(
+                "store.redis.command_timeout is {}; at most {} is accepted",
+                humantime::format_duration(self.command_timeout),
+                humantime::format_duration(MAX_COMMAND_TIMEOUT)
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for RedisSettings {
     fn default() -> Self {
         Self {
@@ -55,5 +80,24 @@ impl Default for RedisSettings {
             hits_in_one_round_trip: false,
             state_check_interval: Duration::from_secs(5),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_timeout_is_above_zero_and_at_most_ten_seconds() {
+        let with = |command_timeout| RedisSettings {
+            command_timeout,
+            ..RedisSettings::default()
+        };
+        assert!(with(MAX_COMMAND_TIMEOUT).check_timeouts().is_ok());
+        let long = with(MAX_COMMAND_TIMEOUT + Duration::from_millis(1))
+            .check_timeouts()
+            .unwrap_err();
+        assert!(long.contains("at most 10s"), "{long}");
+        assert!(with(Duration::ZERO).check_timeouts().is_err());
     }
 }
