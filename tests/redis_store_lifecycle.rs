@@ -6,7 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::redis_server::{replicas_at, shared_redis, store_at, unique_prefix, RedisCluster};
+use common::redis_server::{
+    replicas_at, shared_redis, store_at, unique_prefix, RedisCluster, RedisServer,
+};
 use ferry::domain::unix_now;
 use ferry::domain::Secret;
 use ferry::store::{
@@ -579,4 +581,26 @@ async fn kill_switches_an_older_build_kept_with_the_revocations_are_moved_and_en
     let restarted = store_at(&url, &prefix);
     restarted.ping().await.unwrap();
     assert_eq!(switches_in_force(&restarted).await, ["policy:deploy"]);
+}
+
+#[tokio::test]
+async fn a_replica_that_cannot_move_old_kill_switches_is_not_ready() {
+    let server = RedisServer::start();
+    let acl = server.cli(&[
+        "ACL", "SETUSER", "no-scan", "on", ">pw", "~*", "+@all", "-hscan",
+    ]);
+    assert_eq!(acl.as_deref(), Some("OK\n"));
+    let url = server.url().replace("redis://", "redis://no-scan:pw@");
+    let store = store_at(&url, &unique_prefix());
+    let refused = store.ping().await.unwrap_err().to_string();
+    assert!(refused.contains("moving kill switches"), "{refused}");
+    assert!(
+        !refused.contains("pw"),
+        "no password in the reason: {refused}"
+    );
+    // Control: the same server, a user allowed HSCAN.
+    store_at(&server.url(), &unique_prefix())
+        .ping()
+        .await
+        .unwrap();
 }

@@ -74,6 +74,8 @@ pub struct RedisStore {
     hints: CacheHints,
     /// Whether this replica has moved the kill switches of older builds (`migrate`).
     kill_switches_moved: AtomicBool,
+    /// Held while a move runs, so only one does.
+    moving_kill_switches: tokio::sync::Mutex<()>,
 }
 
 impl RedisStore {
@@ -98,6 +100,7 @@ impl RedisStore {
             state: Arc::new(StateWatch::default()),
             hints: CacheHints::default(),
             kill_switches_moved: AtomicBool::new(false),
+            moving_kill_switches: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -273,13 +276,16 @@ impl Store for RedisStore {
             })
             .await?;
         self.state.observe(present);
-        if !self.kill_switches_moved.load(Ordering::Relaxed) {
-            match self.migrate_kill_switches().await {
-                Ok(_) => self.kill_switches_moved.store(true, Ordering::Relaxed),
-                Err(e) => tracing::warn!(
-                    error = %e,
-                    "moving kill switches stored by an older build failed; retried at the next check"
-                ),
+        // Not ready until the kill switches of an older build are enforced (`migrate`).
+        if !self.kill_switches_moved.load(Ordering::Acquire) {
+            let _one_move = self.moving_kill_switches.lock().await;
+            if !self.kill_switches_moved.load(Ordering::Acquire) {
+                self.migrate_kill_switches().await.map_err(|e| {
+                    StoreError::Unavailable(format!(
+                        "moving kill switches stored by an older build: {e}"
+                    ))
+                })?;
+                self.kill_switches_moved.store(true, Ordering::Release);
             }
         }
         Ok(())

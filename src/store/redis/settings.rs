@@ -41,11 +41,12 @@ pub struct RedisSettings {
     pub state_check_interval: Duration,
 }
 
-/// The longest `command_timeout` accepted. A Cluster revocation waits two of them before it
-/// answers (`lifecycle`), and `ferry admin` waits 30 s for an answer by default (`--timeout`),
-/// which outlasts that wait; an exchange held longer than this by one store call has
+/// The longest `command_timeout` accepted. A revocation on a Cluster takes up to about six of
+/// them before it answers (its script, the wait of two in `lifecycle`, the cache index read and
+/// delete, the audit commit), and `ferry admin` waits 60 s for an answer by default
+/// (`--timeout`), which outlasts that; an exchange held longer than this by one store call has
 /// failed anyway.
-pub const MAX_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+pub const MAX_COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl RedisSettings {
     /// Both timeouts above zero, and `command_timeout` at most [`MAX_COMMAND_TIMEOUT`].
@@ -88,7 +89,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_command_timeout_is_above_zero_and_at_most_ten_seconds() {
+    fn a_command_timeout_is_above_zero_and_at_most_five_seconds() {
         let with = |command_timeout| RedisSettings {
             command_timeout,
             ..RedisSettings::default()
@@ -97,7 +98,7 @@ mod tests {
         let long = with(MAX_COMMAND_TIMEOUT + Duration::from_millis(1))
             .check_timeouts()
             .unwrap_err();
-        assert!(long.contains("at most 10s"), "{long}");
+        assert!(long.contains("at most 5s"), "{long}");
         assert!(with(Duration::ZERO).check_timeouts().is_err());
     }
 }
