@@ -26,9 +26,12 @@ use crate::store::{Revocation, StoreError};
 const SCAN_COUNT: usize = 1000;
 
 /// KEYS: [revocations, revocations:expiry]; ARGV: [field, the value copied]. Deletes the field
-/// (and its expiry score) only if it still holds that value; returns 1 if it did.
+/// (and its expiry score) only if it still holds that value; returns 0 if it holds another,
+/// 1 if it is gone (deleted now, or by another replica's move).
 const DELETE_IF_UNCHANGED_LUA: &str = r"
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if not held then return 1 end
+if held ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
