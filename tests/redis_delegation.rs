@@ -55,8 +55,9 @@ async fn an_actor_jti_is_single_use_across_replicas_and_a_refused_pair_records_n
     );
 }
 
-#[tokio::test]
-async fn a_delegated_exchange_costs_at_most_two_round_trips_to_redis() {
+/// Agents on their own Redis server (quiet: nothing else talks to it), after one delegation:
+/// scripts loaded, connection made.
+async fn warmed_up_agents() -> (RedisServer, Agents) {
     let server = RedisServer::start();
     let fixture = Fixture::empty()
         .policy("tickets", TICKETS_POLICY)
@@ -64,7 +65,13 @@ async fn a_delegated_exchange_costs_at_most_two_round_trips_to_redis() {
         .settings(use_redis(&server.url(), &unique_prefix()))
         .settings(quiet_state_checks);
     let agents = Agents::spawn_with(fixture).await;
-    agents.first_hop(SUPPORT_BOT, None).await; // warm up: scripts loaded, connection made
+    agents.first_hop(SUPPORT_BOT, None).await;
+    (server, agents)
+}
+
+#[tokio::test]
+async fn a_delegated_exchange_costs_at_most_two_round_trips_to_redis() {
+    let (server, agents) = warmed_up_agents().await;
 
     let before = server.traffic();
     let first = agents.first_hop(SUMMARIZER, None).await;
@@ -90,14 +97,7 @@ async fn a_delegated_exchange_costs_at_most_two_round_trips_to_redis() {
 
 #[tokio::test]
 async fn after_a_script_cache_flush_the_first_scripted_exchange_takes_one_round_trip_more() {
-    let server = RedisServer::start();
-    let fixture = Fixture::empty()
-        .policy("tickets", TICKETS_POLICY)
-        .policy("tickets-hop", TICKETS_HOP_POLICY)
-        .settings(use_redis(&server.url(), &unique_prefix()))
-        .settings(quiet_state_checks);
-    let agents = Agents::spawn_with(fixture).await;
-    agents.first_hop(SUPPORT_BOT, None).await;
+    let (server, agents) = warmed_up_agents().await;
     assert_eq!(server.cli(&["SCRIPT", "FLUSH"]).as_deref(), Some("OK\n"));
 
     let before = server.traffic();
