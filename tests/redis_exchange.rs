@@ -147,7 +147,7 @@ async fn with_hits_in_one_round_trip_a_hit_costs_one() {
 }
 
 #[tokio::test]
-async fn a_commit_whose_stream_append_fails_releases_nothing_and_caches_nothing() {
+async fn a_commit_whose_stream_append_fails_releases_nothing_caches_nothing_and_says_so() {
     let server = RedisServer::start();
     let prefix = unique_prefix();
     let app = spawn_app(Fixture::deploy().settings(use_redis(&server.url(), &prefix))).await;
@@ -162,6 +162,18 @@ async fn a_commit_whose_stream_append_fails_releases_nothing_and_caches_nothing(
     assert!(body.get("access_token").is_none());
     let cached = server.cli(&["KEYS", &format!("{prefix}*:cred:*")]).unwrap();
     assert!(cached.trim().is_empty(), "the SET was undone: {cached}");
+    // The file took the allow before the stream refused it; the record after it says the
+    // credential was withheld, for the same exchange and credential.
+    let events = app.audit_events();
+    let [.., allowed, withheld] = &events[..] else {
+        panic!("two records: {events:?}")
+    };
+    assert_eq!(allowed["decision"], "allow", "{allowed}");
+    assert_eq!(withheld["decision"], "error", "{withheld}");
+    assert_eq!(withheld["reason"], "audit_unavailable");
+    assert_eq!(withheld["exchange_id"], allowed["exchange_id"]);
+    assert_eq!(withheld["credential_id"], allowed["credential_id"]);
+    assert!(withheld.get("scopes_granted").is_none(), "{withheld}");
 
     server.cli(&["DEL", &stream]).unwrap();
     let (status, _, _) = app.exchange_token(&app.sign(&grant()), None).await;

@@ -144,16 +144,18 @@ impl ExchangeService {
             // outage): nothing was granted, so the record must not say otherwise.
             event.scopes_granted.clear();
         }
-        let result = self.record(&event, result).await;
+        let result = self.record(&mut event, result).await;
         self.observe(&event, &result, started);
         result.map(|issued| issued.response)
     }
 
     /// Appends the audit event (file, then stream with the cache entry); a credential is released
-    /// only if both succeeded.
+    /// only if both succeeded. When the file took an `allow` that the stream then refused, the
+    /// file gets a second record for the exchange saying the credential was withheld, and
+    /// `event` becomes that record (what the metrics and the log line report).
     async fn record(
         &self,
-        event: &AuditEvent,
+        event: &mut AuditEvent,
         result: Result<Issued, ExchangeError>,
     ) -> Result<Issued, ExchangeError> {
         if let Err(e) = self.audit.append(event).await {
@@ -192,15 +194,38 @@ impl ExchangeService {
                     exchange_id = %event.exchange_id, reason = %event.reason, error = %e,
                     "audit stream append or opaque credential record failed; no credential issued"
                 );
-                return Err(ExchangeError::Unavailable(match opaque {
+                let refused = ExchangeError::Unavailable(match opaque {
                     Some(_) => "store_unavailable",
                     None => "audit_unavailable",
-                }));
+                });
+                if result.is_ok() {
+                    self.record_withheld(event, &refused).await;
+                }
+                return Err(refused);
             }
             // The credential is recorded and valid; only reuse is lost.
             tracing::warn!(error = %e, "credential cache write failed");
         }
         result
+    }
+
+    /// The file already holds `event` as an `allow`; appends the record that corrects it: the
+    /// same exchange, `decision: error` with the refusal's code, nothing granted. The credential
+    /// id stays, so the two records can be matched; the later one is the outcome.
+    async fn record_withheld(&self, event: &mut AuditEvent, refused: &ExchangeError) {
+        event.time = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        event.decision = Some(Outcome::Error);
+        event.reason = refused.code().to_string();
+        event.scopes_granted.clear();
+        event.cache = None;
+        event.trace = None;
+        if let Err(e) = self.audit.append(event).await {
+            self.metrics.audit_failures.inc();
+            tracing::error!(
+                exchange_id = %event.exchange_id, error = %e,
+                "the record that the credential was withheld could not be written"
+            );
+        }
     }
 
     fn observe(
