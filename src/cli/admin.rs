@@ -30,9 +30,10 @@ pub struct BrokerArgs {
     /// A credential with scope `ferry:admin` (e.g. from `ferry admin token`).
     #[arg(long, env = "FERRY_ADMIN_TOKEN", hide_env_values = true)]
     pub token: String,
-    /// How long to wait for the broker's answer. A revocation on a Redis Cluster answers only
-    /// after two `store.redis.command_timeout`s (at most 20 s), so the default outlasts it.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    /// How long to wait for the broker's answer (e.g. `60s`). A revocation on a Redis Cluster
+    /// can take about six `store.redis.command_timeout`s (at most 5 s each); the default
+    /// outlasts that.
+    #[arg(long, env = "FERRY_ADMIN_TIMEOUT", default_value = "60s", value_parser = wait)]
     pub timeout: std::time::Duration,
 }
 
@@ -220,6 +221,15 @@ fn print_table(entries: &[Value]) {
     }
 }
 
+/// `--timeout`: a duration above zero.
+fn wait(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("must be above zero".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// One admin API call; `Err` only when the broker could not be reached or answered garbage.
 fn call(
     broker: &BrokerArgs,
@@ -270,13 +280,15 @@ mod tests {
     #[test]
     fn the_default_wait_outlasts_a_cluster_revocation_at_the_longest_command_timeout() {
         let cli = Cli::try_parse_from(["ferry", "--token", "t"]).unwrap();
-        let cluster_wait = 2 * crate::store::redis::MAX_COMMAND_TIMEOUT;
+        // Script, the wait of two timeouts, the index read and delete, the audit commit.
+        let cluster_revocation = 6 * crate::store::redis::MAX_COMMAND_TIMEOUT;
         assert!(
-            cli.broker.timeout > cluster_wait,
+            cli.broker.timeout > cluster_revocation,
             "{:?}",
             cli.broker.timeout
         );
         let cli = Cli::try_parse_from(["ferry", "--token", "t", "--timeout", "90s"]).unwrap();
         assert_eq!(cli.broker.timeout, std::time::Duration::from_secs(90));
+        assert!(Cli::try_parse_from(["ferry", "--token", "t", "--timeout", "0s"]).is_err());
     }
 }
