@@ -227,6 +227,7 @@ fn mint_request<'a>(
         claims: &g.claims,
         act: None,
         derived_from: &[],
+        derived_policies: &[],
     }
 }
 

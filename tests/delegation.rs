@@ -448,10 +448,8 @@ async fn a_ferry_credential_exchanged_alone_does_not_outlive_itself() {
 /// Revoking a credential cuts off every hop already made from it, not only the next ones: a
 /// credential exchanged from it names it in `ferry.derived_from`, and a revocation of any
 /// credential there covers it.
-#[tokio::test]
-async fn revoking_a_credential_cuts_off_the_hops_already_made_from_it() {
-    let agents = Agents::spawn().await;
-    let broker = common::lifecycle::Broker::new(&agents.app.base_url);
+/// Alice's own credential (the root) and a hop support-bot made from it.
+async fn root_and_hop(agents: &Agents) -> (String, String) {
     let form = vec![
         ("grant_type", common::rfc8693::GRANT_TYPE_TOKEN_EXCHANGE),
         ("subject_token", ""),
@@ -470,7 +468,14 @@ async fn revoking_a_credential_cuts_off_the_hops_already_made_from_it() {
         status, 200,
         "a hop made from alice's own credential: {body}"
     );
-    let hop = body["access_token"].as_str().unwrap().to_string();
+    (root, body["access_token"].as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn revoking_a_credential_cuts_off_the_hops_already_made_from_it() {
+    let agents = Agents::spawn().await;
+    let broker = common::lifecycle::Broker::new(&agents.app.base_url);
+    let (root, hop) = root_and_hop(&agents).await;
     let root_id = jwt_part(&root, 1)["jti"].as_str().unwrap().to_string();
     assert!(
         jwt_part(&hop, 1)["ferry"]["derived_from"]
@@ -489,4 +494,46 @@ async fn revoking_a_credential_cuts_off_the_hops_already_made_from_it() {
     );
     let event = agents.app.last_audit_event();
     assert_eq!(event["revocation"]["value"], root_id.as_str(), "{event}");
+}
+
+/// A policy kill switch cuts off the hops made from that policy's credentials, though they
+/// were granted by another policy: each names the policies it derives from in
+/// `ferry.derived_policies`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_kill_switch_cuts_off_the_hops_made_from_that_policys_credentials() {
+    let agents = Agents::spawn().await;
+    let (root, hop) = root_and_hop(&agents).await;
+    let root_policy = jwt_part(&root, 1)["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hop_claims = jwt_part(&hop, 1);
+    assert_ne!(
+        hop_claims["client_id"],
+        root_policy.as_str(),
+        "{hop_claims}"
+    );
+    assert_eq!(
+        hop_claims["ferry"]["derived_policies"],
+        json!([root_policy])
+    );
+    let next = || agents.agent_token(&agents.agent(SUMMARIZER));
+
+    let admin = admin_token(&agents.app).await;
+    let broker = common::lifecycle::Broker::new(&agents.app.base_url);
+    let (status, body, _) = broker
+        .admin_revoke(&admin, "policy", &root_policy, Some("1s"))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        refused(&agents, &hop, &next(), None).await,
+        "subject_token_revoked",
+        "the hop, granted by another policy, made from a credential of the one switched off"
+    );
+    let event = agents.app.last_audit_event();
+    assert_eq!(
+        event["revocation"]["value"],
+        root_policy.as_str(),
+        "{event}"
+    );
 }

@@ -101,6 +101,7 @@ fn mint(args: &TokenArgs) -> Result<(String, AuditEvent), String> {
             claims: &Map::new(),
             act: None,
             derived_from: &[],
+            derived_policies: &[],
         })
         .map_err(|e| e.to_string())?;
     let event = mint_event(event_id, subject, audience, &minted);

@@ -65,6 +65,8 @@ struct FerryClaims<'a> {
     policy_set: &'a str,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     derived_from: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    derived_policies: &'a [String],
 }
 
 impl Minter for JwtMinter {
@@ -88,6 +90,7 @@ impl Minter for JwtMinter {
                 policy_file: r.policy_file,
                 policy_set: r.policy_set,
                 derived_from: r.derived_from,
+                derived_policies: r.derived_policies,
             },
             act: r.act,
             copied: r.claims,
@@ -154,6 +157,7 @@ mod tests {
             claims: &copied,
             act: None,
             derived_from: &[],
+            derived_policies: &[],
         })
         .unwrap()
     }

@@ -36,6 +36,9 @@ pub struct MintRequest<'a> {
     /// `ferry.derived_from`: the revocation ids of the Ferry credentials this one was exchanged
     /// from, and of theirs (`store::revocation::CredentialFacts::derived_from`).
     pub derived_from: &'a [String],
+    /// `ferry.derived_policies`: the policies of those credentials, and theirs
+    /// (`store::revocation::CredentialFacts::derived_policies`).
+    pub derived_policies: &'a [String],
 }
 
 #[derive(Debug, Clone)]

@@ -93,7 +93,19 @@ impl ExchangeService {
             .collect();
         revocation_ids.sort();
         revocation_ids.dedup();
-        if revocation_ids.len() > MAX_LINEAGE {
+        // And the policies that granted them: what a policy kill switch revokes them by.
+        let mut derived_policies: Vec<String> = granted
+            .presented
+            .iter()
+            .flat_map(|(facts, _)| {
+                std::iter::once(&facts.policy)
+                    .chain(&facts.derived_policies)
+                    .cloned()
+            })
+            .collect();
+        derived_policies.sort();
+        derived_policies.dedup();
+        if revocation_ids.len() > MAX_LINEAGE || derived_policies.len() > MAX_LINEAGE {
             return Err(ExchangeError::Refused("lineage_too_long"));
         }
         let (guarded, replayed) = self
@@ -170,6 +182,7 @@ impl ExchangeService {
                 claims: &grant.claims,
                 act: grant.delegation.as_ref().map(|d| &d.act),
                 derived_from: &revocation_ids,
+                derived_policies: &derived_policies,
             })
             .map_err(|_| ExchangeError::Internal("mint_failed"))?;
         let (minted, opaque) = match grant.credential {

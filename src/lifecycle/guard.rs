@@ -43,6 +43,7 @@ pub fn cached_is_revoked(
         // Never a delegated one, nor one exchanged from a Ferry credential: neither is cached.
         actors: Vec::new(),
         derived_from: Vec::new(),
+        derived_policies: Vec::new(),
         policy: policy.to_string(),
         issued_at: hit.issued_at,
     };

@@ -108,6 +108,10 @@ pub struct CredentialFacts {
     /// (a next hop's subject or actor token), and theirs, so that revoking a hop cuts off every
     /// hop made from it.
     pub derived_from: Vec<String>,
+    /// `ferry.derived_policies`: the policies that granted those credentials (`client_id`), and
+    /// theirs, so that a policy kill switch cuts off the hops made from that policy's
+    /// credentials too.
+    pub derived_policies: Vec<String>,
 }
 
 impl CredentialFacts {
@@ -125,19 +129,27 @@ impl CredentialFacts {
             actors: act_subjects(claims.get("act")),
             policy: claims.get("client_id")?.as_str()?.to_string(),
             issued_at: claims.get("iat")?.as_i64()?,
-            derived_from: match claims.get("ferry").and_then(|f| f.get("derived_from")) {
-                None => Vec::new(),
-                Some(list) => {
-                    let ids = list.as_array()?;
-                    if ids.len() > MAX_LINEAGE {
-                        return None;
-                    }
-                    ids.iter()
-                        .map(|id| id.as_str().map(str::to_string))
-                        .collect::<Option<_>>()?
-                }
-            },
+            derived_from: lineage(claims, "derived_from")?,
+            derived_policies: lineage(claims, "derived_policies")?,
         })
+    }
+}
+
+/// A lineage list of the `ferry` claim: absent is empty; not a list of strings, or longer than
+/// [`MAX_LINEAGE`], is `None` (the credential is malformed).
+fn lineage(claims: &Map<String, Value>, name: &str) -> Option<Vec<String>> {
+    match claims.get("ferry").and_then(|f| f.get(name)) {
+        None => Some(Vec::new()),
+        Some(list) => {
+            let items = list.as_array()?;
+            if items.len() > MAX_LINEAGE {
+                return None;
+            }
+            items
+                .iter()
+                .map(|item| item.as_str().map(str::to_string))
+                .collect()
+        }
     }
 }
 
@@ -176,8 +188,9 @@ impl CredentialFacts {
     }
 }
 
-/// The most revocation ids a credential's lineage may hold (two per hop, for its subject and its
-/// actor tokens, far past any `max_depth`); a longer one is refused, never cut short.
+/// The most revocation ids (and, apart, policies) a credential's lineage may hold (two per hop,
+/// for its subject and its actor tokens, far past any `max_depth`); a longer one is refused,
+/// never cut short.
 pub const MAX_LINEAGE: usize = 64;
 
 /// Compiles a subject kill-switch glob; `Err` when it is not a usable pattern.
@@ -227,7 +240,10 @@ pub fn revoking<'a>(
             }
             RevocationKind::Credential => r.value == c.credential_id,
             RevocationKind::Exchange => c.exchange_id.as_deref() == Some(r.value.as_str()),
-            RevocationKind::Policy => r.value == c.policy && c.issued_at <= r.created_at,
+            RevocationKind::Policy => {
+                c.issued_at <= r.created_at
+                    && (r.value == c.policy || c.derived_policies.contains(&r.value))
+            }
             RevocationKind::Subject => {
                 c.issued_at <= r.created_at
                     && std::iter::once(&c.subject)

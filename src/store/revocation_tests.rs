@@ -9,6 +9,7 @@ fn facts(id: &str, sub: &str, policy: &str, iat: i64) -> CredentialFacts {
         policy: policy.into(),
         issued_at: iat,
         derived_from: Vec::new(),
+        derived_policies: Vec::new(),
     }
 }
 
@@ -178,4 +179,34 @@ fn a_lineage_is_read_from_the_ferry_claims_and_a_malformed_one_is_no_facts() {
         .map(|i| format!("credential:c{i}"))
         .collect();
     assert!(CredentialFacts::from_claims(&claims(serde_json::json!(long))).is_none());
+}
+
+#[test]
+fn a_policy_kill_switch_covers_the_credentials_derived_from_that_policys_credentials() {
+    let mut hop = facts("c2", "alice", "tickets-hop", 50);
+    hop.derived_policies = vec!["tickets".into()];
+    let switch = [rev(RevocationKind::Policy, "tickets", 100, 100)];
+    assert!(revoking(&switch, &hop, 200).is_some());
+    assert!(
+        revoking(&switch, &facts("c3", "alice", "tickets-hop", 50), 200).is_none(),
+        "control: a hop not made from a tickets credential"
+    );
+    let mut later = hop.clone();
+    later.issued_at = 150;
+    assert!(
+        revoking(&switch, &later, 200).is_none(),
+        "issued after the switch"
+    );
+    let claims = serde_json::json!({
+        "jti": "c2", "sub": "alice", "client_id": "tickets-hop", "iat": 1,
+        "ferry": { "derived_policies": ["tickets"] },
+    });
+    let read = CredentialFacts::from_claims(claims.as_object().unwrap()).unwrap();
+    assert_eq!(read.derived_policies, ["tickets"]);
+    let long: Vec<String> = (0..=MAX_LINEAGE).map(|i| format!("p{i}")).collect();
+    let claims = serde_json::json!({
+        "jti": "c2", "sub": "alice", "client_id": "p", "iat": 1,
+        "ferry": { "derived_policies": long },
+    });
+    assert!(CredentialFacts::from_claims(claims.as_object().unwrap()).is_none());
 }
