@@ -173,6 +173,7 @@ async fn a_commit_whose_stream_append_fails_releases_nothing_caches_nothing_and_
     assert_eq!(withheld["reason"], "audit_unavailable");
     assert_eq!(withheld["exchange_id"], allowed["exchange_id"]);
     assert_eq!(withheld["credential_id"], allowed["credential_id"]);
+    assert_eq!(withheld["cache"], "miss", "{withheld}");
     assert!(withheld.get("scopes_granted").is_none(), "{withheld}");
 
     server.cli(&["DEL", &stream]).unwrap();
@@ -189,6 +190,25 @@ async fn a_commit_whose_stream_append_fails_releases_nothing_caches_nothing_and_
         1,
         "control: a commit caches: {cached}"
     );
+
+    // A hit whose append fails: its correction keeps `cache: hit` (the credential it would
+    // have served was delivered by the exchange that minted it).
+    server.cli(&["SET", &stream, "not a stream"]).unwrap();
+    let (status, _, _) = app.exchange_token(&app.sign(&grant()), None).await;
+    assert_eq!(status, 503);
+    let events = app.audit_events();
+    let [.., allowed, withheld] = &events[..] else {
+        panic!("two records: {events:?}")
+    };
+    assert_eq!(
+        (&allowed["decision"], &allowed["cache"]),
+        (&"allow".into(), &"hit".into())
+    );
+    assert_eq!(
+        (&withheld["decision"], &withheld["cache"]),
+        (&"error".into(), &"hit".into())
+    );
+    assert_eq!(withheld["exchange_id"], allowed["exchange_id"]);
 }
 
 #[tokio::test]
