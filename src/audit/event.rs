@@ -1,5 +1,7 @@
 //! The audit event: one per `/token` request, allow or deny, and one per credential-lifecycle
-//! request (`/introspect`, `/revoke`, the admin API; `action` says which).
+//! request (`/introspect`, `/revoke`, the admin API; `action` says which). The one exception: an
+//! `allow` the file took whose stream append then failed is followed in the file by a second
+//! event for the same `exchange_id` (`decision: error`), which is the exchange's outcome.
 //!
 //! Security invariant: no field ever holds a subject token, a credential or a key. The subject
 //! token appears only as its SHA-256 and its `jti`; the credential only as its id.

@@ -11,8 +11,10 @@
 //! switch are checked on its answer, see `lifecycle::guard`) -> mint on a miss -> append the
 //! audit event -> `Store::commit` (the shared audit stream entry, when the store keeps one, and
 //! the cache entry; for an opaque credential `Store::commit_opaque`, with its record instead:
-//! the second round trip) -> only then answer with the credential. Every call records exactly one audit event, whatever happens; if that
-//! record cannot be written (file or stream), the caller gets 503 and no credential.
+//! the second round trip) -> only then answer with the credential. Every call records exactly
+//! one audit event, whatever happens; if that record cannot be written (file or stream), the
+//! caller gets 503 and no credential (and an `allow` the file took before the stream refused it
+//! is followed there by the event that says so, `record_withheld`).
 //!
 //! A cache hit on a store that [`Store::records_hits_first`] sends its audit event with the
 //! first round trip (`store::HitRecord`); when the store appended it there, the commit is
@@ -112,7 +114,8 @@ impl ExchangeError {
 }
 
 impl ExchangeService {
-    /// One exchange, end to end, with exactly one audit event.
+    /// One exchange, end to end, with exactly one audit event (two in the file when an `allow`
+    /// is withheld: see `record_withheld`).
     pub async fn exchange(
         &self,
         input: Result<ExchangeRequest, RequestError>,
