@@ -6,10 +6,10 @@
 //! token can make the broker contact a host. This module never looks at a token; it answers
 //! "which parsed key has this kid and can verify this algorithm" and keeps that answer fresh.
 //!
-//! Layout: [`spec`] (the parsed config), `fetch` (the [`KeyFetcher`] trait, pinned files and the
+//! Layout: `spec` (the parsed config), `fetch` (the `KeyFetcher` trait, pinned files and the
 //! in-memory test fetcher), `http` (JWKS URL, discovery and bundle endpoint fetchers, the URL
 //! rules, `Cache-Control`), `jwk` (JWKS
-//! -> [`KeySet`] of keys parsed once), `bundle` (SPIFFE bundle -> the JWT-SVID keys), `negative`
+//! -> `KeySet` of keys parsed once), `bundle` (SPIFFE bundle -> the JWT-SVID keys), `negative`
 //! (the bounded cache of kids known to be unknown), `cache` (per-issuer lock-free cache,
 //! cooldowns, scheduled refresh, status), `preset` (what each [`IssuerKind`] fills in),
 //! [`normalize`] (per-provider claims -> the shared normalised vocabulary; pure, never looks at

@@ -186,7 +186,7 @@ impl PolicySet {
         &self.issuers
     }
 
-    /// Lower-case hex SHA-256 over every loaded file (see [`version`]).
+    /// Lower-case hex SHA-256 over every loaded file (see `version`).
     pub fn version(&self) -> &str {
         &self.version
     }

@@ -159,7 +159,7 @@ pub fn act_subjects(act: Option<&Value>) -> Vec<String> {
     act_chain(act).map(str::to_string).collect()
 }
 
-/// [`act_subjects`], borrowed: at most [`MAX_ACT_LINKS`].
+/// [`act_subjects`], borrowed: at most `MAX_ACT_LINKS`.
 pub fn act_chain(act: Option<&Value>) -> impl Iterator<Item = &str> {
     std::iter::successors(act, |link| link.get("act"))
         .map_while(|link| link.get("sub").and_then(Value::as_str))
