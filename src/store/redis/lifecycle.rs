@@ -23,7 +23,6 @@ use std::time::Duration;
 use redis::Value;
 
 use super::lua::Lua;
-
 use super::plain_trip::{new_epoch, serves, takes_plain_trip, EPOCH_FIELD};
 use super::{decode, millis, RedisStore};
 use crate::domain::unix_now;
