@@ -194,11 +194,11 @@ const MAX_PARAMS: usize = 32;
 /// UTF-8: an invalid sequence is refused rather than replaced.
 fn collect_unique(body: &[u8]) -> Result<HashMap<String, String>, RequestError> {
     let mut params = HashMap::new();
-    for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+    for pair in split_on(b'&', body).filter(|p| !p.is_empty()) {
         if params.len() == MAX_PARAMS {
             return Err(invalid(format!("more than {MAX_PARAMS} parameters")));
         }
-        let (key, value) = match pair.iter().position(|&b| b == b'=') {
+        let (key, value) = match memchr::memchr(b'=', pair) {
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &b""[..]),
         };
@@ -215,10 +215,30 @@ fn collect_unique(body: &[u8]) -> Result<HashMap<String, String>, RequestError> 
     Ok(params)
 }
 
+/// The pieces of `bytes` between occurrences of `separator`, as `<[u8]>::split` gives them, found
+/// with `memchr`: the body is mostly one token of a kilobyte or more, which a byte-at-a-time
+/// scan walks at a fraction of the speed.
+fn split_on(separator: u8, bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(bytes);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match memchr::memchr(separator, r) {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+}
+
 /// `application/x-www-form-urlencoded` decoding of one name or value.
 fn decode_component(raw: &[u8]) -> Result<String, RequestError> {
     let not_utf8 = |_| invalid("form parameters must be UTF-8");
-    if !raw.iter().any(|&b| b == b'%' || b == b'+') {
+    if memchr::memchr2(b'%', b'+', raw).is_none() {
         return std::str::from_utf8(raw)
             .map(str::to_owned)
             .map_err(not_utf8);
@@ -355,6 +375,13 @@ mod tests {
         #[test]
         fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
             let _ = parse(&body);
+        }
+
+        #[test]
+        fn split_on_cuts_where_slice_split_does(body in proptest::collection::vec(proptest::sample::select(b"a&=%+".to_vec()), 0..64)) {
+            let ours: Vec<&[u8]> = split_on(b'&', &body).collect();
+            let std: Vec<&[u8]> = body.split(|&b| b == b'&').collect();
+            proptest::prop_assert_eq!(ours, std);
         }
     }
 

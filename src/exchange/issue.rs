@@ -249,17 +249,20 @@ fn replay_ttl(expires_at: UnixSeconds, grace: Duration, now: UnixSeconds) -> Dur
 
 /// The credential-cache key: everything that shapes the credential's content, never the token.
 fn grant_key(grant: &Grant, subject: &str, policy_set_version: &str, slot: String) -> CacheKey {
-    let material = serde_json::json!([
+    // A tuple serializes as the JSON array earlier builds hashed (they built it as a `Value`),
+    // so keys stay the same across a rolling upgrade; `grant.claims` is not copied to get there.
+    let material = (
         grant.policy.as_str(),
         policy_set_version,
         subject,
         grant.audience.as_str(),
         grant.scopes.to_scope_string(),
-        grant.claims,
-    ]);
+        &grant.claims,
+    );
+    let material = serde_json::to_vec(&material).expect("strings and JSON values serialize");
     CacheKey {
         slot,
-        id: sha256_hex(material.to_string().as_bytes()),
+        id: sha256_hex(&material),
     }
 }
 
@@ -277,4 +280,43 @@ fn hit_event_head(event: &mut AuditEvent) -> Option<String> {
     event.cache = None;
     let mut json = json?;
     (json.pop() == Some('}')).then_some(json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ScopeSet;
+
+    #[test]
+    fn cache_keys_hash_the_same_bytes_as_earlier_builds() {
+        let grant = Grant {
+            policy: "deploy".parse().unwrap(),
+            policy_file: "deploy.yaml".into(),
+            audience: "https://deploy.example".parse().unwrap(),
+            scopes: ScopeSet::parse("deploy:read deploy:write").unwrap(),
+            ttl_seconds: 900,
+            claims: serde_json::json!({"repository": "acme/app", "ref": "refs/heads/main"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+            observations: Vec::new(),
+            guardrails: Vec::new(),
+            delegation: None,
+            credential: Default::default(),
+            rate_limit: None,
+        };
+        // How the key material was built before it was serialized without a copy: replicas of
+        // both builds must agree on every cache key during a rolling upgrade.
+        let earlier = serde_json::json!([
+            grant.policy.as_str(),
+            "v1",
+            "repo:acme/app:ref:refs/heads/main",
+            grant.audience.as_str(),
+            grant.scopes.to_scope_string(),
+            grant.claims,
+        ]);
+        let key = grant_key(&grant, "repo:acme/app:ref:refs/heads/main", "v1", "s".into());
+        assert_eq!(key.id, sha256_hex(earlier.to_string().as_bytes()));
+        assert_eq!(key.slot, "s");
+    }
 }
