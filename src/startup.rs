@@ -230,6 +230,7 @@ fn serve(
         audience: service.context.broker_audience.to_string(),
         metrics: service.metrics.clone(),
         acceptance_grace: service.settings.leeway + service.settings.replay_margin,
+        clock_skew: service.settings.leeway,
     });
     let state = web::Data::new(AppState {
         lifecycle,

@@ -122,6 +122,16 @@ async fn a_policy_kill_switch_holds_until_it_is_unblocked() {
         .admin_revoke(&admin, "policy", "opaque-deploy", Some("1h"))
         .await;
     assert_eq!(status, 201, "{body}");
+    let created = body["created_at"].as_i64().unwrap();
+    assert_eq!(
+        body["issued_through"].as_i64(),
+        Some(created + 60),
+        "it reaches the verifier's leeway past its creation, for replicas whose clocks run ahead: {body}"
+    );
+    assert_eq!(
+        body["keep_until"].as_i64(),
+        Some(created + 60 + 86_400 + 120)
+    );
     assert!(!broker.is_active(&rs, &before).await);
     let refused = broker
         .exchange_as(&app.issuer, OPAQUE_SUBJECT, DEPLOY_AUDIENCE)
@@ -131,14 +141,24 @@ async fn a_policy_kill_switch_holds_until_it_is_unblocked() {
         .credential(&app.issuer, DEPLOY_SUBJECT, DEPLOY_AUDIENCE)
         .await;
 
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let (status, body, _) = broker
         .admin_unblock(&admin, "policy", "opaque-deploy")
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(app.last_audit_event()["reason"], "unblocked");
-    broker
+    let lifted = body["block_until"].as_i64().unwrap();
+    assert!(
+        body["issued_through"].as_i64().unwrap() < lifted,
+        "its reach ends before the block does: {body}"
+    );
+    let after = broker
         .credential(&app.issuer, OPAQUE_SUBJECT, DEPLOY_AUDIENCE)
         .await;
+    assert!(
+        broker.is_active(&rs, &after).await,
+        "a credential issued once the block is lifted is not revoked by it"
+    );
     assert!(
         !broker.is_active(&rs, &before).await,
         "unblocking revives nothing"

@@ -248,6 +248,7 @@ async fn on_a_hit_that_is_refused_or_revoked_the_broker_decides_and_records_it_o
             created_at: now,
             block_until: now + 600,
             keep_until: now + 600,
+            issued_through: None,
             reason: None,
             by: None,
         },

@@ -198,6 +198,7 @@ async fn no_hit_is_recorded_on_a_replay_a_refused_rate_step_or_any_live_revocati
             created_at: now,
             block_until: now + 60,
             keep_until: now + 60,
+            issued_through: None,
             reason: None,
             by: None,
         })

@@ -135,6 +135,7 @@ async fn two_replicas_scenario(redis_url: &str, prefix: &str) -> (Vec<String>, V
         created_at: now,
         block_until: now + 600,
         keep_until: now + 600,
+        issued_through: None,
         reason: None,
         by: None,
     };

@@ -24,6 +24,7 @@ fn revocation(kind: RevocationKind, value: &str, keep_for: i64) -> Revocation {
         created_at: now,
         block_until: now + keep_for,
         keep_until: now + keep_for,
+        issued_through: None,
         reason: None,
         by: Some("test".into()),
     }

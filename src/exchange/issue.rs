@@ -315,7 +315,12 @@ mod tests {
             grant.scopes.to_scope_string(),
             grant.claims,
         ]);
-        let key = grant_key(&grant, "repo:acme/app:ref:refs/heads/main", "v1", "s".into());
+        let key = grant_key(
+            &grant,
+            "repo:acme/app:ref:refs/heads/main",
+            "v1",
+            "s".into(),
+        );
         assert_eq!(key.id, sha256_hex(earlier.to_string().as_bytes()));
         assert_eq!(key.slot, "s");
     }

@@ -69,15 +69,19 @@ pub(super) fn credential_revocation(
         created_at: now,
         block_until: now,
         keep_until: keep_until.max(now + 1),
+        issued_through: None,
         reason: None,
         by: caller.map(|c| c.subject.clone()),
     }
 }
 
-/// Validates an admin request into the revocation to store.
+/// Validates an admin request into the revocation to store. A kill switch reaches `skew` past
+/// `now` (see [`Revocation::reach_past_creation`]) and is kept until the credentials issued up
+/// to then have expired.
 pub(super) fn revocation_from(
     req: AdminRequest,
     now: UnixSeconds,
+    skew: Duration,
     caller: &Caller,
 ) -> Result<Revocation, LifecycleError> {
     let invalid = |m: String| LifecycleError::InvalidRequest(m);
@@ -115,7 +119,9 @@ pub(super) fn revocation_from(
             })?,
     };
     r.block_until = now + block.as_secs() as i64;
-    r.keep_until = r.block_until.max(ceiling);
+    r.reach_past_creation(skew);
+    let reach = r.issued_through.unwrap_or(now) - now;
+    r.keep_until = r.block_until.max(ceiling + reach);
     Ok(r)
 }
 
@@ -145,6 +151,7 @@ mod tests {
         let r = revocation_from(
             request(RevocationKind::Policy, "p", Some("2h")),
             1000,
+            Duration::ZERO,
             &caller(),
         )
         .unwrap();
@@ -154,6 +161,7 @@ mod tests {
         let long = revocation_from(
             request(RevocationKind::Policy, "p", Some("3d")),
             0,
+            Duration::ZERO,
             &caller(),
         )
         .unwrap();
@@ -162,9 +170,64 @@ mod tests {
             3 * 86_400,
             "kept at least as long as it blocks"
         );
-        let default =
-            revocation_from(request(RevocationKind::Subject, "s*", None), 0, &caller()).unwrap();
+        let default = revocation_from(
+            request(RevocationKind::Subject, "s*", None),
+            0,
+            Duration::ZERO,
+            &caller(),
+        )
+        .unwrap();
         assert_eq!(default.block_until, 3600);
+    }
+
+    #[test]
+    fn a_kill_switch_reaches_the_clock_skew_past_its_creation_but_not_past_its_block() {
+        let skew = Duration::from_secs(60);
+        let switch = |duration| {
+            revocation_from(
+                request(RevocationKind::Policy, "p", Some(duration)),
+                1000,
+                skew,
+                &caller(),
+            )
+            .unwrap()
+        };
+        let hour = switch("1h");
+        assert_eq!(hour.issued_through, Some(1060));
+        assert!(
+            hour.revokes_issued_at(1060),
+            "stamped by a clock 60 s ahead"
+        );
+        assert!(!hour.revokes_issued_at(1061));
+        assert_eq!(
+            hour.keep_until,
+            1060 + 86_400,
+            "kept until what it reaches has expired"
+        );
+        let short = switch("2s");
+        assert_eq!(
+            short.issued_through,
+            Some(1001),
+            "the last second it blocks"
+        );
+        assert!(
+            !short.revokes_issued_at(1002),
+            "issued once the block ended"
+        );
+        assert_eq!(switch("1s").issued_through, Some(1000));
+
+        let mut lifted = hour.clone();
+        lifted.unblock_at(1010);
+        assert_eq!(lifted.block_until, 1010);
+        assert_eq!(lifted.issued_through, Some(1009));
+        assert!(!lifted.revokes_issued_at(1010), "issued after the unblock");
+        let mut at_once = hour;
+        at_once.unblock_at(1000);
+        assert_eq!(
+            at_once.issued_through,
+            Some(1000),
+            "never short of its creation"
+        );
     }
 
     #[test]
@@ -172,6 +235,7 @@ mod tests {
         let r = revocation_from(
             request(RevocationKind::Credential, "c1", None),
             5,
+            Duration::ZERO,
             &caller(),
         )
         .unwrap();
@@ -179,6 +243,7 @@ mod tests {
         assert!(revocation_from(
             request(RevocationKind::Credential, "c1", Some("1h")),
             5,
+            Duration::ZERO,
             &caller()
         )
         .is_err());

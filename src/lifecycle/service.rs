@@ -57,6 +57,9 @@ pub struct LifecycleService {
     /// verifier's leeway, plus the replay margin as for a `jti`): a revocation by id is kept this
     /// much longer than the credentials it covers, so it never expires while they still pass.
     pub acceptance_grace: std::time::Duration,
+    /// The clock skew tolerated between replicas (the verifier's leeway): how far past its
+    /// creation a kill switch reaches ([`Revocation::reach_past_creation`]).
+    pub clock_skew: std::time::Duration,
 }
 
 impl LifecycleService {
@@ -131,7 +134,7 @@ impl LifecycleService {
         let now = unix_now();
         let result = async {
             let caller = self.admin(authorization, &mut ev, now).await?;
-            let mut r = revocation_from(request?, now, &caller)?;
+            let mut r = revocation_from(request?, now, self.clock_skew, &caller)?;
             r.keep_until = self.kept_past(r.keep_until);
             self.put(&mut ev, &r).await?;
             ev.reason = "revoked".into();
@@ -161,7 +164,7 @@ impl LifecycleService {
             let mut r = found
                 .filter(|r| r.blocks_at(now))
                 .ok_or(LifecycleError::NotFound)?;
-            r.block_until = now;
+            r.unblock_at(now);
             self.put(&mut ev, &r).await?;
             ev.reason = "unblocked".into();
             Ok(r)

@@ -100,6 +100,7 @@ mod tests {
             created_at: now,
             block_until: now,
             keep_until: now + keep,
+            issued_through: None,
             reason: None,
             by: None,
         }

@@ -2,8 +2,9 @@
 //!
 //! One list holds every live revocation: of a credential (by id), of the credentials one
 //! exchange minted (by exchange id), and kill switches on a subject pattern or a policy. A kill
-//! switch revokes every credential of that subject or policy issued up to its creation and, until
-//! `block_until`, refuses new exchanges for it. An entry is kept until every credential it can
+//! switch revokes every credential of that subject or policy issued up to its creation (and, for
+//! replicas whose clocks run ahead, up to `issued_through`) and, until `block_until`, refuses new
+//! exchanges for it. An entry is kept until every credential it can
 //! revoke has expired (`keep_until`), so lifting a block (`unblock`) never revives a credential.
 //!
 //! A store keeps the two apart: kill switches in one short list, read whole by every exchange
@@ -70,6 +71,13 @@ pub struct Revocation {
     pub block_until: UnixSeconds,
     /// The entry is dropped after this: every credential it revokes has expired by then.
     pub keep_until: UnixSeconds,
+    /// Kill switches: the latest `iat` they revoke ([`Revocation::revokes_issued_at`]). Later
+    /// than `created_at` because replicas' clocks disagree: an exchange already past its
+    /// kill-switch read on a replica whose clock runs ahead stamps its credential after the
+    /// switch's `created_at`. Never at or past `block_until`, so nothing issued once the block
+    /// has ended is revoked. Absent in entries of earlier builds (then `created_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_through: Option<UnixSeconds>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The subject of the admin credential that asked.
@@ -89,6 +97,37 @@ impl Revocation {
 
     pub fn blocks_at(&self, now: UnixSeconds) -> bool {
         self.kind.is_kill_switch() && self.block_until > now
+    }
+
+    /// Whether a kill switch covers a credential issued at `iat` (of a matching subject or
+    /// policy): issued up to its creation, or up to `issued_through`.
+    pub fn revokes_issued_at(&self, iat: UnixSeconds) -> bool {
+        iat <= self
+            .issued_through
+            .unwrap_or(self.created_at)
+            .max(self.created_at)
+    }
+
+    /// Sets how far past `created_at` a kill switch reaches: `skew` (the clock skew tolerated
+    /// between replicas), but never into the second its block ends in or later.
+    pub fn reach_past_creation(&mut self, skew: Duration) {
+        let skew = i64::try_from(skew.as_secs()).unwrap_or(i64::MAX);
+        let through = self
+            .created_at
+            .saturating_add(skew)
+            .min(self.block_until.saturating_sub(1))
+            .max(self.created_at);
+        self.issued_through = Some(through);
+    }
+
+    /// Ends a kill switch's block at `now`: new exchanges are served again, and from then on
+    /// its reach stops short of `now` too, so a credential issued after the block ended is not
+    /// revoked by it.
+    pub fn unblock_at(&mut self, now: UnixSeconds) {
+        self.block_until = now;
+        if let Some(through) = self.issued_through {
+            self.issued_through = Some(through.min(now.saturating_sub(1)).max(self.created_at));
+        }
     }
 }
 
@@ -241,11 +280,11 @@ pub fn revoking<'a>(
             RevocationKind::Credential => r.value == c.credential_id,
             RevocationKind::Exchange => c.exchange_id.as_deref() == Some(r.value.as_str()),
             RevocationKind::Policy => {
-                c.issued_at <= r.created_at
+                r.revokes_issued_at(c.issued_at)
                     && (r.value == c.policy || c.derived_policies.contains(&r.value))
             }
             RevocationKind::Subject => {
-                c.issued_at <= r.created_at
+                r.revokes_issued_at(c.issued_at)
                     && std::iter::once(&c.subject)
                         .chain(&c.actors)
                         .any(|s| subject_matches(&r.value, s))

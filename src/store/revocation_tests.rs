@@ -20,6 +20,7 @@ fn rev(kind: RevocationKind, value: &str, created: i64, block_until: i64) -> Rev
         created_at: created,
         block_until,
         keep_until: created + 86_400,
+        issued_through: None,
         reason: None,
         by: None,
     }
@@ -49,6 +50,32 @@ fn a_subject_kill_switch_revokes_earlier_credentials_of_matching_subjects_only()
         "issued after the switch"
     );
     assert!(revoking(&list, &facts("c1", "repo:acme/web:x", "p", 50), 200).is_none());
+}
+
+#[test]
+fn a_kill_switch_covers_credentials_stamped_by_a_clock_running_ahead() {
+    // A replica whose clock runs 30 s ahead was already past its kill-switch read when the
+    // switch was stored: its credential, and a hop made from another policy's credential, say
+    // `iat` 130 against a `created_at` of 100.
+    let mut policy = rev(RevocationKind::Policy, "deploy", 100, 3700);
+    let mut subject = rev(RevocationKind::Subject, "repo:*", 100, 3700);
+    let ahead = facts("c1", "repo:acme", "deploy", 130);
+    let mut hop = facts("c2", "agent", "agents", 130);
+    hop.derived_policies = vec!["deploy".into()];
+    // An entry of an earlier build has no reach: both escape it (what the reach closes).
+    let earlier = [policy.clone(), subject.clone()];
+    assert!(revoking(&earlier, &ahead, 200).is_none());
+    assert!(revoking(&earlier, &hop, 200).is_none());
+    policy.reach_past_creation(Duration::from_secs(60));
+    subject.reach_past_creation(Duration::from_secs(60));
+    let list = [policy, subject];
+    assert!(revoking(&list[..1], &ahead, 200).is_some());
+    assert!(revoking(&list[..1], &hop, 200).is_some(), "a derived hop");
+    assert!(revoking(&list[1..], &ahead, 200).is_some(), "by subject");
+    assert!(
+        revoking(&list, &facts("c3", "repo:acme", "deploy", 161), 200).is_none(),
+        "past the reach"
+    );
 }
 
 #[test]
