@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ferry::audit::AuditEvent;
+use ferry::audit::{AuditEvent, EventJson};
 use ferry::domain::Secret;
 use ferry::store::{
     CacheKey, CachePut, CachedCredential, JtiClaim, MemoryStore, RedisSettings, RedisStore, Store,
@@ -67,7 +67,9 @@ async fn exchange(store: &dyn Store, i: u64, event: &AuditEvent, cred: &CachedCr
         credential: cred,
         ttl: Duration::from_secs(600),
     };
-    store.commit(event, Some(put)).await.unwrap();
+    // Serialized per exchange, as the exchange service does once for the file and the stream.
+    let event = EventJson::new(event).unwrap();
+    store.commit(&event, Some(put)).await.unwrap();
 }
 
 fn benches(c: &mut Criterion) {

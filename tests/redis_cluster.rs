@@ -48,9 +48,12 @@ async fn replicas_share_replay_cache_revocations_and_limits_across_cluster_nodes
             credential: &cred,
             ttl: Duration::from_secs(60),
         };
-        a.commit(&ferry::audit::AuditEvent::default(), Some(put))
-            .await
-            .unwrap();
+        a.commit(
+            &ferry::audit::EventJson::new(&ferry::audit::AuditEvent::default()).unwrap(),
+            Some(put),
+        )
+        .await
+        .unwrap();
         let (replayed, hit) = b.claim_and_lookup(Some(&claim), Some(&key)).await.unwrap();
         assert_eq!(replayed, ClaimOutcome::Replayed);
         assert_eq!(hit.unwrap().credential_id, format!("c{i}"));

@@ -35,13 +35,17 @@ async fn exchange(
     )
 }
 
-fn exchange_ids(replica: &Replica) -> Vec<String> {
+/// The records of a replica's audit file.
+fn file_records(replica: &Replica) -> Vec<serde_json::Value> {
     replica
         .audit_text()
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .map(|e| e["exchange_id"].as_str().unwrap().to_string())
         .collect()
+}
+
+fn exchange_id(event: &serde_json::Value) -> String {
+    event["exchange_id"].as_str().unwrap().to_string()
 }
 
 /// Runs `ferry audit tail --json --from-start` until it printed `n` lines.
@@ -74,7 +78,11 @@ fn tail_lines(redis_url: &str, prefix: &str, n: usize) -> Vec<serde_json::Value>
 
 /// Two replicas on `redis_url`: replay refused across them, the cache shared. Returns the
 /// exchange ids each replica recorded in its own JSONL file.
-async fn two_replicas_scenario(redis_url: &str, prefix: &str) -> (Vec<String>, Vec<String>) {
+/// Returns the records of A's and B's audit files.
+async fn two_replicas_scenario(
+    redis_url: &str,
+    prefix: &str,
+) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
     let issuer = DevIssuer::start("127.0.0.1:0");
     let policies = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -119,7 +127,7 @@ async fn two_replicas_scenario(redis_url: &str, prefix: &str) -> (Vec<String>, V
         reused["access_token"], minted["access_token"],
         "B serves the credential A cached"
     );
-    let ids = (exchange_ids(&a), exchange_ids(&b));
+    let records = (file_records(&a), file_records(&b));
 
     // Revoked (through the store, as the admin API does): a replica that never saw the grant
     // does not serve it either (one server: the revocation epoch moved on; a Cluster: the
@@ -152,7 +160,7 @@ async fn two_replicas_scenario(redis_url: &str, prefix: &str) -> (Vec<String>, V
         fresh["access_token"] != minted["access_token"],
         "C never serves the revoked credential"
     );
-    ids
+    records
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,12 +170,17 @@ async fn two_replica_processes_on_one_redis_behave_as_one_broker() {
     let (from_a, from_b) = two_replicas_scenario(&redis_url, &prefix).await;
     assert_eq!((from_a.len(), from_b.len()), (1, 2));
     // From the start: A's, B's two, and the third replica's.
-    let stream: Vec<String> = tail_lines(&redis_url, &prefix, 4)
-        .into_iter()
-        .map(|e| e["exchange_id"].as_str().unwrap().to_string())
-        .collect();
-    for id in from_a.iter().chain(&from_b) {
-        assert!(stream.contains(id), "event {id} is in the shared stream");
+    let stream = tail_lines(&redis_url, &prefix, 4);
+    for record in from_a.iter().chain(&from_b) {
+        let id = exchange_id(record);
+        let entry = stream.iter().find(|e| exchange_id(e) == id);
+        let entry = entry.unwrap_or_else(|| panic!("event {id} is in the shared stream"));
+        // The stream holds the event the file chained: the same members, without the links.
+        let mut event = record.clone();
+        for link in ["seq", "prev_hash", "hash"] {
+            event.as_object_mut().unwrap().remove(link);
+        }
+        assert_eq!(entry, &event, "the stream and the file record one event");
     }
 }
 
@@ -179,7 +192,7 @@ async fn two_replica_processes_on_a_redis_cluster_behave_as_one_broker() {
     let stream = cluster
         .cli(&["XRANGE", &format!("{prefix}audit"), "-", "+"])
         .unwrap();
-    for id in from_a.iter().chain(&from_b) {
+    for id in from_a.iter().chain(&from_b).map(exchange_id) {
         assert!(
             stream.contains(id.as_str()),
             "event {id} is in the shared stream"

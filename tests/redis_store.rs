@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::redis_server::{shared_redis, unique_prefix, RedisServer};
-use ferry::audit::AuditEvent;
+use ferry::audit::{AuditEvent, EventJson};
 use ferry::domain::Secret;
 use ferry::store::{
     CacheKey, CachePut, CachedCredential, ClaimOutcome, JtiClaim, RedisSettings, RedisStore, Store,
@@ -96,7 +96,9 @@ async fn a_credential_cached_by_one_replica_is_served_by_another_and_expires_wit
         credential: &cred,
         ttl: Duration::from_millis(700),
     };
-    a.commit(&event, Some(put)).await.unwrap();
+    a.commit(&EventJson::new(&event).unwrap(), Some(put))
+        .await
+        .unwrap();
     let (_, hit) = b.claim_and_lookup(None, Some(&key)).await.unwrap();
     let hit = hit.expect("B sees A's credential");
     assert_eq!(hit.credential_id, "cred-1");
@@ -145,7 +147,10 @@ async fn audit_events_land_in_the_stream_with_its_maxlen() {
             exchange_id: format!("x{i}"),
             ..AuditEvent::default()
         };
-        store.commit(&event, None).await.unwrap();
+        store
+            .commit(&EventJson::new(&event).unwrap(), None)
+            .await
+            .unwrap();
     }
     let stream = format!("{prefix}audit");
     let len: usize = server
@@ -242,7 +247,7 @@ async fn without_the_audit_stream_a_commit_only_caches() {
         ttl: Duration::from_secs(60),
     };
     store
-        .commit(&AuditEvent::default(), Some(put))
+        .commit(&EventJson::new(&AuditEvent::default()).unwrap(), Some(put))
         .await
         .unwrap();
     assert!(store

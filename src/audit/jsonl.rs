@@ -91,15 +91,19 @@ impl JsonlAuditSink {
 #[async_trait::async_trait]
 impl AuditSink for JsonlAuditSink {
     async fn append(&self, event: &AuditEvent) -> Result<(), AuditError> {
-        let event = EventJson::new(event)?;
+        self.append_json(event, &EventJson::new(event)?).await
+    }
+
+    async fn append_json(&self, _: &AuditEvent, json: &EventJson) -> Result<(), AuditError> {
         let result = match &self.mode {
             Mode::Inline(writer) => writer
                 .lock()
                 .map_err(|_| AuditError::WriterStopped)?
-                .append_now(&event),
+                .append_now(json),
             Mode::Thread { tx, .. } => {
                 let (reply, answer) = oneshot::channel();
                 let tx = tx.as_ref().ok_or(AuditError::WriterStopped)?;
+                let event = json.clone();
                 tx.send(Pending { event, reply })
                     .map_err(|_| AuditError::WriterStopped)?;
                 answer.await.map_err(|_| AuditError::WriterStopped)?

@@ -57,6 +57,7 @@ pub use error::AuditError;
 pub use event::{AuditEvent, CacheUse, Outcome};
 pub use jsonl::JsonlAuditSink;
 pub use memory::MemoryAuditSink;
+pub use record::EventJson;
 pub use stream::{tail, TailOptions};
 pub use verify::{verify_chain, ChainBreak, ChainReport};
 
@@ -67,6 +68,13 @@ pub trait AuditSink: Send + Sync + 'static {
     /// disk). An error means the event may not be recorded: the caller must not issue the
     /// credential.
     async fn append(&self, event: &AuditEvent) -> Result<(), AuditError>;
+
+    /// [`AuditSink::append`] of an event the caller has serialized already (`json` is
+    /// [`EventJson::new`] of `event`), so that a sink writing JSON does not serialize it again.
+    async fn append_json(&self, event: &AuditEvent, json: &EventJson) -> Result<(), AuditError> {
+        let _ = json;
+        self.append(event).await
+    }
 
     /// `Err` with a reason once the sink can no longer record (e.g. a failed write poisoned
     /// it); `/readyz` reports it so a load balancer stops sending exchanges here.

@@ -38,14 +38,20 @@ impl ChainHead {
     }
 }
 
-/// An event serialized once, on the caller's thread, as a JSON object. Only [`EventJson::new`]
-/// builds one, so the bytes always start with `{`.
-#[derive(Debug)]
-pub(crate) struct EventJson(Vec<u8>);
+/// An event serialized once, on the caller's thread, as a JSON object: the exchange service
+/// hands the same bytes to the audit file and to the store's audit stream. Only
+/// [`EventJson::new`] builds one, so the bytes always start with `{`.
+#[derive(Debug, Clone)]
+pub struct EventJson(Vec<u8>);
 
 impl EventJson {
-    pub(crate) fn new(event: &AuditEvent) -> Result<Self, serde_json::Error> {
+    pub fn new(event: &AuditEvent) -> Result<Self, serde_json::Error> {
         serde_json::to_vec(event).map(Self)
+    }
+
+    /// The JSON object, as `serde_json::to_vec(event)` gave it.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
     }
 
     #[cfg(test)]

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Map;
 
 use super::ServeArgs;
-use crate::audit::{AuditEvent, AuditSink, JsonlAuditSink, Outcome};
+use crate::audit::{AuditEvent, AuditSink, EventJson, JsonlAuditSink, Outcome};
 use crate::config::{Settings, StoreBackend};
 use crate::credential::{JwtMinter, MintRequest, Minted, Minter, SigningKey};
 use crate::domain::{unix_now, ScopeSet};
@@ -154,7 +154,8 @@ fn record(settings: &Settings, event: &AuditEvent) -> Result<(), String> {
         if settings.store.backend == StoreBackend::Redis && settings.store.redis.audit_stream {
             let store: Arc<dyn Store> =
                 Arc::new(RedisStore::new(&settings.store.redis).map_err(|e| e.to_string())?);
-            store.commit(event, None).await.map_err(|e| e.to_string())?;
+            let json = EventJson::new(event).map_err(|e| e.to_string())?;
+            store.commit(&json, None).await.map_err(|e| e.to_string())?;
         }
         Ok(())
     })

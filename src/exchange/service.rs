@@ -29,7 +29,7 @@ use arc_swap::ArcSwap;
 use super::form::{ExchangeRequest, RequestError, TokenType};
 use super::issue::{Granted, Issued};
 use super::{audit_trace, decide, DecideContext, Decision, DenyReason, Requested};
-use crate::audit::{AuditEvent, AuditSink, CacheUse, Outcome};
+use crate::audit::{AuditError, AuditEvent, AuditSink, CacheUse, EventJson, Outcome};
 use crate::credential::Minter;
 use crate::domain::{unix_now, Secret};
 use crate::policy::PolicySet;
@@ -161,14 +161,22 @@ impl ExchangeService {
         event: &mut AuditEvent,
         result: Result<Issued, ExchangeError>,
     ) -> Result<Issued, ExchangeError> {
-        if let Err(e) = self.audit.append(event).await {
-            self.metrics.audit_failures.inc();
-            tracing::error!(
-                exchange_id = %event.exchange_id, reason = %event.reason, error = %e,
-                "audit record could not be written; no credential issued"
-            );
-            return Err(ExchangeError::Unavailable("audit_unavailable"));
-        }
+        // Serialized once: the file and the stream record the same bytes.
+        let appended = match EventJson::new(event) {
+            Ok(json) => self.audit.append_json(event, &json).await.map(|()| json),
+            Err(e) => Err(AuditError::from(e)),
+        };
+        let json = match appended {
+            Ok(json) => json,
+            Err(e) => {
+                self.metrics.audit_failures.inc();
+                tracing::error!(
+                    exchange_id = %event.exchange_id, reason = %event.reason, error = %e,
+                    "audit record could not be written; no credential issued"
+                );
+                return Err(ExchangeError::Unavailable("audit_unavailable"));
+            }
+        };
         let cache = result.as_ref().ok().and_then(|issued| {
             issued.cache_put.as_ref().map(|(key, credential)| CachePut {
                 key,
@@ -183,8 +191,8 @@ impl ExchangeService {
         // or an opaque credential's record (what makes it introspectable).
         let opaque = result.as_ref().ok().and_then(|i| i.opaque.as_ref());
         let committed = match opaque {
-            Some(record) => self.store.commit_opaque(event, record).await,
-            None => self.store.commit(event, cache).await,
+            Some(record) => self.store.commit_opaque(&json, record).await,
+            None => self.store.commit(&json, cache).await,
         };
         if let Err(e) = committed {
             self.metrics.store_errors.inc();

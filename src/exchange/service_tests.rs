@@ -228,7 +228,7 @@ impl Store for StreamDownStore {
     }
     async fn commit(
         &self,
-        _: &crate::audit::AuditEvent,
+        _: &crate::audit::EventJson,
         _: Option<crate::store::CachePut<'_>>,
     ) -> Result<(), StoreError> {
         Err(StoreError::Unavailable("stream append timed out".into()))

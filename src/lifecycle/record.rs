@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use crate::audit::{AuditEvent, Outcome};
+use crate::audit::{AuditError, AuditEvent, EventJson, Outcome};
 use crate::exchange::RequestMeta;
 
 use super::caller::Caller;
@@ -50,12 +50,19 @@ impl LifecycleService {
         } else {
             reason
         };
-        if let Err(e) = self.audit.append(&event).await {
-            tracing::error!(event_id = %event.exchange_id, error = %e, "lifecycle audit record not written");
-            return Err(LifecycleError::Unavailable("audit_unavailable"));
-        }
+        let appended = match EventJson::new(&event) {
+            Ok(json) => self.audit.append_json(&event, &json).await.map(|()| json),
+            Err(e) => Err(AuditError::from(e)),
+        };
+        let json = match appended {
+            Ok(json) => json,
+            Err(e) => {
+                tracing::error!(event_id = %event.exchange_id, error = %e, "lifecycle audit record not written");
+                return Err(LifecycleError::Unavailable("audit_unavailable"));
+            }
+        };
         if self.store.keeps_audit_stream() {
-            if let Err(e) = self.store.commit(&event, None).await {
+            if let Err(e) = self.store.commit(&json, None).await {
                 tracing::error!(event_id = %event.exchange_id, error = %e, "lifecycle audit stream append failed");
                 return Err(LifecycleError::Unavailable("audit_unavailable"));
             }

@@ -25,7 +25,7 @@ pub use rate::RateDecision;
 pub use redis::{RedisSettings, RedisStore};
 pub use revocation::{CredentialFacts, Revocation, RevocationKind};
 
-use crate::audit::AuditEvent;
+use crate::audit::EventJson;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -217,7 +217,7 @@ pub trait Store: Send + Sync + 'static {
     /// keep one) and caches `cache`. The default keeps no stream and only caches.
     async fn commit(
         &self,
-        event: &AuditEvent,
+        event: &EventJson,
         cache: Option<CachePut<'_>>,
     ) -> Result<(), StoreError> {
         let _ = event;
@@ -233,7 +233,7 @@ pub trait Store: Send + Sync + 'static {
     /// default makes the two calls.
     async fn commit_opaque(
         &self,
-        event: &AuditEvent,
+        event: &EventJson,
         opaque: &OpaqueRecord,
     ) -> Result<(), StoreError> {
         self.opaque_put(&opaque.digest, &opaque.record, opaque.ttl)

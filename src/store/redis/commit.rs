@@ -43,7 +43,7 @@ impl Default for Commit {
 
 impl Commit {
     /// `XADD stream MAXLEN ~ maxlen * event <json>`. Must come before any `set`.
-    pub(super) fn append(&mut self, stream: String, maxlen: u64, event: String) {
+    pub(super) fn append(&mut self, stream: String, maxlen: u64, event: &[u8]) {
         debug_assert!(self.stored.is_empty(), "the append comes first");
         self.pipe.add_command(xadd(stream, maxlen, event));
         self.appends = true;
@@ -77,7 +77,7 @@ impl Commit {
 }
 
 /// `XADD stream MAXLEN ~ maxlen * event <json>`: an audit event appended to the stream.
-pub(super) fn xadd(stream: String, maxlen: u64, event: String) -> redis::Cmd {
+pub(super) fn xadd(stream: String, maxlen: u64, event: &[u8]) -> redis::Cmd {
     let mut cmd = redis::cmd("XADD");
     cmd.arg(stream)
         .arg("MAXLEN")
@@ -182,7 +182,7 @@ mod tests {
 
     fn commit() -> Commit {
         let mut tx = Commit::default();
-        tx.append("audit".into(), 10, "{}".into());
+        tx.append("audit".into(), 10, b"{}");
         tx.set("cred".into(), "record".into(), 1000);
         tx
     }
@@ -214,7 +214,7 @@ mod tests {
     #[test]
     fn setting_a_fresh_epoch_adds_no_reply_to_read() {
         let mut tx = Commit::default();
-        tx.append("audit".into(), 10, "{}".into());
+        tx.append("audit".into(), 10, b"{}");
         tx.establish_epoch("revocations".into(), "e1");
         tx.set("cred".into(), "record".into(), 1000);
         let packed = String::from_utf8_lossy(&tx.pipe.get_packed_pipeline()).into_owned();

@@ -52,7 +52,7 @@ use super::{
     CacheKey, CachePut, CachedCredential, ClaimOutcome, Guarded, HitRecord, JtiClaim, OpaqueRecord,
     RateDecision, RateLimit, Revocation, Store, StoreError,
 };
-use crate::audit::AuditEvent;
+use crate::audit::EventJson;
 use crate::domain::UnixSeconds;
 use commit::Commit;
 pub use connect::{Conn, Connector, Target};
@@ -311,7 +311,7 @@ impl Store for RedisStore {
 
     async fn commit(
         &self,
-        event: &AuditEvent,
+        event: &EventJson,
         cache: Option<CachePut<'_>>,
     ) -> Result<(), StoreError> {
         if !self.settings.audit_stream {
@@ -320,8 +320,7 @@ impl Store for RedisStore {
                 None => Ok(()),
             };
         }
-        let event =
-            serde_json::to_string(event).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let event = event.as_bytes();
         if let Some(put) = &cache {
             self.seen_cached(put.key, put.credential.expires_at);
         }
@@ -342,15 +341,14 @@ impl Store for RedisStore {
 
     async fn commit_opaque(
         &self,
-        event: &AuditEvent,
+        event: &EventJson,
         opaque: &OpaqueRecord,
     ) -> Result<(), StoreError> {
         let put = || self.lifecycle_opaque_put(&opaque.digest, &opaque.record, opaque.ttl);
         if !self.settings.audit_stream {
             return put().await;
         }
-        let event =
-            serde_json::to_string(event).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let event = event.as_bytes();
         if self.connector.is_cluster() {
             let (appended, stored) =
                 futures_util::future::join(self.commit_cluster(event, None), put()).await;
@@ -503,7 +501,7 @@ impl RedisStore {
     /// fails, but it is not released then, and a later cache hit is audited on its own.
     async fn commit_cluster(
         &self,
-        event: String,
+        event: &[u8],
         cache: Option<CacheWrite>,
     ) -> Result<(), StoreError> {
         let stream = self.keys.stream();
