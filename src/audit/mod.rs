@@ -83,6 +83,17 @@ pub trait AuditSink: Send + Sync + 'static {
     }
 }
 
+/// Serializes `event` once and appends it to `sink`; the bytes come back for the store's audit
+/// stream, so the file and the stream record the same event.
+pub async fn append_serialized(
+    sink: &dyn AuditSink,
+    event: &AuditEvent,
+) -> Result<EventJson, AuditError> {
+    let json = EventJson::new(event)?;
+    sink.append_json(event, &json).await?;
+    Ok(json)
+}
+
 /// Whether each batch of appends is synced to disk before the appenders are answered.
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]

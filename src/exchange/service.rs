@@ -29,7 +29,7 @@ use arc_swap::ArcSwap;
 use super::form::{ExchangeRequest, RequestError, TokenType};
 use super::issue::{Granted, Issued};
 use super::{audit_trace, decide, DecideContext, Decision, DenyReason, Requested};
-use crate::audit::{AuditError, AuditEvent, AuditSink, CacheUse, EventJson, Outcome};
+use crate::audit::{append_serialized, AuditEvent, AuditSink, CacheUse, Outcome};
 use crate::credential::Minter;
 use crate::domain::{unix_now, Secret};
 use crate::policy::PolicySet;
@@ -161,12 +161,7 @@ impl ExchangeService {
         event: &mut AuditEvent,
         result: Result<Issued, ExchangeError>,
     ) -> Result<Issued, ExchangeError> {
-        // Serialized once: the file and the stream record the same bytes.
-        let appended = match EventJson::new(event) {
-            Ok(json) => self.audit.append_json(event, &json).await.map(|()| json),
-            Err(e) => Err(AuditError::from(e)),
-        };
-        let json = match appended {
+        let json = match append_serialized(self.audit.as_ref(), event).await {
             Ok(json) => json,
             Err(e) => {
                 self.metrics.audit_failures.inc();

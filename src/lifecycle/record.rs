@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use crate::audit::{AuditError, AuditEvent, EventJson, Outcome};
+use crate::audit::{append_serialized, AuditEvent, Outcome};
 use crate::exchange::RequestMeta;
 
 use super::caller::Caller;
@@ -50,11 +50,7 @@ impl LifecycleService {
         } else {
             reason
         };
-        let appended = match EventJson::new(&event) {
-            Ok(json) => self.audit.append_json(&event, &json).await.map(|()| json),
-            Err(e) => Err(AuditError::from(e)),
-        };
-        let json = match appended {
+        let json = match append_serialized(self.audit.as_ref(), &event).await {
             Ok(json) => json,
             Err(e) => {
                 tracing::error!(event_id = %event.exchange_id, error = %e, "lifecycle audit record not written");
