@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Map;
 
 use super::ServeArgs;
-use crate::audit::{AuditEvent, AuditSink, EventJson, JsonlAuditSink, Outcome};
+use crate::audit::{append_serialized, AuditEvent, JsonlAuditSink, Outcome};
 use crate::config::{Settings, StoreBackend};
 use crate::credential::{JwtMinter, MintRequest, Minted, Minter, SigningKey};
 use crate::domain::{unix_now, ScopeSet};
@@ -150,11 +150,12 @@ fn record(settings: &Settings, event: &AuditEvent) -> Result<(), String> {
     runtime.block_on(async {
         let path = settings.data_dir.join("admin-audit.jsonl");
         let sink = JsonlAuditSink::open(&path, settings.audit.fsync).map_err(|e| e.to_string())?;
-        sink.append(event).await.map_err(|e| e.to_string())?;
+        let json = append_serialized(&sink, event)
+            .await
+            .map_err(|e| e.to_string())?;
         if settings.store.backend == StoreBackend::Redis && settings.store.redis.audit_stream {
             let store: Arc<dyn Store> =
                 Arc::new(RedisStore::new(&settings.store.redis).map_err(|e| e.to_string())?);
-            let json = EventJson::new(event).map_err(|e| e.to_string())?;
             store.commit(&json, None).await.map_err(|e| e.to_string())?;
         }
         Ok(())

@@ -75,13 +75,13 @@ pub(super) fn credential_revocation(
     }
 }
 
-/// Validates an admin request into the revocation to store. A kill switch reaches `skew` past
+/// Validates an admin request into the revocation to store. A kill switch reaches `reach` past
 /// `now` (see [`Revocation::reach_past_creation`]) and is kept until the credentials issued up
 /// to then have expired.
 pub(super) fn revocation_from(
     req: AdminRequest,
     now: UnixSeconds,
-    skew: Duration,
+    reach: Duration,
     caller: &Caller,
 ) -> Result<Revocation, LifecycleError> {
     let invalid = |m: String| LifecycleError::InvalidRequest(m);
@@ -119,9 +119,9 @@ pub(super) fn revocation_from(
             })?,
     };
     r.block_until = now + block.as_secs() as i64;
-    r.reach_past_creation(skew);
-    let reach = r.issued_through.unwrap_or(now) - now;
-    r.keep_until = r.block_until.max(ceiling + reach);
+    r.reach_past_creation(reach);
+    let reached = r.issued_through.unwrap_or(now) - now;
+    r.keep_until = r.block_until.max(ceiling + reached);
     Ok(r)
 }
 
@@ -224,10 +224,11 @@ mod tests {
         let mut at_once = hour;
         at_once.unblock_at(1000);
         assert_eq!(
-            at_once.issued_through,
-            Some(1000),
-            "never short of its creation"
+            (at_once.block_until, at_once.issued_through),
+            (1001, Some(1000)),
+            "lifted in the second it was made: that second stays blocked and covered"
         );
+        assert!(!at_once.revokes_issued_at(1001));
     }
 
     #[test]

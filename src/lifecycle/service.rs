@@ -2,6 +2,7 @@
 //! revocations and kill switches. Each request records exactly one audit event (`record`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -12,6 +13,7 @@ use super::request::{credential_revocation, revocation_from, AdminRequest, Token
 use crate::audit::{AuditEvent, AuditSink};
 use crate::domain::{unix_now, UnixSeconds};
 use crate::exchange::RequestMeta;
+use crate::store::redis::MAX_COMMAND_TIMEOUT;
 use crate::store::{Revocation, RevocationKind, Store};
 
 /// Why a lifecycle request was not answered as asked. `http::error` maps each variant.
@@ -46,6 +48,11 @@ impl LifecycleError {
     }
 }
 
+/// The longest a kill switch's write can take before it is visible: two Redis commands
+/// (`put_revocation` reads the switches, then runs its script), each bounded by the command
+/// timeout, which is at most [`MAX_COMMAND_TIMEOUT`].
+const LONGEST_WRITE: Duration = Duration::from_secs(2 * MAX_COMMAND_TIMEOUT.as_secs());
+
 pub struct LifecycleService {
     pub inspector: Inspector,
     pub store: Arc<dyn Store>,
@@ -57,9 +64,9 @@ pub struct LifecycleService {
     /// verifier's leeway, plus the replay margin as for a `jti`): a revocation by id is kept this
     /// much longer than the credentials it covers, so it never expires while they still pass.
     pub acceptance_grace: std::time::Duration,
-    /// The clock skew tolerated between replicas (the verifier's leeway): how far past its
-    /// creation a kill switch reaches ([`Revocation::reach_past_creation`]).
-    pub clock_skew: std::time::Duration,
+    /// The clock skew tolerated between replicas (the verifier's leeway): a kill switch
+    /// reaches that far past the moment it became visible ([`Revocation::reach_past_creation`]).
+    pub clock_skew: Duration,
 }
 
 impl LifecycleService {
@@ -134,7 +141,13 @@ impl LifecycleService {
         let now = unix_now();
         let result = async {
             let caller = self.admin(authorization, &mut ev, now).await?;
-            let mut r = revocation_from(request?, now, self.clock_skew, &caller)?;
+            // How far past `now` the switch must reach: a replica whose clock runs ahead by
+            // the skew, reading the switches until they are visible. They are once `put`
+            // returns: after the time spent so far, a second for `now`'s rounding down, and at
+            // most the longest write.
+            let spent = u64::try_from(unix_now() - now).unwrap_or(0) + 1;
+            let reach = self.clock_skew + Duration::from_secs(spent) + LONGEST_WRITE;
+            let mut r = revocation_from(request?, now, reach, &caller)?;
             r.keep_until = self.kept_past(r.keep_until);
             self.put(&mut ev, &r).await?;
             ev.reason = "revoked".into();

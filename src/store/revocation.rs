@@ -108,25 +108,27 @@ impl Revocation {
             .max(self.created_at)
     }
 
-    /// Sets how far past `created_at` a kill switch reaches: `skew` (the clock skew tolerated
-    /// between replicas), but never into the second its block ends in or later.
-    pub fn reach_past_creation(&mut self, skew: Duration) {
-        let skew = i64::try_from(skew.as_secs()).unwrap_or(i64::MAX);
+    /// Sets how far past `created_at` a kill switch reaches: `reach` (the clock skew tolerated
+    /// between replicas, plus the time until the switch is visible to them), but never into the
+    /// second its block ends in or later.
+    pub fn reach_past_creation(&mut self, reach: Duration) {
+        let reach = i64::try_from(reach.as_secs()).unwrap_or(i64::MAX);
         let through = self
             .created_at
-            .saturating_add(skew)
+            .saturating_add(reach)
             .min(self.block_until.saturating_sub(1))
             .max(self.created_at);
         self.issued_through = Some(through);
     }
 
-    /// Ends a kill switch's block at `now`: new exchanges are served again, and from then on
-    /// its reach stops short of `now` too, so a credential issued after the block ended is not
-    /// revoked by it.
+    /// Ends a kill switch's block at `now` (at the earliest the second after its creation,
+    /// which it always covers): new exchanges are served again, and its reach stops short of
+    /// the block's end too, so a credential issued after the block ended is not revoked by it.
     pub fn unblock_at(&mut self, now: UnixSeconds) {
-        self.block_until = now;
+        self.block_until = now.max(self.created_at.saturating_add(1));
         if let Some(through) = self.issued_through {
-            self.issued_through = Some(through.min(now.saturating_sub(1)).max(self.created_at));
+            let before_end = self.block_until.saturating_sub(1);
+            self.issued_through = Some(through.min(before_end).max(self.created_at));
         }
     }
 }
