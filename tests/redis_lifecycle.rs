@@ -131,6 +131,8 @@ async fn each_revocation_kind_made_at_one_replica_holds_at_the_other() {
     );
     let refused = a.exchange_as(issuer, OPAQUE_SUBJECT, DEPLOY_AUDIENCE).await;
     assert_oauth_error(&refused, 400, "invalid_request");
+    // Past the second the switch was made in, which an unblock keeps blocked.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(
         a.admin_unblock(&admin, "policy", "opaque-deploy").await.0,
         200
