@@ -63,7 +63,7 @@ pub struct LifecycleService {
     /// How long past its `exp` a credential is still accepted as a subject or actor token (the
     /// verifier's leeway, plus the replay margin as for a `jti`): a revocation by id is kept this
     /// much longer than the credentials it covers, so it never expires while they still pass.
-    pub acceptance_grace: std::time::Duration,
+    pub acceptance_grace: Duration,
     /// The clock skew tolerated between replicas (the verifier's leeway): a kill switch
     /// reaches that far past the moment it became visible ([`Revocation::reach_past_creation`]).
     pub clock_skew: Duration,
