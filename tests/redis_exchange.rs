@@ -6,7 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::redis_server::{
-    command_names, quiet_state_checks, unique_prefix, use_redis, RedisServer, TrafficDelta,
+    command_names, quiet_state_checks, unique_prefix, use_redis, HoldingProxy, RedisServer,
+    TrafficDelta,
 };
 use common::*;
 use serde_json::Value;
@@ -336,6 +337,68 @@ async fn a_slow_redis_fails_requests_fast_with_503() {
         "503 after the 300 ms timeout, took {took:?}"
     );
     sleeper.join().unwrap();
+
+    let (status, body, _) = app.exchange_token(&app.token(), None).await;
+    assert_eq!(status, 200, "service resumes: {body}");
+}
+
+/// The stream's records of `exchange_id`, oldest first.
+fn streamed_records(server: &RedisServer, prefix: &str, exchange_id: &str) -> Vec<Value> {
+    let raw = server
+        .cli(&["XRANGE", &format!("{prefix}audit"), "-", "+"])
+        .unwrap();
+    raw.lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["exchange_id"] == exchange_id)
+        .collect()
+}
+
+/// A commit whose reply timed out may still be carried out: here the server gets it a second
+/// late, as it would queued behind a slow command. The client got 503 and no credential; the
+/// stream, which then holds the `allow`, gets the correction after it, as the file does.
+#[tokio::test]
+async fn a_commit_carried_out_after_its_timeout_is_corrected_in_the_stream_too() {
+    let server = RedisServer::start();
+    let proxy = HoldingProxy::start(server.port, Duration::from_secs(1));
+    let prefix = unique_prefix();
+    let app = spawn_app(Fixture::deploy().settings(use_redis(&proxy.url(), &prefix))).await;
+    assert_eq!(
+        app.exchange_token(&app.token(), None).await.0,
+        200,
+        "control"
+    );
+
+    proxy.hold_next(b"XADD");
+    let got = app.exchange_token(&app.token(), None).await;
+    assert_oauth_error(&got, 503, "temporarily_unavailable");
+    let filed = app.audit_events();
+    let [.., allowed, withheld] = &filed[..] else {
+        panic!("the allow and its correction: {filed:?}")
+    };
+    assert_eq!(
+        (&allowed["decision"], &withheld["decision"]),
+        (&"allow".into(), &"error".into())
+    );
+    let id = withheld["exchange_id"].as_str().unwrap();
+    assert_eq!(allowed["exchange_id"], id);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let streamed = loop {
+        let streamed = streamed_records(&server, &prefix, id);
+        if streamed.len() >= 2 || Instant::now() > deadline {
+            break streamed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let decisions: Vec<&Value> = streamed.iter().map(|e| &e["decision"]).collect();
+    assert_eq!(
+        decisions,
+        ["allow", "error"],
+        "the late allow, then its correction: {streamed:?}"
+    );
+    assert_eq!(streamed[1]["reason"], withheld["reason"]);
+    assert_eq!(streamed[1]["credential_id"], allowed["credential_id"]);
 
     let (status, body, _) = app.exchange_token(&app.token(), None).await;
     assert_eq!(status, 200, "service resumes: {body}");

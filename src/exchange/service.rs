@@ -14,7 +14,8 @@
 //! the second round trip) -> only then answer with the credential. Every call records exactly
 //! one audit event, whatever happens; if that record cannot be written (file or stream), the
 //! caller gets 503 and no credential (and an `allow` the file took before the stream refused it
-//! is followed there by the event that says so, `record_withheld`).
+//! is followed there by the event that says so, `record_withheld`, which the stream gets too in
+//! case the refused commit was carried out after all).
 //!
 //! A cache hit on a store that [`Store::records_hits_first`] sends its audit event with the
 //! first round trip (`store::HitRecord`); when the store appended it there, the commit is
@@ -29,7 +30,7 @@ use arc_swap::ArcSwap;
 use super::form::{ExchangeRequest, RequestError, TokenType};
 use super::issue::{Granted, Issued};
 use super::{audit_trace, decide, DecideContext, Decision, DenyReason, Requested};
-use crate::audit::{append_serialized, AuditEvent, AuditSink, CacheUse, Outcome};
+use crate::audit::{append_serialized, AuditEvent, AuditSink, CacheUse, EventJson, Outcome};
 use crate::credential::Minter;
 use crate::domain::{unix_now, Secret};
 use crate::policy::PolicySet;
@@ -226,13 +227,40 @@ impl ExchangeService {
         event.reason = refused.code().to_string();
         event.scopes_granted.clear();
         event.trace = None;
-        if let Err(e) = self.audit.append(event).await {
-            self.metrics.audit_failures.inc();
-            tracing::error!(
-                exchange_id = %event.exchange_id, error = %e,
-                "the record that the credential was withheld could not be written"
-            );
+        match append_serialized(self.audit.as_ref(), event).await {
+            Ok(json) => self.correct_stream(&event.exchange_id, json),
+            Err(e) => {
+                self.metrics.audit_failures.inc();
+                tracing::error!(
+                    exchange_id = %event.exchange_id, error = %e,
+                    "the record that the credential was withheld could not be written"
+                );
+            }
         }
+    }
+
+    /// Appends the correction to the shared audit stream too, for a store that keeps one: the
+    /// stream may hold the `allow` although the commit failed. A commit whose reply timed out
+    /// may still be carried out (queued behind a slow command, say), and on a Cluster an opaque
+    /// credential's record and the stream live on different nodes, so one can fail alone.
+    /// Sent on the same connection after the commit, the correction lands after the `allow`
+    /// it corrects; where the `allow` never landed, it is the exchange's only stream entry.
+    /// Best effort and in the background: the refusal is not held up by a second timeout, and
+    /// the file already has both records.
+    fn correct_stream(&self, exchange_id: &str, json: EventJson) {
+        if !self.store.keeps_audit_stream() {
+            return;
+        }
+        let store = Arc::clone(&self.store);
+        let exchange_id = exchange_id.to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = store.commit(&json, None).await {
+                tracing::warn!(
+                    exchange_id = %exchange_id, error = %e,
+                    "the audit stream could not be told that the credential was withheld (the file was)"
+                );
+            }
+        });
     }
 
     fn observe(

@@ -200,8 +200,28 @@ async fn no_credential_is_issued_when_the_store_is_down_and_the_attempt_is_recor
     assert!(events[0].credential_id.is_none());
 }
 
-/// A shared store whose audit stream refuses appends (claims and lookups still work).
-struct StreamDownStore(MemoryStore);
+/// A shared store whose audit stream answers its first `refused` appends with a timeout
+/// (claims and lookups still work). Every append reaches it: `streamed` holds them all, as a
+/// server may carry out a command whose reply timed out.
+struct StreamDownStore {
+    inner: MemoryStore,
+    refused: usize,
+    streamed: std::sync::Mutex<Vec<serde_json::Value>>,
+}
+
+impl StreamDownStore {
+    fn refusing(refused: usize) -> Self {
+        StreamDownStore {
+            inner: MemoryStore::new(),
+            refused,
+            streamed: Default::default(),
+        }
+    }
+
+    fn streamed(&self) -> Vec<serde_json::Value> {
+        self.streamed.lock().unwrap().clone()
+    }
+}
 
 #[async_trait::async_trait]
 impl Store for StreamDownStore {
@@ -210,7 +230,7 @@ impl Store for StreamDownStore {
         claim: Option<&JtiClaim>,
         key: Option<&CacheKey>,
     ) -> Result<(ClaimOutcome, Option<CachedCredential>), StoreError> {
-        self.0.claim_and_lookup(claim, key).await
+        self.inner.claim_and_lookup(claim, key).await
     }
     async fn cache_put(
         &self,
@@ -218,7 +238,7 @@ impl Store for StreamDownStore {
         c: &CachedCredential,
         t: Duration,
     ) -> Result<(), StoreError> {
-        self.0.cache_put(k, c, t).await
+        self.inner.cache_put(k, c, t).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
@@ -228,49 +248,54 @@ impl Store for StreamDownStore {
     }
     async fn commit(
         &self,
-        _: &crate::audit::EventJson,
+        event: &crate::audit::EventJson,
         _: Option<crate::store::CachePut<'_>>,
     ) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("stream append timed out".into()))
+        let mut streamed = self.streamed.lock().unwrap();
+        streamed.push(serde_json::from_slice(event.as_bytes()).unwrap());
+        if streamed.len() <= self.refused {
+            return Err(StoreError::Unavailable("stream append timed out".into()));
+        }
+        Ok(())
     }
     async fn revoke(&self, id: &str, ttl: Duration) -> Result<(), StoreError> {
-        self.0.revoke(id, ttl).await
+        self.inner.revoke(id, ttl).await
     }
     async fn is_revoked(&self, id: &str) -> Result<bool, StoreError> {
-        self.0.is_revoked(id).await
+        self.inner.is_revoked(id).await
     }
     async fn rate_limit(&self, k: &str, l: u32, w: Duration) -> Result<RateDecision, StoreError> {
-        self.0.rate_limit(k, l, w).await
+        self.inner.rate_limit(k, l, w).await
     }
     async fn revocations(&self) -> Result<Vec<crate::store::Revocation>, StoreError> {
-        self.0.revocations().await
+        self.inner.revocations().await
     }
     async fn revocations_for(
         &self,
         ids: &[String],
     ) -> Result<Vec<crate::store::Revocation>, StoreError> {
-        self.0.revocations_for(ids).await
+        self.inner.revocations_for(ids).await
     }
     async fn put_revocation(&self, r: &crate::store::Revocation) -> Result<(), StoreError> {
-        self.0.put_revocation(r).await
+        self.inner.put_revocation(r).await
     }
     async fn rate_gcra(&self, l: &crate::store::RateLimit) -> Result<RateDecision, StoreError> {
-        self.0.rate_gcra(l).await
+        self.inner.rate_gcra(l).await
     }
     async fn opaque_put(&self, d: &str, r: &str, t: Duration) -> Result<(), StoreError> {
-        self.0.opaque_put(d, r, t).await
+        self.inner.opaque_put(d, r, t).await
     }
     async fn opaque_get(&self, d: &str) -> Result<Option<String>, StoreError> {
-        self.0.opaque_get(d).await
+        self.inner.opaque_get(d).await
     }
     async fn opaque_delete(&self, d: &str) -> Result<(), StoreError> {
-        self.0.opaque_delete(d).await
+        self.inner.opaque_delete(d).await
     }
 }
 
 #[tokio::test]
 async fn a_failed_audit_stream_append_issues_no_credential() {
-    let h = harness(Arc::new(StreamDownStore(MemoryStore::new())));
+    let h = harness(Arc::new(StreamDownStore::refusing(usize::MAX)));
     let err = h.exchange(&h.token("a"), "").await.unwrap_err();
     assert!(
         matches!(err, ExchangeError::Unavailable("audit_unavailable")),
@@ -288,12 +313,48 @@ async fn an_opaque_credential_is_not_released_when_its_record_and_stream_entry_f
         "control: an opaque credential"
     );
 
-    let h = harness_with(Arc::new(StreamDownStore(MemoryStore::new())), &opaque);
+    let h = harness_with(Arc::new(StreamDownStore::refusing(usize::MAX)), &opaque);
     let err = h.exchange(&h.token("a"), "").await.unwrap_err();
     assert!(
         matches!(err, ExchangeError::Unavailable("store_unavailable")),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn a_withheld_allow_is_corrected_in_the_stream_as_in_the_file() {
+    let opaque = format!("{POLICY}  credential: opaque\n");
+    for policy in [POLICY, &opaque] {
+        // The commit's reply times out, though the append reached the stream.
+        let store = Arc::new(StreamDownStore::refusing(1));
+        let h = harness_with(store.clone(), policy);
+        let err = h.exchange(&h.token("a"), "").await.unwrap_err();
+        assert!(matches!(err, ExchangeError::Unavailable(_)), "{err:?}");
+        let filed = h.audit.events();
+        let [allowed, withheld] = &filed[..] else {
+            panic!("the allow and its correction: {filed:?}")
+        };
+        assert_eq!(allowed.decision, Some(Outcome::Allow));
+        assert_eq!(withheld.decision, Some(Outcome::Error));
+        // The correction is sent in the background: the refusal does not wait for it.
+        let mut streamed = store.streamed();
+        for _ in 0..200 {
+            if streamed.len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            streamed = store.streamed();
+        }
+        let [first, last] = &streamed[..] else {
+            panic!("{policy}: the stream holds the allow and then its correction: {streamed:?}")
+        };
+        assert_eq!(first["decision"], "allow", "{first}");
+        assert_eq!(last["decision"], "error", "{last}");
+        assert_eq!(last["reason"], err.code(), "{last}");
+        assert_eq!(last["exchange_id"], first["exchange_id"]);
+        assert_eq!(last["exchange_id"].as_str(), Some(&*withheld.exchange_id));
+        assert!(last.get("scopes_granted").is_none(), "{last}");
+    }
 }
 
 #[tokio::test]

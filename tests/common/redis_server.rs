@@ -641,3 +641,84 @@ impl TestCa {
         (server, tls_port)
     }
 }
+
+/// A loopback TCP proxy in front of a server that can hold back, once, the first bytes a client
+/// sends that contain a given command (`hold_next`): they reach the server `delay` late, and so
+/// does everything sent after them on that connection, in order. What a command queued behind a
+/// slow one looks like to a client whose reply timed out: the server still carries it out.
+/// Runs on its own thread; stops with the test process.
+pub struct HoldingProxy {
+    pub port: u16,
+    hold: std::sync::Arc<std::sync::Mutex<Option<&'static [u8]>>>,
+}
+
+impl HoldingProxy {
+    pub fn start(upstream: u16, delay: Duration) -> HoldingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("proxy port");
+        let port = listener.local_addr().unwrap().port();
+        let hold = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let held = hold.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("proxy runtime");
+            runtime.block_on(async move {
+                listener.set_nonblocking(true).unwrap();
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                while let Ok((client, _)) = listener.accept().await {
+                    let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    else {
+                        continue;
+                    };
+                    tokio::spawn(forward(client, server, held.clone(), delay));
+                }
+            });
+        });
+        HoldingProxy { port, hold }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Holds back the next bytes, on any connection, that contain `command` (e.g. `b"XADD"`).
+    pub fn hold_next(&self, command: &'static [u8]) {
+        *self.hold.lock().unwrap() = Some(command);
+    }
+}
+
+async fn forward(
+    client: tokio::net::TcpStream,
+    server: tokio::net::TcpStream,
+    hold: std::sync::Arc<std::sync::Mutex<Option<&'static [u8]>>>,
+    delay: Duration,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n) = client_read.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        let held = {
+            let mut hold = hold.lock().unwrap();
+            let hit = hold.is_some_and(|c| chunk.windows(c.len()).any(|w| w == c));
+            if hit {
+                *hold = None;
+            }
+            hit
+        };
+        if held {
+            tokio::time::sleep(delay).await;
+        }
+        if server_write.write_all(chunk).await.is_err() {
+            break;
+        }
+    }
+}
