@@ -243,18 +243,26 @@ impl ExchangeService {
     /// stream may hold the `allow` although the commit failed. A commit whose reply timed out
     /// may still be carried out (queued behind a slow command, say), and on a Cluster an opaque
     /// credential's record and the stream live on different nodes, so one can fail alone.
-    /// Sent on the same connection after the commit, the correction lands after the `allow`
-    /// it corrects; where the `allow` never landed, it is the exchange's only stream entry.
+    ///
+    /// Order: an HTTP worker is a single-threaded runtime, so the spawned task stays on this
+    /// thread and takes its Redis connection (one per thread), behind the commit. A timeout
+    /// does not replace the connection, so Redis carries the correction out after the `allow`,
+    /// unless the connection was replaced in between (a dropped connection, or a Cluster
+    /// failover that moved the stream's slot). Where the `allow` never landed, the correction
+    /// is the exchange's only stream entry.
+    ///
     /// Best effort and in the background: the refusal is not held up by a second timeout, and
-    /// the file already has both records.
+    /// the file already has both records. A correction that fails counts as an audit failure.
     fn correct_stream(&self, exchange_id: &str, json: EventJson) {
         if !self.store.keeps_audit_stream() {
             return;
         }
         let store = Arc::clone(&self.store);
+        let metrics = Arc::clone(&self.metrics);
         let exchange_id = exchange_id.to_owned();
         tokio::spawn(async move {
             if let Err(e) = store.commit(&json, None).await {
+                metrics.audit_failures.inc();
                 tracing::warn!(
                     exchange_id = %exchange_id, error = %e,
                     "the audit stream could not be told that the credential was withheld (the file was)"

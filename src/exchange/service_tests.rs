@@ -301,6 +301,15 @@ async fn a_failed_audit_stream_append_issues_no_credential() {
         matches!(err, ExchangeError::Unavailable("audit_unavailable")),
         "{err:?}"
     );
+    // The append, then the correction that the stream refused as well (in the background).
+    let failures = || h.service.metrics.audit_failures.get();
+    for _ in 0..200 {
+        if failures() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(failures(), 2, "both failed stream appends are counted");
 }
 
 #[tokio::test]
