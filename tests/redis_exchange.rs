@@ -68,6 +68,17 @@ fn last_stream_and_file_events(
     (streamed, filed)
 }
 
+/// The file's last two records: an `allow` and the record that corrects it, when a credential
+/// was withheld.
+fn last_two_file_records(app: &TestApp) -> (Value, Value) {
+    let mut events = app.audit_events();
+    let withheld = events.pop();
+    match (events.pop(), withheld) {
+        (Some(allowed), Some(withheld)) => (allowed, withheld),
+        _ => panic!("two records: {events:?}"),
+    }
+}
+
 /// A miss, then two hits of one grant, counting round trips: a miss costs two; a hit two
 /// (plain commands), or one with `hits_in_one_round_trip` (the script appends its event).
 async fn miss_then_hits(hits_in_one_round_trip: bool) -> u64 {
@@ -165,10 +176,7 @@ async fn a_commit_whose_stream_append_fails_releases_nothing_caches_nothing_and_
     assert!(cached.trim().is_empty(), "the SET was undone: {cached}");
     // The file took the allow before the stream refused it; the record after it says the
     // credential was withheld, for the same exchange and credential.
-    let events = app.audit_events();
-    let [.., allowed, withheld] = &events[..] else {
-        panic!("two records: {events:?}")
-    };
+    let (allowed, withheld) = &last_two_file_records(&app);
     assert_eq!(allowed["decision"], "allow", "{allowed}");
     assert_eq!(withheld["decision"], "error", "{withheld}");
     assert_eq!(withheld["reason"], "audit_unavailable");
@@ -197,10 +205,7 @@ async fn a_commit_whose_stream_append_fails_releases_nothing_caches_nothing_and_
     server.cli(&["SET", &stream, "not a stream"]).unwrap();
     let (status, _, _) = app.exchange_token(&app.sign(&grant()), None).await;
     assert_eq!(status, 503);
-    let events = app.audit_events();
-    let [.., allowed, withheld] = &events[..] else {
-        panic!("two records: {events:?}")
-    };
+    let (allowed, withheld) = &last_two_file_records(&app);
     assert_eq!(
         (&allowed["decision"], &allowed["cache"]),
         (&"allow".into(), &"hit".into())
@@ -372,10 +377,7 @@ async fn a_commit_carried_out_after_its_timeout_is_corrected_in_the_stream_too()
     proxy.hold_next(b"XADD");
     let got = app.exchange_token(&app.token(), None).await;
     assert_oauth_error(&got, 503, "temporarily_unavailable");
-    let filed = app.audit_events();
-    let [.., allowed, withheld] = &filed[..] else {
-        panic!("the allow and its correction: {filed:?}")
-    };
+    let (allowed, withheld) = &last_two_file_records(&app);
     assert_eq!(
         (&allowed["decision"], &withheld["decision"]),
         (&"allow".into(), &"error".into())
