@@ -219,7 +219,7 @@ impl ExchangeService {
     /// The file already holds `event` as an `allow`; appends the record that corrects it: the
     /// same exchange, `decision: error` with the refusal's code, nothing granted. The later
     /// record of an `exchange_id` is that exchange's outcome. `credential_id` and `cache` stay:
-    /// a withheld miss names the credential that never left; a withheld hit keeps `cache: hit`,
+    /// a withheld miss names the credential it did not release; a withheld hit keeps `cache: hit`,
     /// since the credential it would have served was delivered by the exchange that minted it.
     async fn record_withheld(&self, event: &mut AuditEvent, refused: &ExchangeError) {
         event.time = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
