@@ -124,13 +124,54 @@ pub enum StoreBackend {
     Redis,
 }
 
+impl StoreBackend {
+    /// As the configuration spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreBackend::Memory => "memory",
+            StoreBackend::Redis => "redis",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSettings {
+    /// `memory` unless set, or unless a Redis server is named (`store.redis.url`,
+    /// `store.redis.nodes`, `store.redis_url`, `--redis`): then `redis` (see [`Settings::load`]).
     pub backend: StoreBackend,
     /// Reuse a still-fresh credential for the same grant instead of minting a new one.
     pub cache_credentials: bool,
     pub redis: RedisSettings,
+    /// Another spelling of `store.redis.url`; moved there on load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
+}
+
+impl StoreSettings {
+    /// Settles what the layers left: `redis_url` moves to `redis.url`, and a Redis server named
+    /// without a `backend` selects the Redis store. A configuration that names a server must not
+    /// quietly run each replica on its own memory store: their replay records would not be
+    /// shared, so a token used on one replica would pass on another. An explicit `backend`
+    /// wins (the startup log line names the store in use).
+    fn settle(&mut self, backend_given: bool) -> Result<(), ConfigError> {
+        if let Some(url) = self.redis_url.take() {
+            match &self.redis.url {
+                Some(other) if *other != url => {
+                    return Err(ConfigError(
+                        "store.redis_url and store.redis.url name different servers: set one"
+                            .into(),
+                    ))
+                }
+                _ => self.redis.url = Some(url),
+            }
+        }
+        let names_a_server = self.redis.url.is_some() || !self.redis.nodes.is_empty();
+        if names_a_server && !backend_given {
+            self.backend = StoreBackend::Redis;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -196,7 +237,9 @@ impl Settings {
         config_file: Option<&Path>,
         overrides: &Overrides,
     ) -> Result<Settings, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        // What the user gave, apart from the defaults: `settle` needs to know whether
+        // `store.backend` was set.
+        let mut given = Figment::new();
         if let Some(file) = config_file {
             if !file.is_file() {
                 return Err(ConfigError(format!(
@@ -204,7 +247,7 @@ impl Settings {
                     file.display()
                 )));
             }
-            figment = figment.merge(Toml::file(file));
+            given = given.merge(Toml::file(file));
         }
         let env = Env::prefixed("FERRY_").split("__").filter(|key| {
             // Keys arrive here upper-case, with `__` already turned into `.`.
@@ -216,10 +259,16 @@ impl Settings {
                 .to_ascii_lowercase();
             SECTIONS.contains(&section.as_str())
         });
-        figment = figment
+        given = given
             .merge(env)
             .merge(Serialized::defaults(flag_layer(overrides)));
-        figment.extract().map_err(|e| ConfigError(e.to_string()))
+        let backend_given = given.find_value("store.backend").is_ok();
+        let mut settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(given)
+            .extract()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        settings.store.settle(backend_given)?;
+        Ok(settings)
     }
 
     /// Settings for an in-process test server: port 0 on loopback, no fsync, quiet logs.
@@ -392,6 +441,7 @@ impl Default for StoreSettings {
             backend: StoreBackend::Memory,
             cache_credentials: true,
             redis: RedisSettings::default(),
+            redis_url: None,
         }
     }
 }
@@ -499,6 +549,70 @@ mod tests {
             assert_eq!(s.store.redis.command_timeout, Duration::from_millis(150));
             let default = Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
             assert_eq!(default.store.backend, StoreBackend::Memory);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_redis_server_named_in_the_file_or_the_environment_selects_the_redis_store() {
+        Jail::expect_with(|jail| {
+            let load = |file: &str| {
+                Settings::load(Some(Path::new(file)), &Overrides::default())
+                    .map_err(|e| e.to_string())
+            };
+            jail.create_file(
+                "url.toml",
+                "[store.redis]\nurl = \"redis://10.0.0.7:6379/1\"\n",
+            )?;
+            let s = load("url.toml")?;
+            assert_eq!(s.store.backend, StoreBackend::Redis, "a URL alone");
+            assert_eq!(
+                s.store.redis.url.as_deref(),
+                Some("redis://10.0.0.7:6379/1")
+            );
+
+            jail.create_file(
+                "nodes.toml",
+                "[store.redis]\nnodes = [\"redis://10.0.0.7:7000\"]\n",
+            )?;
+            assert_eq!(
+                load("nodes.toml")?.store.backend,
+                StoreBackend::Redis,
+                "Cluster seeds"
+            );
+
+            jail.create_file(
+                "alias.toml",
+                "[store]\nredis_url = \"redis://10.0.0.8:6379\"\n",
+            )?;
+            let s = load("alias.toml")?;
+            assert_eq!(s.store.backend, StoreBackend::Redis, "store.redis_url");
+            assert_eq!(s.store.redis.url.as_deref(), Some("redis://10.0.0.8:6379"));
+            assert_eq!(s.store.redis_url, None, "moved to store.redis.url");
+
+            jail.create_file(
+                "both.toml",
+                "[store]\nredis_url = \"redis://a:6379\"\n[store.redis]\nurl = \"redis://b:6379\"\n",
+            )?;
+            let err = load("both.toml").unwrap_err();
+            assert!(err.contains("different servers"), "{err}");
+
+            jail.create_file("empty.toml", "")?;
+            jail.set_env("FERRY_STORE__REDIS__URL", "redis://10.0.0.9:6379");
+            assert_eq!(
+                load("empty.toml")?.store.backend,
+                StoreBackend::Redis,
+                "the environment"
+            );
+
+            // An explicit backend wins, from any layer.
+            jail.set_env("FERRY_STORE__BACKEND", "memory");
+            assert_eq!(load("url.toml")?.store.backend, StoreBackend::Memory);
+            jail.create_file(
+                "explicit.toml",
+                "[store]\nbackend = \"memory\"\n[store.redis]\nurl = \"redis://10.0.0.7:6379\"\n",
+            )?;
+            assert_eq!(load("explicit.toml")?.store.backend, StoreBackend::Memory);
             Ok(())
         });
     }

@@ -91,6 +91,7 @@ impl Application {
         tracing::info!(
             listen = %local_addr, public_url = %base_url,
             policies = service.active.load().policies.len(),
+            store = settings.store.backend.name(),
             "ferry is listening"
         );
         Ok(Application {
