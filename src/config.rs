@@ -138,37 +138,37 @@ impl StoreBackend {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSettings {
     /// `memory` unless set, or unless a Redis server is named (`store.redis.url`,
-    /// `store.redis.nodes`, `store.redis_url`, `--redis`): then `redis` (see [`Settings::load`]).
+    /// `store.redis.nodes`, `--redis`): then `redis` (see [`StoreSettings::settle`]).
     pub backend: StoreBackend,
     /// Reuse a still-fresh credential for the same grant instead of minting a new one.
     pub cache_credentials: bool,
     pub redis: RedisSettings,
-    /// Another spelling of `store.redis.url`; moved there on load.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub redis_url: Option<String>,
 }
 
 impl StoreSettings {
-    /// Settles what the layers left: `redis_url` moves to `redis.url`, and a Redis server named
-    /// without a `backend` selects the Redis store. A configuration that names a server must not
-    /// quietly run each replica on its own memory store: their replay records would not be
-    /// shared, so a token used on one replica would pass on another. An explicit `backend`
-    /// wins (the startup log line names the store in use).
+    /// Settles what the layers left. A configuration that names a Redis server must not run
+    /// each replica on a memory store of its own: their replay records would not be shared, so
+    /// a token used on one replica would pass on another. So naming a server without a
+    /// `backend` selects the Redis store, and naming one with `backend = "memory"` (in any
+    /// layer: a file's, say, under an environment that names the server) is refused.
     fn settle(&mut self, backend_given: bool) -> Result<(), ConfigError> {
-        if let Some(url) = self.redis_url.take() {
-            match &self.redis.url {
-                Some(other) if *other != url => {
-                    return Err(ConfigError(
-                        "store.redis_url and store.redis.url name different servers: set one"
-                            .into(),
-                    ))
-                }
-                _ => self.redis.url = Some(url),
+        let names_a_server = self
+            .redis
+            .url
+            .as_deref()
+            .is_some_and(|u| !u.trim().is_empty())
+            || !self.redis.nodes.is_empty();
+        match (names_a_server, self.backend, backend_given) {
+            (true, StoreBackend::Memory, false) => self.backend = StoreBackend::Redis,
+            (true, StoreBackend::Memory, true) => {
+                return Err(ConfigError(
+                    "store.backend is \"memory\" but store.redis names a Redis server: set \
+                     store.backend to \"redis\" to share state between replicas, or remove \
+                     store.redis.url and store.redis.nodes"
+                        .into(),
+                ))
             }
-        }
-        let names_a_server = self.redis.url.is_some() || !self.redis.nodes.is_empty();
-        if names_a_server && !backend_given {
-            self.backend = StoreBackend::Redis;
+            _ => {}
         }
         Ok(())
     }
@@ -441,7 +441,6 @@ impl Default for StoreSettings {
             backend: StoreBackend::Memory,
             cache_credentials: true,
             redis: RedisSettings::default(),
-            redis_url: None,
         }
     }
 }
@@ -555,11 +554,11 @@ mod tests {
 
     #[test]
     fn a_redis_server_named_in_the_file_or_the_environment_selects_the_redis_store() {
+        let load = |file: &str| {
+            Settings::load(Some(Path::new(file)), &Overrides::default()).map_err(|e| e.to_string())
+        };
         Jail::expect_with(|jail| {
-            let load = |file: &str| {
-                Settings::load(Some(Path::new(file)), &Overrides::default())
-                    .map_err(|e| e.to_string())
-            };
+            jail.clear_env();
             jail.create_file(
                 "url.toml",
                 "[store.redis]\nurl = \"redis://10.0.0.7:6379/1\"\n",
@@ -570,7 +569,6 @@ mod tests {
                 s.store.redis.url.as_deref(),
                 Some("redis://10.0.0.7:6379/1")
             );
-
             jail.create_file(
                 "nodes.toml",
                 "[store.redis]\nnodes = [\"redis://10.0.0.7:7000\"]\n",
@@ -580,39 +578,61 @@ mod tests {
                 StoreBackend::Redis,
                 "Cluster seeds"
             );
-
             jail.create_file(
-                "alias.toml",
-                "[store]\nredis_url = \"redis://10.0.0.8:6379\"\n",
+                "redis.toml",
+                "[store]\nbackend = \"redis\"\n[store.redis]\nurl = \"redis://10.0.0.7:6379\"\n",
             )?;
-            let s = load("alias.toml")?;
-            assert_eq!(s.store.backend, StoreBackend::Redis, "store.redis_url");
-            assert_eq!(s.store.redis.url.as_deref(), Some("redis://10.0.0.8:6379"));
-            assert_eq!(s.store.redis_url, None, "moved to store.redis.url");
-
-            jail.create_file(
-                "both.toml",
-                "[store]\nredis_url = \"redis://a:6379\"\n[store.redis]\nurl = \"redis://b:6379\"\n",
-            )?;
-            let err = load("both.toml").unwrap_err();
-            assert!(err.contains("different servers"), "{err}");
-
-            jail.create_file("empty.toml", "")?;
-            jail.set_env("FERRY_STORE__REDIS__URL", "redis://10.0.0.9:6379");
             assert_eq!(
-                load("empty.toml")?.store.backend,
+                load("redis.toml")?.store.backend,
                 StoreBackend::Redis,
-                "the environment"
+                "both said"
             );
-
-            // An explicit backend wins, from any layer.
-            jail.set_env("FERRY_STORE__BACKEND", "memory");
-            assert_eq!(load("url.toml")?.store.backend, StoreBackend::Memory);
+            jail.create_file("blank.toml", "[store.redis]\nurl = \"\"\n")?;
+            assert_eq!(
+                load("blank.toml")?.store.backend,
+                StoreBackend::Memory,
+                "an empty URL (an unset variable substituted) names no server"
+            );
             jail.create_file(
-                "explicit.toml",
+                "memory.toml",
                 "[store]\nbackend = \"memory\"\n[store.redis]\nurl = \"redis://10.0.0.7:6379\"\n",
             )?;
-            assert_eq!(load("explicit.toml")?.store.backend, StoreBackend::Memory);
+            let err = load("memory.toml").unwrap_err();
+            assert!(err.contains("store.backend is \"memory\""), "{err}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("empty.toml", "")?;
+            jail.set_env("FERRY_STORE__REDIS__URL", "redis://10.0.0.9:6379");
+            let s = load("empty.toml")?;
+            assert_eq!(s.store.backend, StoreBackend::Redis, "the environment");
+            assert_eq!(s.store.redis.url.as_deref(), Some("redis://10.0.0.9:6379"));
+            // A file's memory backend under an environment that names a server: refused, not
+            // a private memory store per replica.
+            jail.create_file("dev.toml", "[store]\nbackend = \"memory\"\n")?;
+            let err = load("dev.toml").unwrap_err();
+            assert!(err.contains("names a Redis server"), "{err}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file(
+                "url.toml",
+                "[store.redis]\nurl = \"redis://10.0.0.7:6379\"\n",
+            )?;
+            let flags = Overrides {
+                redis: Some("redis://10.0.0.8:6379".into()),
+                ..Overrides::default()
+            };
+            let s =
+                Settings::load(Some(Path::new("url.toml")), &flags).map_err(|e| e.to_string())?;
+            assert_eq!(
+                s.store.redis.url.as_deref(),
+                Some("redis://10.0.0.8:6379"),
+                "the flag wins"
+            );
+            assert_eq!(s.store.backend, StoreBackend::Redis);
             Ok(())
         });
     }
