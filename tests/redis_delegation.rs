@@ -141,6 +141,46 @@ async fn on_a_cluster_both_tokens_are_claimed_and_a_replayed_actor_is_refused() 
     );
 }
 
+/// On a Cluster the actor's `jti` lives on another slot than the script's claims, so it is set
+/// beside the script. An exchange refused for a replay of the other token or by the rate limit
+/// gives it back: the unused token may be presented again, as on one server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_a_refused_delegation_gives_back_the_token_it_did_not_use() {
+    let cluster = RedisCluster::start();
+    let limited = TICKETS_POLICY.replace("  ttl: 15m\n", "  ttl: 15m\n  rate_limit: 1/s\n");
+    assert_ne!(
+        limited, TICKETS_POLICY,
+        "the rate limit went into the policy"
+    );
+    let fixture = Fixture::empty()
+        .policy("tickets", &limited)
+        .settings(use_redis(&cluster.url(), &unique_prefix()));
+    let agents = Agents::spawn_with(fixture).await;
+    let token = |agents: &Agents| agents.agent_token(&agents.agent(SUPPORT_BOT));
+    let first = agents.person_token(&agents.alice());
+    let (status, body) = agents.delegate(&first, &token(&agents), None).await;
+    assert_eq!(status, 200, "control: delegation on a cluster: {body}");
+
+    // Refused by the rate limit: the actor token is not used up.
+    let (person, actor) = (agents.person_token(&agents.alice()), token(&agents));
+    let (status, body) = agents.delegate(&person, &actor, None).await;
+    assert_eq!(status, 429, "{body}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, body) = agents.delegate(&person, &actor, None).await;
+    assert_eq!(status, 200, "the rate-limited pair, retried: {body}");
+
+    // Refused because the subject token is a replay: the fresh actor token is not used up.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let actor = token(&agents);
+    let (status, body) = agents.delegate(&first, &actor, None).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(agents.app.last_audit_event()["reason"], "token_replayed");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let person = agents.person_token(&agents.alice());
+    let (status, body) = agents.delegate(&person, &actor, None).await;
+    assert_eq!(status, 200, "the actor token of the refused replay: {body}");
+}
+
 #[tokio::test]
 async fn a_revoked_credential_does_not_act_for_anyone_on_redis() {
     let (url, _server) = shared_redis();

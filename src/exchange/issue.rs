@@ -146,7 +146,7 @@ impl ExchangeService {
                 CredentialKind::Opaque => TokenType::AccessToken,
                 CredentialKind::Jwt => request.issued_token_type,
             },
-            expires_in: (credential.expires_at - now).max(0) as u64,
+            expires_in: credential.expires_at.saturating_sub(now).max(0) as u64,
             scope: grant.scopes.to_scope_string(),
         };
         let hit = cached.filter(|c| c.reusable(grant.ttl_seconds, now));

@@ -156,7 +156,9 @@ impl ExchangeService {
     /// Appends the audit event (file, then stream with the cache entry); a credential is released
     /// only if both succeeded. When the file took an `allow` that the stream then refused, the
     /// file gets a second record for the exchange saying the credential was withheld, and
-    /// `event` becomes that record (what the metrics and the log line report).
+    /// `event` becomes that record (what the metrics and the log line report). A hit whose
+    /// `allow` the first round trip put in the stream gets that correction in the stream when
+    /// the file refuses its record.
     async fn record(
         &self,
         event: &mut AuditEvent,
@@ -170,14 +172,25 @@ impl ExchangeService {
                     exchange_id = %event.exchange_id, reason = %event.reason, error = %e,
                     "audit record could not be written; no credential issued"
                 );
-                return Err(ExchangeError::Unavailable("audit_unavailable"));
+                let refused = ExchangeError::Unavailable("audit_unavailable");
+                if result.as_ref().is_ok_and(|issued| issued.stream_recorded) {
+                    // The first round trip already put this hit's `allow` in the stream.
+                    withhold(event, &refused);
+                    match EventJson::new(event) {
+                        Ok(json) => self.correct_stream(&event.exchange_id, json),
+                        Err(_) => self.metrics.audit_failures.inc(),
+                    }
+                }
+                return Err(refused);
             }
         };
         let cache = result.as_ref().ok().and_then(|issued| {
             issued.cache_put.as_ref().map(|(key, credential)| CachePut {
                 key,
                 credential,
-                ttl: Duration::from_secs((credential.expires_at - unix_now()).max(1) as u64),
+                ttl: Duration::from_secs(
+                    credential.expires_at.saturating_sub(unix_now()).max(1) as u64
+                ),
             })
         });
         if result.as_ref().is_ok_and(|issued| issued.stream_recorded) {
@@ -222,11 +235,7 @@ impl ExchangeService {
     /// a withheld miss names the credential it did not release; a withheld hit keeps `cache: hit`,
     /// since the credential it would have served was delivered by the exchange that minted it.
     async fn record_withheld(&self, event: &mut AuditEvent, refused: &ExchangeError) {
-        event.time = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
-        event.decision = Some(Outcome::Error);
-        event.reason = refused.code().to_string();
-        event.scopes_granted.clear();
-        event.trace = None;
+        withhold(event, refused);
         match append_serialized(self.audit.as_ref(), event).await {
             Ok(json) => self.correct_stream(&event.exchange_id, json),
             Err(e) => {
@@ -434,4 +443,13 @@ fn non_empty_json<T: serde::Serialize>(items: &[T]) -> Option<serde_json::Value>
     (!items.is_empty())
         .then(|| serde_json::to_value(items).ok())
         .flatten()
+}
+
+/// Turns an `allow` into the record that corrects it (see `ExchangeService::record_withheld`).
+fn withhold(event: &mut AuditEvent, refused: &ExchangeError) {
+    event.time = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+    event.decision = Some(Outcome::Error);
+    event.reason = refused.code().to_string();
+    event.scopes_granted.clear();
+    event.trace = None;
 }

@@ -203,9 +203,12 @@ async fn no_credential_is_issued_when_the_store_is_down_and_the_attempt_is_recor
 /// A shared store whose audit stream answers its first `refused` appends with a timeout
 /// (claims and lookups still work). Every append reaches it: `streamed` holds them all, as a
 /// server may carry out a command whose reply timed out.
+/// With `hits_first`, it appends a cache hit's `allow` to the stream in the first round trip,
+/// as one Redis server does under `hits_in_one_round_trip`.
 struct StreamDownStore {
     inner: MemoryStore,
     refused: usize,
+    hits_first: bool,
     streamed: std::sync::Mutex<Vec<serde_json::Value>>,
 }
 
@@ -214,6 +217,7 @@ impl StreamDownStore {
         StreamDownStore {
             inner: MemoryStore::new(),
             refused,
+            hits_first: false,
             streamed: Default::default(),
         }
     }
@@ -246,17 +250,43 @@ impl Store for StreamDownStore {
     fn keeps_audit_stream(&self) -> bool {
         true
     }
+    fn records_hits_first(&self, _: &CacheKey, _: crate::domain::UnixSeconds) -> bool {
+        self.hits_first
+    }
+    async fn claim_guarded(
+        &self,
+        claims: &[JtiClaim],
+        cache_key: Option<&CacheKey>,
+        rate: Option<&crate::store::RateLimit>,
+        hit: Option<&crate::store::HitRecord<'_>>,
+        revocation_ids: &[String],
+    ) -> Result<crate::store::Guarded, StoreError> {
+        let mut guarded = (self.inner)
+            .claim_guarded(claims, cache_key, rate, None, revocation_ids)
+            .await?;
+        if hit.is_some() && guarded.cached.is_some() {
+            let head = json!({"decision": "allow", "cache": "hit", "from": "first round trip"});
+            self.streamed.lock().unwrap().push(head);
+            guarded.hit_recorded = true;
+        }
+        Ok(guarded)
+    }
     async fn commit(
         &self,
         event: &crate::audit::EventJson,
-        _: Option<crate::store::CachePut<'_>>,
+        cache: Option<crate::store::CachePut<'_>>,
     ) -> Result<(), StoreError> {
-        let mut streamed = self.streamed.lock().unwrap();
-        streamed.push(serde_json::from_slice(event.as_bytes()).unwrap());
-        if streamed.len() <= self.refused {
-            return Err(StoreError::Unavailable("stream append timed out".into()));
+        {
+            let mut streamed = self.streamed.lock().unwrap();
+            streamed.push(serde_json::from_slice(event.as_bytes()).unwrap());
+            if streamed.len() <= self.refused {
+                return Err(StoreError::Unavailable("stream append timed out".into()));
+            }
         }
-        Ok(())
+        match cache {
+            Some(put) => self.inner.cache_put(put.key, put.credential, put.ttl).await,
+            None => Ok(()),
+        }
     }
     async fn revoke(&self, id: &str, ttl: Duration) -> Result<(), StoreError> {
         self.inner.revoke(id, ttl).await
@@ -364,6 +394,39 @@ async fn a_withheld_allow_is_corrected_in_the_stream_as_in_the_file() {
         assert_eq!(last["exchange_id"].as_str(), Some(&*withheld.exchange_id));
         assert!(last.get("scopes_granted").is_none(), "{last}");
     }
+}
+
+#[tokio::test]
+async fn a_hit_recorded_in_the_first_round_trip_is_corrected_in_the_stream_when_the_file_fails() {
+    let store = Arc::new(StreamDownStore {
+        hits_first: true,
+        ..StreamDownStore::refusing(0)
+    });
+    let h = harness(store.clone());
+    h.exchange(&h.token("a"), "").await.expect("the miss");
+    h.audit.set_failing(true);
+    let err = h.exchange(&h.token("b"), "").await.unwrap_err();
+    assert!(
+        matches!(err, ExchangeError::Unavailable("audit_unavailable")),
+        "{err:?}"
+    );
+    let mut streamed = store.streamed();
+    for _ in 0..200 {
+        if streamed.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        streamed = store.streamed();
+    }
+    let [miss, hit, correction] = &streamed[..] else {
+        panic!("the miss, the hit's allow and its correction: {streamed:?}")
+    };
+    assert_eq!(miss["decision"], "allow", "{miss}");
+    assert_eq!(hit["from"], "first round trip", "{hit}");
+    assert_eq!(correction["decision"], "error", "{correction}");
+    assert_eq!(correction["reason"], "audit_unavailable", "{correction}");
+    assert_eq!(correction["cache"], "hit", "{correction}");
+    assert!(correction.get("scopes_granted").is_none(), "{correction}");
 }
 
 #[tokio::test]

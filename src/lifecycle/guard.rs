@@ -61,7 +61,7 @@ pub fn into_opaque(
     let record = OpaqueRecord {
         digest: issue.digest,
         record: issue.record,
-        ttl: Duration::from_secs((minted.expires_at - now).max(1) as u64),
+        ttl: Duration::from_secs(minted.expires_at.saturating_sub(now).max(1) as u64),
     };
     let minted = Minted {
         token: issue.token,

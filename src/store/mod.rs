@@ -132,9 +132,9 @@ impl CachedCredential {
     /// still has at least half of that lifetime left (callers are not handed nearly-dead
     /// tokens). The Redis store's first script applies the same integer test (`redis::lifecycle`).
     pub fn reusable(&self, ttl_seconds: u64, now: UnixSeconds) -> bool {
-        let remaining = self.expires_at - now;
+        let remaining = self.expires_at.saturating_sub(now);
         let allowed = ttl_seconds as i64;
-        remaining <= allowed && remaining * 2 >= allowed && remaining >= 1
+        remaining <= allowed && remaining.saturating_mul(2) >= allowed && remaining >= 1
     }
 }
 

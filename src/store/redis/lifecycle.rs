@@ -241,10 +241,9 @@ impl RedisStore {
             self.hmget_revocations(&with_epoch),
         )
         .await;
-        let mut found = found?.into_iter();
-        let epoch = found.next().flatten();
+        let (epoch, named) = epoch_and_pairs(ids, found?)?;
         let mut flat = switches?;
-        flat.extend(pairs(ids, found));
+        flat.extend(named);
         Ok((parse_revocations(flat)?, epoch))
     }
 
@@ -257,7 +256,7 @@ impl RedisStore {
 
     /// `HMGET` of the revocations by id, as the field/value pairs found.
     async fn hmget_pairs(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
-        Ok(pairs(ids, self.hmget_revocations(ids).await?))
+        pairs(ids, self.hmget_revocations(ids).await?)
     }
 
     /// `HMGET` of `fields` of the revocations hash, one answer per field (none without fields).
@@ -426,8 +425,9 @@ impl RedisStore {
         }
         // A script's keys must share one slot: the exchange's (its cache entry, its rate
         // counter, its subject's `jti`). Claims of other slots (an actor token's) are sent
-        // beside it, concurrently: one round trip of latency, not atomic with the rest (a
-        // refused replay of one token may use up the other's `jti`: that fails closed).
+        // beside it, concurrently: one round trip of latency, not atomic with the rest. An
+        // exchange refused for a replay or by the rate limit gives back the claims it took
+        // (`release_claims`), as the single server's script never takes them.
         let anchor = cache_key
             .map(|k| &k.slot)
             .or(rate.map(|r| &r.slot))
@@ -457,11 +457,54 @@ impl RedisStore {
         for ((i, _), o) in local.iter().zip(&guarded.claims) {
             outcomes[*i] = *o;
         }
-        for ((i, _), o) in other.iter().zip(others?) {
-            outcomes[*i] = o;
+        let others = others?;
+        for ((i, _), o) in other.iter().zip(&others) {
+            outcomes[*i] = *o;
+        }
+        let refused = !guarded.rate.allowed || outcomes.contains(&ClaimOutcome::Replayed);
+        if refused {
+            // What this exchange set: the script's claims only when it ran them all (it sets
+            // none when the rate step refuses or one of them is replayed), and each other
+            // slot's claim that `SET NX` answered.
+            let script_set =
+                guarded.rate.allowed && guarded.claims.iter().all(|o| *o == ClaimOutcome::Fresh);
+            let taken = local.iter().filter(|_| script_set).map(|(_, c)| *c).chain(
+                other
+                    .iter()
+                    .zip(&others)
+                    .filter(|(_, o)| **o == ClaimOutcome::Fresh)
+                    .map(|((_, c), _)| *c),
+            );
+            self.release_claims(taken).await;
         }
         guarded.claims = outcomes;
         Ok(guarded)
+    }
+
+    /// Deletes the `jti` records a refused exchange set, so that the token it did not use may
+    /// be presented again (a rate-limited client retries with the same tokens). Best effort: a
+    /// record left behind refuses the token later, which fails closed. Only records this
+    /// exchange set are deleted, never one another exchange of the same token set.
+    async fn release_claims<'a>(&self, taken: impl Iterator<Item = &'a JtiClaim>) {
+        let keys: Vec<String> = taken.map(|c| self.keys.jti(c)).collect();
+        if keys.is_empty() {
+            return;
+        }
+        let released = self
+            .run("release claims", |conn| async move {
+                let each = keys.into_iter().map(|key| {
+                    let mut conn = conn.clone();
+                    async move { redis::cmd("DEL").arg(key).exec_async(&mut conn).await }
+                });
+                futures_util::future::join_all(each)
+                    .await
+                    .into_iter()
+                    .collect::<Result<Vec<()>, _>>()
+            })
+            .await;
+        if let Err(e) = released {
+            tracing::warn!(error = %e, "a refused exchange's jti records could not be released; its tokens stay used");
+        }
     }
 
     /// `SET NX PX` for each claim, concurrently (claims on other Cluster slots).
@@ -556,16 +599,18 @@ impl RedisStore {
                 call.invoke_async(&mut conn).await
             })
             .await?;
-        // A refused rate step claims nothing: every claim stays fresh for a retry.
-        let outcome = |i: usize| match replayed.get(i) {
-            Some(1) => ClaimOutcome::Replayed,
-            _ => ClaimOutcome::Fresh,
-        };
         if retry_ms == 0 && replayed.len() != claims.len() {
             return Err(StoreError::Unavailable(
                 "redis claim: the script answered the wrong number of claims".into(),
             ));
         }
+        // A refused rate step claims nothing: every claim stays fresh for a retry. Otherwise a
+        // claim is fresh only on the script's explicit 0: any other answer fails closed.
+        let outcome = |i: usize| match replayed.get(i) {
+            _ if retry_ms > 0 => ClaimOutcome::Fresh,
+            Some(0) => ClaimOutcome::Fresh,
+            _ => ClaimOutcome::Replayed,
+        };
         let cached = decode(cached);
         if let (Some(key), Some(c)) = (cache_key, &cached) {
             self.seen_cached(key, c.expires_at);
@@ -602,21 +647,62 @@ fn expired_kill_switches<'a>(
     })
 }
 
-/// The field/value pairs of the `ids` an `HMGET` found.
-pub(super) fn pairs(
-    ids: &[String],
-    found: impl IntoIterator<Item = Option<String>>,
-) -> Vec<String> {
-    ids.iter()
+/// The field/value pairs of the `ids` an `HMGET` found. A reply of another length than the
+/// fields asked for fails: cut short, it would drop revocations (and serve a revoked credential).
+pub(super) fn pairs(ids: &[String], found: Vec<Option<String>>) -> Result<Vec<String>, StoreError> {
+    if found.len() != ids.len() {
+        return Err(StoreError::Unavailable(format!(
+            "redis revocations: {} values for {} fields",
+            found.len(),
+            ids.len()
+        )));
+    }
+    Ok(ids
+        .iter()
         .zip(found)
         .filter_map(|(id, v)| v.map(|v| [id.clone(), v]))
         .flatten()
-        .collect()
+        .collect())
+}
+
+/// The revocation epoch and the field/value pairs of the `ids` found, from an `HMGET` of the
+/// epoch field followed by `ids` (see [`pairs`]).
+pub(super) fn epoch_and_pairs(
+    ids: &[String],
+    mut found: Vec<Option<String>>,
+) -> Result<(Option<String>, Vec<String>), StoreError> {
+    if found.len() != ids.len() + 1 {
+        return Err(StoreError::Unavailable(format!(
+            "redis revocations: {} values for {} fields",
+            found.len(),
+            ids.len() + 1
+        )));
+    }
+    let epoch = found.remove(0);
+    Ok((epoch, pairs(ids, found)?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_hmget_reply_of_the_wrong_length_fails_rather_than_dropping_revocations() {
+        let ids = vec!["credential:a".to_string(), "exchange:b".to_string()];
+        let found = vec![None, Some("{}".to_string())];
+        assert_eq!(pairs(&ids, found.clone()).unwrap(), ["exchange:b", "{}"]);
+        assert!(pairs(&ids, vec![None]).is_err(), "cut short");
+        assert!(pairs(&ids, vec![None; 3]).is_err(), "too long");
+        let with_epoch = [vec![Some("e1".to_string())], found].concat();
+        let (epoch, named) = epoch_and_pairs(&ids, with_epoch).unwrap();
+        assert_eq!(epoch.as_deref(), Some("e1"));
+        assert_eq!(named, ["exchange:b", "{}"]);
+        assert!(
+            epoch_and_pairs(&ids, Vec::new()).is_err(),
+            "no epoch either"
+        );
+        assert!(epoch_and_pairs(&ids, vec![None; 2]).is_err(), "one short");
+    }
 
     #[test]
     fn the_scripts_name_the_revocation_epoch_as_the_store_does() {

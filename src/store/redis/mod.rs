@@ -82,7 +82,7 @@ impl RedisStore {
     /// Builds the store without touching the network: Redis may be down at startup. Connections
     /// are made on first use, on the runtime of the thread that uses them (`connect`).
     pub fn new(settings: &RedisSettings) -> Result<RedisStore, StoreError> {
-        settings.check_timeouts().map_err(StoreError::Config)?;
+        settings.check().map_err(StoreError::Config)?;
         let target = Target::parse(settings).map_err(StoreError::Config)?;
         let connector = Connector::new(
             &target,

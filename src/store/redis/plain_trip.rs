@@ -119,10 +119,7 @@ impl RedisStore {
         // A server error in any reply has already failed the query (no `ignore_errors`).
         let claims = match claim {
             None => Vec::new(),
-            Some(_) => vec![match next() {
-                Value::Nil => ClaimOutcome::Replayed,
-                _ => ClaimOutcome::Fresh,
-            }],
+            Some(_) => vec![claim_outcome(next())],
         };
         let record = match cache_key {
             Some(_) => decode(next()),
@@ -130,9 +127,8 @@ impl RedisStore {
         };
         let mut flat: Vec<String> = redis::from_redis_value(next()).map_err(unreadable)?;
         let found: Vec<Option<String>> = redis::from_redis_value(next()).map_err(unreadable)?;
-        let mut found = found.into_iter();
-        let epoch = found.next().flatten();
-        flat.extend(super::lifecycle::pairs(revocation_ids, found));
+        let (epoch, named) = super::lifecycle::epoch_and_pairs(revocation_ids, found)?;
+        flat.extend(named);
         let cached = cache_key.zip(record).and_then(|(key, record)| {
             // Seen cached: under `hits_in_one_round_trip`, this replica's next exchange of the
             // grant takes `GUARDED`, which can check a record of another epoch by its ids.
@@ -150,6 +146,15 @@ impl RedisStore {
             hit_recorded: false,
             revocation_epoch: epoch,
         })
+    }
+}
+
+/// `SET NX`'s answer: OK when it set the key, nil when the key was there. Anything else is not an
+/// answer to trust, so it counts as replayed (fails closed).
+fn claim_outcome(reply: Value) -> ClaimOutcome {
+    match reply {
+        Value::Okay => ClaimOutcome::Fresh,
+        _ => ClaimOutcome::Replayed,
     }
 }
 
@@ -213,6 +218,15 @@ mod tests {
         assert!(!serves(&record(None), Some("e1")), "no epoch on the record");
         assert!(!serves(&record(Some("e1")), None), "no epoch read");
         assert!(!serves(&record(None), None), "none on either side");
+    }
+
+    #[test]
+    fn only_an_ok_from_set_nx_claims_a_jti() {
+        assert_eq!(claim_outcome(Value::Okay), ClaimOutcome::Fresh);
+        assert_eq!(claim_outcome(Value::Nil), ClaimOutcome::Replayed);
+        assert_eq!(claim_outcome(Value::Int(1)), ClaimOutcome::Replayed);
+        let text = Value::SimpleString("QUEUED".into());
+        assert_eq!(claim_outcome(text), ClaimOutcome::Replayed);
     }
 
     #[test]

@@ -49,8 +49,17 @@ pub struct RedisSettings {
 pub const MAX_COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl RedisSettings {
-    /// Both timeouts above zero, and `command_timeout` at most [`MAX_COMMAND_TIMEOUT`].
-    pub fn check_timeouts(&self) -> Result<(), String> {
+    /// Both timeouts above zero, `command_timeout` at most [`MAX_COMMAND_TIMEOUT`], and a
+    /// prefix without braces: Ferry puts each key's Cluster hash tag after the prefix, and a
+    /// brace in the prefix would take its place (`{}` hashes whole keys to scattered slots, so
+    /// every script fails with `CROSSSLOT`; `{ferry}` puts every key on one node).
+    pub fn check(&self) -> Result<(), String> {
+        if self.prefix.contains(['{', '}']) {
+            return Err(format!(
+                "store.redis.prefix `{}` has a brace; Ferry adds the hash tags itself",
+                self.prefix
+            ));
+        }
         if self.command_timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(
                 "store.redis.command_timeout and connect_timeout must be above zero".into(),
@@ -94,11 +103,24 @@ mod tests {
             command_timeout,
             ..RedisSettings::default()
         };
-        assert!(with(MAX_COMMAND_TIMEOUT).check_timeouts().is_ok());
+        assert!(with(MAX_COMMAND_TIMEOUT).check().is_ok());
         let long = with(MAX_COMMAND_TIMEOUT + Duration::from_millis(1))
-            .check_timeouts()
+            .check()
             .unwrap_err();
         assert!(long.contains("at most 5s"), "{long}");
-        assert!(with(Duration::ZERO).check_timeouts().is_err());
+        assert!(with(Duration::ZERO).check().is_err());
+    }
+
+    #[test]
+    fn a_prefix_with_a_brace_is_refused() {
+        let with = |prefix: &str| RedisSettings {
+            prefix: prefix.into(),
+            ..RedisSettings::default()
+        };
+        assert!(with("team-a:ferry:").check().is_ok());
+        for braced in ["ferry{}:", "{ferry}:", "ferry}"] {
+            let refused = with(braced).check().unwrap_err();
+            assert!(refused.contains("brace"), "{braced}: {refused}");
+        }
     }
 }
