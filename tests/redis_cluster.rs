@@ -167,3 +167,32 @@ async fn a_manual_failover_of_every_master_keeps_replay_records_and_costs_only_f
         "every granted exchange kept its stream entry ({len} <= {granted})"
     );
 }
+
+/// A seed node that accepts connections and never answers makes the first Cluster connection
+/// take longer than one command may wait. The attempt goes on in the background, past the
+/// timeout of the request that started it, so the replica connects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_seed_node_does_not_keep_the_replica_from_connecting() {
+    let cluster = RedisCluster::start();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_seed = format!("redis://127.0.0.1:{}", silent.local_addr().unwrap().port());
+    let mut nodes = vec![silent_seed];
+    nodes.extend(cluster.nodes.iter().map(|n| n.url()));
+    let store = ferry::store::RedisStore::new(&ferry::store::RedisSettings {
+        nodes,
+        prefix: unique_prefix(),
+        command_timeout: Duration::from_millis(300),
+        connect_timeout: Duration::from_millis(300),
+        ..ferry::store::RedisSettings::default()
+    })
+    .unwrap();
+    let started = Instant::now();
+    while store.ping().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never connected past the silent seed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(silent);
+}

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::redis_server::{shared_redis, unique_prefix, RedisServer};
+use common::redis_server::{shared_redis, unique_prefix, HoldingProxy, RedisServer};
 use ferry::audit::{AuditEvent, EventJson};
 use ferry::domain::Secret;
 use ferry::store::{
@@ -309,4 +309,39 @@ fn each_thread_reuses_one_connection_and_threads_do_not_share_one() {
         next_burst.wait();
     }
     handles.into_iter().for_each(|h| h.join().unwrap());
+}
+
+/// A connection whose server stops answering without closing it (every command times out; no
+/// reset comes) is replaced after the stall window: the store recovers without a restart.
+#[tokio::test(flavor = "current_thread")]
+async fn a_connection_that_stops_answering_is_replaced() {
+    let server = RedisServer::start();
+    let proxy = HoldingProxy::start(server.port, Duration::from_secs(3600));
+    let store = RedisStore::new(&RedisSettings {
+        command_timeout: Duration::from_millis(200),
+        connect_timeout: Duration::from_millis(200),
+        ..settings(&proxy.url(), &unique_prefix())
+    })
+    .unwrap();
+    store.ping().await.expect("control: through the proxy");
+    // From here on, this connection's commands go nowhere; a new connection is served.
+    proxy.hold_next(b"SET");
+    let stalled = std::time::Instant::now();
+    assert!(store.ping().await.is_err(), "the held command times out");
+    loop {
+        if store.ping().await.is_ok() {
+            break;
+        }
+        assert!(
+            stalled.elapsed() < Duration::from_secs(10),
+            "the stalled connection was never replaced"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Not before the stall window (2 × 200 ms, or 2 × 200 ms + 1 s): a slow server keeps it.
+    assert!(
+        stalled.elapsed() >= Duration::from_millis(1400),
+        "{:?}",
+        stalled.elapsed()
+    );
 }

@@ -58,7 +58,10 @@ pub async fn tail(options: &TailOptions, out: &mut impl Write) -> Result<(), Str
         };
         let read = StreamReadOptions::default().block(5_000).count(100);
         loop {
-            let reply: StreamReadReply = match conn.xread_options(&[&key], &[&last], &read).await {
+            let answer = conn.xread_options(&[&key], &[&last], &read).await;
+            // A connection that answers nothing for the stall window is replaced (`connect`).
+            connector.note(answer.is_ok());
+            let reply: StreamReadReply = match answer {
                 Ok(reply) => reply,
                 Err(e) => {
                     eprintln!("audit tail: {e}; reconnecting");

@@ -11,9 +11,23 @@
 //!
 //! Both are lazy: Ferry starts while Redis is down, answers 503 until it is up, and recovers
 //! without a restart. Every command is bounded by the caller's timeout (`RedisStore::run`), so
-//! a reconnect in progress never holds a request past it.
+//! a reconnect in progress never holds a request past it. A Cluster connects in a task of its
+//! own, which a request's timeout does not cancel: with a seed node that does not answer, the
+//! first connection takes longer than one request may wait.
+//!
+//! A connection on which nothing has succeeded for [`stall_window`] is replaced
+//! ([`Connector::note`]). redis-rs reconnects only after a dropped connection or an I/O error,
+//! so without this a connection whose server went away without a reset (a host that died, a
+//! network that drops packets: every command just times out), or whose first handshake got an
+//! error reply (kept and answered to every later command), would stay broken until a restart.
+//! The kernel gives up on unacknowledged data after the same window (`TCP_USER_TIMEOUT`), and
+//! keepalive probes find an idle connection whose peer is gone.
 
-use std::time::Duration;
+use std::cell::RefCell;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
@@ -47,14 +61,24 @@ impl Target {
             ("rediss+cluster://", "rediss://"),
         ] {
             if let Some(rest) = url.strip_prefix(scheme) {
-                let nodes = rest
+                // `[user:password@]h:p,h:p[/][?options]`: the credentials and the options are
+                // every node's, not only the first's (or the last's).
+                let (hosts, options) = match rest.split_once('?') {
+                    Some((hosts, query)) => (hosts, format!("?{query}")),
+                    None => (rest, String::new()),
+                };
+                let (userinfo, hosts) = match hosts.rsplit_once('@') {
+                    Some((userinfo, hosts)) => (format!("{userinfo}@"), hosts),
+                    None => (String::new(), hosts),
+                };
+                let nodes = hosts
                     .trim_end_matches('/')
                     .split(',')
                     .filter(|n| !n.is_empty())
-                    .map(|n| format!("{plain}{n}"))
+                    .map(|n| format!("{plain}{userinfo}{n}{options}"))
                     .collect::<Vec<_>>();
                 return if nodes.is_empty() {
-                    Err(format!("{url}: no cluster nodes"))
+                    Err(format!("{}: no cluster nodes", redacted(url)))
                 } else {
                     Ok(Target::Cluster(nodes))
                 };
@@ -64,7 +88,8 @@ impl Target {
             Ok(Target::Single(url.to_string()))
         } else {
             Err(format!(
-                "{url}: expected redis://, rediss://, redis+cluster:// or rediss+cluster://"
+                "{}: expected redis://, rediss://, redis+cluster:// or rediss+cluster://",
+                redacted(url)
             ))
         }
     }
@@ -87,19 +112,53 @@ pub enum Connector {
 pub struct PerThread {
     client: redis::Client,
     config: ConnectionManagerConfig,
-    managers: thread_local::ThreadLocal<ConnectionManager>,
+    stall: Duration,
+    managers: thread_local::ThreadLocal<RefCell<Local>>,
 }
+
+/// A thread's connection and when a command on it last succeeded (or when it was made).
+struct Local {
+    manager: ConnectionManager,
+    last_ok: Instant,
+}
+
+type Connecting = Shared<BoxFuture<'static, redis::RedisResult<ClusterConnection>>>;
 
 pub struct LazyCluster {
     client: ClusterClient,
-    connection: tokio::sync::Mutex<Option<ClusterConnection>>,
+    stall: Duration,
+    state: Mutex<ClusterState>,
+}
+
+struct ClusterState {
+    /// The connection, or the attempt in progress; `None` before the first use and after a
+    /// failed attempt or a stall.
+    connection: Option<Connecting>,
+    last_ok: Instant,
+}
+
+/// How long a connection may go without one command succeeding before it is replaced: twice the
+/// command timeout, and longer than a connection attempt may take (two tries of
+/// `connect_timeout` and a second), so a slow connect is not started over before it is done. A
+/// slow server that answers within that keeps its connection, so commands sent after a
+/// timed-out one stay behind it.
+pub fn stall_window(command_timeout: Duration, connect_timeout: Duration) -> Duration {
+    (command_timeout * 2).max(connect_timeout * 2 + Duration::from_secs(1))
 }
 
 /// `TCP_NODELAY`: an exchange's commands are small and answered one by one; Nagle's algorithm
 /// would hold them back behind delayed ACKs (the cache-hit path measured slower than the miss
-/// path before this).
-fn tcp_settings() -> TcpSettings {
-    TcpSettings::default().set_nodelay(true)
+/// path before this). `TCP_USER_TIMEOUT` and keepalive: the kernel drops a connection whose
+/// peer stopped acknowledging (a dead host: no reset ever comes), and redis-rs then reconnects.
+fn tcp_settings(stall: Duration) -> TcpSettings {
+    let keepalive = redis::io::tcp::socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(5))
+        .with_interval(Duration::from_secs(1))
+        .with_retries(3);
+    TcpSettings::default()
+        .set_nodelay(true)
+        .set_keepalive(keepalive)
+        .set_user_timeout(stall)
 }
 
 /// The private CA to trust instead of the system roots, if configured.
@@ -130,10 +189,10 @@ fn resp2_connection_info(url: &str) -> Result<redis::ConnectionInfo, String> {
 /// `url` without its password, for an error message.
 fn redacted(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
+        Ok(mut parsed) if parsed.password().is_some() => match parsed.set_password(Some("***")) {
+            Ok(()) => parsed.to_string(),
+            Err(()) => "store.redis.url".to_string(),
+        },
         Ok(parsed) => parsed.to_string(),
         Err(_) => "store.redis.url".to_string(),
     }
@@ -147,9 +206,10 @@ impl Connector {
         connect_timeout: Duration,
     ) -> Result<Connector, String> {
         let certs = tls_certificates(ca_file)?;
+        let stall = stall_window(timeout, connect_timeout);
         match target {
             Target::Single(url) => {
-                let info = resp2_connection_info(url)?.set_tcp_settings(tcp_settings());
+                let info = resp2_connection_info(url)?.set_tcp_settings(tcp_settings(stall));
                 let client = match certs {
                     Some(certs) => redis::Client::build_with_tls(info, certs),
                     None => redis::Client::open(info),
@@ -165,6 +225,7 @@ impl Connector {
                 Ok(Connector::Single(Box::new(PerThread {
                     client,
                     config,
+                    stall,
                     managers: thread_local::ThreadLocal::new(),
                 })))
             }
@@ -175,7 +236,7 @@ impl Connector {
                 let mut builder = ClusterClient::builder(nodes.clone())
                     .connection_timeout(connect_timeout)
                     .response_timeout(timeout)
-                    .tcp_settings(tcp_settings())
+                    .tcp_settings(tcp_settings(stall))
                     .retries(2);
                 if let Some(certs) = certs {
                     builder = builder.certs(certs);
@@ -183,7 +244,11 @@ impl Connector {
                 let client = builder.build().map_err(|e| e.to_string())?;
                 Ok(Connector::Cluster(Box::new(LazyCluster {
                     client,
-                    connection: tokio::sync::Mutex::new(None),
+                    stall,
+                    state: Mutex::new(ClusterState {
+                        connection: None,
+                        last_ok: Instant::now(),
+                    }),
                 })))
             }
         }
@@ -196,25 +261,116 @@ impl Connector {
     /// A handle for one operation; connects a cluster on first use.
     pub async fn get(&self) -> redis::RedisResult<Conn> {
         match self {
-            Connector::Single(local) => local
-                .managers
-                .get_or_try(|| {
-                    ConnectionManager::new_lazy_with_config(
-                        local.client.clone(),
-                        local.config.clone(),
-                    )
-                })
-                .map(|manager| Conn::Single(manager.clone())),
+            Connector::Single(local) => {
+                let cell = local.managers.get_or_try(|| {
+                    local.manager().map(|manager| {
+                        RefCell::new(Local {
+                            manager,
+                            last_ok: Instant::now(),
+                        })
+                    })
+                })?;
+                let manager = cell.borrow().manager.clone();
+                Ok(Conn::Single(manager))
+            }
             Connector::Cluster(lazy) => {
-                let mut slot = lazy.connection.lock().await;
-                if let Some(conn) = slot.as_ref() {
-                    return Ok(Conn::Cluster(conn.clone()));
+                let attempt = lazy.connecting();
+                match attempt.clone().await {
+                    Ok(conn) => Ok(Conn::Cluster(conn)),
+                    Err(e) => {
+                        // Forget the failed attempt (not a newer one): the next call retries.
+                        let mut state = lazy.state.lock().unwrap_or_else(|p| p.into_inner());
+                        if state
+                            .connection
+                            .as_ref()
+                            .is_some_and(|c| c.ptr_eq(&attempt))
+                        {
+                            state.connection = None;
+                        }
+                        Err(e)
+                    }
                 }
-                let conn = lazy.client.get_async_connection().await?;
-                *slot = Some(conn.clone());
-                Ok(Conn::Cluster(conn))
             }
         }
+    }
+
+    /// Tells the connector how a store operation on this thread's connection (a Cluster's:
+    /// the replica's) ended. After [`stall_window`] without a success, the connection is
+    /// replaced: the next operation starts a fresh one.
+    pub fn note(&self, succeeded: bool) {
+        let now = Instant::now();
+        match self {
+            Connector::Single(local) => {
+                let Some(cell) = local.managers.get() else {
+                    return;
+                };
+                let mut this = cell.borrow_mut();
+                if succeeded {
+                    this.last_ok = now;
+                } else if now.duration_since(this.last_ok) >= local.stall {
+                    if let Ok(manager) = local.manager() {
+                        tracing::warn!(
+                            stall = ?local.stall,
+                            "no Redis command succeeded on this connection for the stall window; replacing it"
+                        );
+                        *this = Local {
+                            manager,
+                            last_ok: now,
+                        };
+                    }
+                }
+            }
+            Connector::Cluster(lazy) => {
+                let mut state = lazy.state.lock().unwrap_or_else(|p| p.into_inner());
+                if succeeded {
+                    state.last_ok = now;
+                } else if now.duration_since(state.last_ok) >= lazy.stall {
+                    // A connection, not an attempt still in progress (that would never finish).
+                    let connected = state.connection.as_ref().and_then(Shared::peek);
+                    if connected.is_some_and(Result::is_ok) {
+                        state.connection = None;
+                        tracing::warn!(
+                            stall = ?lazy.stall,
+                            "no Redis Cluster command succeeded for the stall window; reconnecting"
+                        );
+                    }
+                    state.last_ok = now;
+                }
+            }
+        }
+    }
+}
+
+impl PerThread {
+    /// A new lazily connecting manager (it connects on its first command).
+    fn manager(&self) -> redis::RedisResult<ConnectionManager> {
+        ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
+    }
+}
+
+impl LazyCluster {
+    /// The connection, or the attempt in progress, starting one if there is none. The attempt
+    /// runs in a task of its own: a caller that stops waiting (its timeout) does not cancel it.
+    fn connecting(&self) -> Connecting {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state
+            .connection
+            .get_or_insert_with(|| {
+                let client = self.client.clone();
+                let task = tokio::spawn(async move { client.get_async_connection().await });
+                async move {
+                    task.await.unwrap_or_else(|e| {
+                        Err(redis::RedisError::from((
+                            redis::ErrorKind::Io,
+                            "cluster connection task ended",
+                            e.to_string(),
+                        )))
+                    })
+                }
+                .boxed()
+                .shared()
+            })
+            .clone()
     }
 }
 
@@ -271,9 +427,37 @@ mod tests {
             Target::parse(&settings("redis+cluster://a:1,b:2")).unwrap(),
             Target::Cluster(vec!["redis://a:1".into(), "redis://b:2".into()])
         );
+        assert_eq!(
+            Target::parse(&settings("rediss+cluster://u:pw@a:1,b:2/?protocol=resp2")).unwrap(),
+            Target::Cluster(vec![
+                "rediss://u:pw@a:1?protocol=resp2".into(),
+                "rediss://u:pw@b:2?protocol=resp2".into()
+            ]),
+            "the credentials and options are every seed's"
+        );
         assert!(Target::parse(&settings("http://a:1")).is_err());
+        for wrong in [
+            "Valkey://:s3cret@a:1",
+            "redis+cluster://:s3cret@/",
+            "http://u:s3cret@a",
+        ] {
+            let error = Target::parse(&settings(wrong)).unwrap_err();
+            assert!(!error.contains("s3cret"), "{wrong}: {error}");
+        }
         assert!(Target::parse(&settings("redis+cluster://")).is_err());
         assert!(Target::parse(&RedisSettings::default()).is_err());
+    }
+
+    #[test]
+    fn a_dead_peer_is_given_up_by_the_kernel_within_the_stall_window() {
+        let ms = Duration::from_millis;
+        assert_eq!(stall_window(ms(500), ms(500)), ms(2000));
+        assert_eq!(stall_window(ms(5000), ms(500)), ms(10_000));
+        assert_eq!(stall_window(ms(100), ms(2000)), ms(5000));
+        let tcp = tcp_settings(ms(2000));
+        assert!(tcp.nodelay());
+        assert_eq!(tcp.user_timeout(), Some(ms(2000)));
+        assert!(tcp.keepalive().is_some(), "idle connections are probed");
     }
 
     #[test]

@@ -115,7 +115,9 @@ impl RedisStore {
             let conn = self.connector.get().await?;
             op(conn).await
         };
-        match tokio::time::timeout(timeout, work).await {
+        let outcome = tokio::time::timeout(timeout, work).await;
+        self.connector.note(matches!(outcome, Ok(Ok(_))));
+        match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(StoreError::Unavailable(format!("redis {what}: {e}"))),
             Err(_) => Err(StoreError::Unavailable(format!(
