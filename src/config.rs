@@ -217,6 +217,29 @@ pub struct Overrides {
 #[error("configuration: {0}")]
 pub struct ConfigError(String);
 
+/// The configuration error, with the values under `store.redis` left out: a Redis URL there may
+/// hold a password, and the error is printed and logged.
+fn redacted_error(error: figment::Error) -> ConfigError {
+    use figment::error::{Actual, Kind};
+    let hidden = || Actual::Other("a value not shown (it may hold a password)".into());
+    let messages: Vec<String> = error
+        .into_iter()
+        .map(|mut e| {
+            if e.path.len() >= 2 && e.path[0] == "store" && e.path[1] == "redis" {
+                e.kind = match e.kind {
+                    Kind::InvalidType(_, expected) => Kind::InvalidType(hidden(), expected),
+                    Kind::InvalidValue(_, expected) => Kind::InvalidValue(hidden(), expected),
+                    Kind::Unsupported(_) => Kind::Unsupported(hidden()),
+                    Kind::UnsupportedKey(_, need) => Kind::UnsupportedKey(hidden(), need),
+                    other => other,
+                };
+            }
+            e.to_string()
+        })
+        .collect();
+    ConfigError(messages.join("\n"))
+}
+
 /// The top-level sections an `FERRY_*` variable may address; anything else (say
 /// `FERRY_TEST_REDIS_URL`, used by the test suite) is not configuration.
 const SECTIONS: [&str; 9] = [
@@ -266,7 +289,7 @@ impl Settings {
         let mut settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
             .merge(given)
             .extract()
-            .map_err(|e| ConfigError(e.to_string()))?;
+            .map_err(redacted_error)?;
         settings.store.settle(backend_given)?;
         Ok(settings)
     }
@@ -614,6 +637,28 @@ mod tests {
             jail.create_file("dev.toml", "[store]\nbackend = \"memory\"\n")?;
             let err = load("dev.toml").unwrap_err();
             assert!(err.contains("names a Redis server"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_malformed_redis_setting_is_reported_without_its_value() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("ferry.toml", "")?;
+            jail.set_env("FERRY_STORE__REDIS__NODES", "redis://:s3cret@10.0.0.9:7000");
+            let err = Settings::load(Some(Path::new("ferry.toml")), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("STORE.REDIS.NODES"), "names the key: {err}");
+            assert!(err.contains("not shown"), "{err}");
+            assert!(!err.contains("s3cret"), "{err}");
+            jail.clear_env();
+            jail.create_file("ferry.toml", "[server]\nlisten = 5\n")?;
+            let err = Settings::load(Some(Path::new("ferry.toml")), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("int `5`"), "other keys keep it: {err}");
             Ok(())
         });
     }

@@ -48,10 +48,12 @@ fn exchange_id(event: &serde_json::Value) -> String {
     event["exchange_id"].as_str().unwrap().to_string()
 }
 
-/// Runs `ferry audit tail --json --from-start` until it printed `n` lines.
+/// Runs `ferry audit tail --json --from-start` until it printed `n` lines; the URL comes from
+/// the environment, as `ferry serve` reads it (a password stays off the command line).
 fn tail_lines(redis_url: &str, prefix: &str, n: usize) -> Vec<serde_json::Value> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["audit", "tail", "--redis", redis_url, "--prefix", prefix])
+        .env("FERRY_STORE__REDIS__URL", redis_url)
+        .args(["audit", "tail", "--prefix", prefix])
         .args(["--json", "--from-start"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

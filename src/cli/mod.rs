@@ -103,11 +103,17 @@ pub enum AuditCommand {
     List(ListArgs),
     /// Follow the Redis audit stream every replica appends to, printing events as they come.
     Tail {
-        /// The Redis the replicas share (`redis://HOST:PORT/DB`, `rediss://…`).
-        #[arg(long, value_name = "URL")]
+        /// The Redis the replicas share (`redis://HOST:PORT/DB`, `rediss://…`). From the
+        /// environment, as `ferry serve` reads it, a password stays out of `ps` and the history.
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "FERRY_STORE__REDIS__URL",
+            hide_env_values = true
+        )]
         redis: String,
         /// Key prefix of the deployment (`store.redis.prefix`).
-        #[arg(long, default_value = "ferry:")]
+        #[arg(long, default_value = "ferry:", env = "FERRY_STORE__REDIS__PREFIX")]
         prefix: String,
         /// One JSON event per line instead of a table.
         #[arg(long)]
@@ -116,7 +122,7 @@ pub enum AuditCommand {
         #[arg(long)]
         from_start: bool,
         /// PEM CA certificate for a `rediss://` server with a private CA.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", env = "FERRY_STORE__REDIS__TLS_CA_FILE")]
         tls_ca_file: Option<PathBuf>,
     },
 }
