@@ -185,13 +185,20 @@ async fn an_unreachable_redis_is_unavailable_within_the_timeout() {
 #[tokio::test]
 async fn a_flushed_redis_is_noticed_and_counted() {
     let server = RedisServer::start();
-    let (a, _, _) = replicas(&server.url());
+    let (a, b, _) = replicas(&server.url());
     a.ping().await.unwrap();
     a.ping().await.unwrap();
-    assert_eq!(a.state_losses(), 0);
+    b.ping().await.unwrap();
+    assert_eq!((a.state_losses(), b.state_losses()), (0, 0));
     server.cli(&["FLUSHALL"]).unwrap();
     a.ping().await.unwrap();
     assert_eq!(a.state_losses(), 1);
+    // `a` set the marker anew before `b` looked: `b` notices all the same.
+    b.ping().await.unwrap();
+    assert_eq!(b.state_losses(), 1, "every replica counts the loss");
+    a.ping().await.unwrap();
+    b.ping().await.unwrap();
+    assert_eq!((a.state_losses(), b.state_losses()), (1, 1), "once");
 }
 
 #[test]

@@ -72,6 +72,8 @@ pub struct RedisStore {
     rate_script: Lua,
     state: Arc<StateWatch>,
     hints: CacheHints,
+    /// Whether this replica has looked at Redis's eviction policy (`state::eviction_risk`).
+    eviction_checked: AtomicBool,
     /// Whether this replica has moved the kill switches of older builds (`migrate`).
     kill_switches_moved: AtomicBool,
     /// Held while a move runs, so only one does.
@@ -99,9 +101,34 @@ impl RedisStore {
             rate_script: Lua::new(RATE),
             state: Arc::new(StateWatch::default()),
             hints: CacheHints::default(),
+            eviction_checked: AtomicBool::new(false),
             kill_switches_moved: AtomicBool::new(false),
             moving_kill_switches: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Once per replica, at its first contact: an `error` line if Redis may evict keys. Best
+    /// effort: a server that refuses `INFO` is not checked.
+    async fn warn_of_evictions(&self) {
+        let info: Result<Value, _> = self
+            .run("info", |mut conn| async move {
+                redis::cmd("INFO")
+                    .arg("memory")
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await;
+        // One server's text, or a Cluster's answer from each node.
+        let mut risks: Vec<String> = info
+            .map(state::texts)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|text| state::eviction_risk(text))
+            .collect();
+        risks.dedup();
+        for risk in risks {
+            tracing::error!("{risk}");
+        }
     }
 
     /// Runs `op` on a connection within `command_timeout`.
@@ -266,18 +293,27 @@ impl Store for RedisStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         let marker = self.keys.state_marker();
-        let present: bool = self
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(&marker)
+            .arg(new_epoch()) // unique and never reused, as a generation must be
+            .arg("NX")
+            .ignore()
+            .cmd("GET")
+            .arg(&marker);
+        let pipe = &pipe;
+        let (generation,): (Option<String>,) = self
             .run("ping", |mut conn| async move {
-                redis::cmd("SET")
-                    .arg(&marker)
-                    .arg("1")
-                    .arg("NX")
-                    .query_async::<Option<String>>(&mut conn)
-                    .await
-                    .map(|set| set.is_none())
+                pipe.query_async(&mut conn).await
             })
             .await?;
-        self.state.observe(present);
+        // Set just before it was read: missing only if deleted in between (the next check sees).
+        if let Some(generation) = generation {
+            self.state.observe(&generation);
+        }
+        if !self.eviction_checked.swap(true, Ordering::AcqRel) {
+            self.warn_of_evictions().await;
+        }
         // Not ready until the kill switches of an older build are enforced (`migrate`).
         if !self.kill_switches_moved.load(Ordering::Acquire) {
             let _one_move = self.moving_kill_switches.lock().await;
