@@ -1,7 +1,8 @@
 //! `MemoryAuditSink`: keeps events in a `Vec`, for tests and embedded demos. No chain, no file.
 //!
 //! `set_failing(true)` makes every append fail, so tests can check that an exchange whose audit
-//! event cannot be recorded issues no credential.
+//! event cannot be recorded issues no credential; `fail_after(n)` fails every append once it
+//! holds `n` events (a disk that fills up mid-exchange).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -12,6 +13,7 @@ use super::{AuditError, AuditEvent, AuditSink};
 pub struct MemoryAuditSink {
     events: Mutex<Vec<AuditEvent>>,
     failing: AtomicBool,
+    capacity: Mutex<Option<usize>>,
 }
 
 impl MemoryAuditSink {
@@ -37,6 +39,11 @@ impl MemoryAuditSink {
         self.failing.store(failing, Ordering::SeqCst);
     }
 
+    /// Appends fail once the sink holds `n` events.
+    pub fn fail_after(&self, n: usize) {
+        *self.capacity.lock().unwrap_or_else(PoisonError::into_inner) = Some(n);
+    }
+
     fn lock(&self) -> MutexGuard<'_, Vec<AuditEvent>> {
         // A test that panicked while holding the lock leaves a Vec that is still whole.
         self.events.lock().unwrap_or_else(PoisonError::into_inner)
@@ -49,7 +56,12 @@ impl AuditSink for MemoryAuditSink {
         if self.failing.load(Ordering::SeqCst) {
             return Err(AuditError::Unavailable);
         }
-        self.lock().push(event.clone());
+        let capacity = *self.capacity.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut events = self.lock();
+        if capacity.is_some_and(|n| events.len() >= n) {
+            return Err(AuditError::Unavailable);
+        }
+        events.push(event.clone());
         Ok(())
     }
 

@@ -173,12 +173,12 @@ impl ExchangeService {
                     "audit record could not be written; no credential issued"
                 );
                 let refused = ExchangeError::Unavailable("audit_unavailable");
-                if result.as_ref().is_ok_and(|issued| issued.stream_recorded) {
-                    // The first round trip already put this hit's `allow` in the stream.
+                if let Ok(issued) = &result {
+                    // What the metrics and the log line report: an error, not the allow.
                     withhold(event, &refused);
-                    match EventJson::new(event) {
-                        Ok(json) => self.correct_stream(&event.exchange_id, json),
-                        Err(_) => self.metrics.audit_failures.inc(),
+                    if issued.stream_recorded {
+                        // The first round trip already put this hit's `allow` in the stream.
+                        self.correct_stream_with(event);
                     }
                 }
                 return Err(refused);
@@ -244,7 +244,17 @@ impl ExchangeService {
                     exchange_id = %event.exchange_id, error = %e,
                     "the record that the credential was withheld could not be written"
                 );
+                // The stream may hold the `allow` all the same: it still gets the correction.
+                self.correct_stream_with(event);
             }
+        }
+    }
+
+    /// [`Self::correct_stream`] with `event` serialized here (the file did not take it).
+    fn correct_stream_with(&self, event: &AuditEvent) {
+        match EventJson::new(event) {
+            Ok(json) => self.correct_stream(&event.exchange_id, json),
+            Err(_) => self.metrics.audit_failures.inc(),
         }
     }
 

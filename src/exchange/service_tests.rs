@@ -183,6 +183,10 @@ async fn no_credential_leaves_when_the_audit_record_cannot_be_written() {
         matches!(err, ExchangeError::Unavailable("audit_unavailable")),
         "{err:?}"
     );
+    // Counted as the error it was, not as the allow that was not released.
+    let counted = |labels: &[&str]| h.service.metrics.exchanges.with_label_values(labels).get();
+    assert_eq!(counted(&["error", "audit_unavailable"]), 1);
+    assert_eq!(counted(&["allow", "granted"]), 0);
 }
 
 #[tokio::test]
@@ -427,6 +431,31 @@ async fn a_hit_recorded_in_the_first_round_trip_is_corrected_in_the_stream_when_
     assert_eq!(correction["reason"], "audit_unavailable", "{correction}");
     assert_eq!(correction["cache"], "hit", "{correction}");
     assert!(correction.get("scopes_granted").is_none(), "{correction}");
+}
+
+#[tokio::test]
+async fn the_stream_is_corrected_even_when_the_file_refuses_the_correction() {
+    // The stream append's reply times out (it was carried out), then the disk fills up.
+    let store = Arc::new(StreamDownStore::refusing(1));
+    let h = harness(store.clone());
+    h.audit.fail_after(1);
+    let err = h.exchange(&h.token("a"), "").await.unwrap_err();
+    assert!(matches!(err, ExchangeError::Unavailable(_)), "{err:?}");
+    assert_eq!(h.audit.len(), 1, "the file holds only the allow");
+    let mut streamed = store.streamed();
+    for _ in 0..200 {
+        if streamed.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        streamed = store.streamed();
+    }
+    let [allowed, correction] = &streamed[..] else {
+        panic!("the allow and its correction: {streamed:?}")
+    };
+    assert_eq!(allowed["decision"], "allow", "{allowed}");
+    assert_eq!(correction["decision"], "error", "{correction}");
+    assert_eq!(correction["exchange_id"], allowed["exchange_id"]);
 }
 
 #[tokio::test]
