@@ -201,3 +201,51 @@ async fn two_replica_processes_on_a_redis_cluster_behave_as_one_broker() {
         );
     }
 }
+
+/// `ferry audit tail` without `--from-start` starts at the live end, and an event appended while
+/// it reconnects (or between two reads) is printed: it follows from the last id it knew, never
+/// from a newer end.
+#[test]
+fn audit_tail_prints_what_was_appended_while_it_reconnected() {
+    let server = common::redis_server::RedisServer::start();
+    let prefix = unique_prefix();
+    let stream = format!("{prefix}audit");
+    let add = |id: &str| {
+        let event = format!(r#"{{"exchange_id":"{id}"}}"#);
+        server.cli(&["XADD", &stream, "*", "event", &event]).unwrap();
+    };
+    add("before");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .env("FERRY_STORE__REDIS__URL", server.url())
+        .args(["audit", "tail", "--json", "--prefix", &prefix])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // Until the tail is blocked in its read, then cut its connection and append at once.
+    let started = std::time::Instant::now();
+    while !server
+        .cli(&["CLIENT", "LIST"])
+        .unwrap_or_default()
+        .contains("cmd=xread")
+    {
+        assert!(started.elapsed() < Duration::from_secs(10), "tail never read");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.cli(&["CLIENT", "KILL", "TYPE", "normal"]).unwrap();
+    add("while-reconnecting");
+    let line = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the event appended while the tail reconnected");
+    let _ = child.kill();
+    let _ = child.wait();
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["exchange_id"], "while-reconnecting", "{line}");
+}

@@ -56,6 +56,29 @@ pub async fn tail(options: &TailOptions, out: &mut impl Write) -> Result<(), Str
                 continue;
             }
         };
+        if last == "$" {
+            // The live end as a real id, once: a later read (after an empty one, or after a
+            // reconnect) then starts where this one left off, never at a newer end.
+            let newest: redis::RedisResult<Vec<(String, redis::Value)>> = redis::cmd("XREVRANGE")
+                .arg(&key)
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1)
+                .query_async(&mut conn)
+                .await;
+            connector.note(newest.is_ok());
+            match newest {
+                Ok(newest) => {
+                    last = newest.into_iter().next().map_or("0-0".into(), |(id, _)| id);
+                }
+                Err(e) => {
+                    eprintln!("audit tail: {e}; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
+        }
         let read = StreamReadOptions::default().block(5_000).count(100);
         loop {
             let answer = conn.xread_options(&[&key], &[&last], &read).await;
