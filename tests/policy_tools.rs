@@ -146,6 +146,34 @@ fn policy_check_strict_turns_warnings_into_errors() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
 }
 
+/// A pasted token is anyone's: its subject and claims reach the screen escaped, never as the
+/// escape sequences they hold.
+#[test]
+fn policy_explain_prints_a_hostile_subject_escaped() {
+    let issuer = DevIssuer::start("127.0.0.1:0");
+    let dir = policy_dir(&issuer.url(), None);
+    let hostile = "repo:acme/api\u{1b}]0;owned\u{7}\u{1b}[2K\u{202e}";
+    let token = issuer.sign(
+        &Claims::github(&issuer.url(), BROKER)
+            .set("sub", hostile)
+            .set("ref", "refs/heads/\u{1b}[31mmain"),
+        Alg::RS256,
+        None,
+    );
+    let path = dir.path().to_str().unwrap();
+    let out = ferry(
+        &["policy", "explain", "--token", "-", "--policies", path],
+        Some(&token),
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        !t.contains('\u{1b}') && !t.contains('\u{7}') && !t.contains('\u{202e}'),
+        "{t:?}"
+    );
+    assert!(t.contains("subject: repo:acme/api\\u{1b}]0;owned"), "{t}");
+}
+
 #[test]
 fn policy_explain_decodes_only_without_verify_and_says_so() {
     let issuer = DevIssuer::start("127.0.0.1:0");

@@ -212,7 +212,9 @@ fn audit_tail_prints_what_was_appended_while_it_reconnected() {
     let stream = format!("{prefix}audit");
     let add = |id: &str| {
         let event = format!(r#"{{"exchange_id":"{id}"}}"#);
-        server.cli(&["XADD", &stream, "*", "event", &event]).unwrap();
+        server
+            .cli(&["XADD", &stream, "*", "event", &event])
+            .unwrap();
     };
     add("before");
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
@@ -236,7 +238,10 @@ fn audit_tail_prints_what_was_appended_while_it_reconnected() {
         .unwrap_or_default()
         .contains("cmd=xread")
     {
-        assert!(started.elapsed() < Duration::from_secs(10), "tail never read");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "tail never read"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     server.cli(&["CLIENT", "KILL", "TYPE", "normal"]).unwrap();

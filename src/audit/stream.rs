@@ -13,6 +13,7 @@ use redis::streams::{StreamReadOptions, StreamReadReply};
 use redis::AsyncCommands;
 
 use super::AuditEvent;
+use crate::domain::printable;
 use crate::store::redis::{Connector, RedisSettings, Target};
 
 /// Longer than the `XREAD` block, so a quiet stream is not mistaken for a dead server.
@@ -102,7 +103,7 @@ pub async fn tail(options: &TailOptions, out: &mut impl Write) -> Result<(), Str
                 } else {
                     serde_json::from_str::<AuditEvent>(&json)
                         .map(|e| row(&e))
-                        .unwrap_or(json)
+                        .unwrap_or_else(|_| printable(&json).into_owned())
                 };
                 print_line(out, &line)?;
             }
@@ -131,18 +132,29 @@ fn row(e: &AuditEvent) -> String {
     };
     format!(
         "{:<24} {:<6} {:<22} {:<34} {:<14} {}",
-        e.time,
+        printable(&e.time),
         decision,
-        e.reason,
-        e.subject.as_deref().unwrap_or("-"),
-        e.policy.as_deref().unwrap_or("-"),
-        e.credential_id.as_deref().unwrap_or("-")
+        printable(&e.reason),
+        printable(e.subject.as_deref().unwrap_or("-")),
+        printable(e.policy.as_deref().unwrap_or("-")),
+        printable(e.credential_id.as_deref().unwrap_or("-"))
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_row_shows_hostile_text_escaped() {
+        let event = AuditEvent {
+            subject: Some("x\u{1b}[2K\nforged row".into()),
+            ..AuditEvent::default()
+        };
+        let line = row(&event);
+        assert!(!line.contains('\u{1b}') && !line.contains('\n'), "{line:?}");
+        assert!(line.contains("x\\u{1b}[2K\\u{a}forged row"), "{line}");
+    }
 
     #[test]
     fn a_row_shows_the_outcome_and_never_more_than_the_event_holds() {

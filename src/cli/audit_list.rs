@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
+use crate::domain::printable;
+
 /// Filters for `ferry audit list`.
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
@@ -107,17 +109,18 @@ fn keep(event: &Value, args: &ListArgs) -> bool {
             .is_some_and(|os| os.iter().any(|o| s(&o["policy"]) == name))
 }
 
+/// Every value is [`printable`]: an event's strings come from tokens, which anyone can shape.
 fn render(event: &Value, _file: &Path) -> String {
     let mut out = format!(
         "{} {:<5} {:<18} policy={} subject={}\n",
-        s(&event["time"]),
-        s(&event["decision"]),
-        s(&event["reason"]),
-        or_dash(&event["policy"]),
-        or_dash(&event["subject"]),
+        printable(s(&event["time"])),
+        printable(s(&event["decision"])),
+        printable(s(&event["reason"])),
+        printable(or_dash(&event["policy"])),
+        printable(or_dash(&event["subject"])),
     );
     for line in would_be(event) {
-        out.push_str(&format!("    {line}\n"));
+        out.push_str(&format!("    {}\n", printable(&line)));
     }
     out
 }
@@ -128,4 +131,27 @@ fn s(v: &Value) -> &str {
 
 fn or_dash(v: &Value) -> &str {
     v.as_str().unwrap_or("-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_shows_hostile_text_escaped() {
+        let event = serde_json::json!({
+            "time": "2026-01-01T00:00:00.000Z", "decision": "deny", "reason": "no_policy",
+            "subject": "x\u{1b}]0;owned\u{7}\nforged",
+        });
+        let line = render(&event, Path::new("audit.jsonl"));
+        assert_eq!(line.matches('\n').count(), 1, "one line: {line:?}");
+        assert!(
+            !line.contains('\u{1b}') && !line.contains('\u{7}'),
+            "{line:?}"
+        );
+        assert!(
+            line.contains("subject=x\\u{1b}]0;owned\\u{7}\\u{a}forged"),
+            "{line}"
+        );
+    }
 }

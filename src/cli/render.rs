@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::domain::printable;
 use crate::exchange::{CaseOutcome, Explanation, PolicyExplain};
 use crate::verify::VerifiedToken;
 
@@ -21,7 +22,8 @@ pub fn explanation(e: &Explanation, token: &VerifiedToken, verified: bool, dir: 
     let _ = writeln!(
         out,
         "issuer:    {}   subject: {}",
-        token.issuer, token.subject
+        printable(token.issuer.as_str()),
+        printable(&token.subject)
     );
     let _ = writeln!(
         out,
@@ -108,7 +110,7 @@ fn policy(p: &PolicyExplain, dir: &Path) -> String {
 }
 
 fn short(v: &Value) -> String {
-    let s = v.to_string();
+    let s = printable(&v.to_string()).into_owned();
     if s.chars().count() > 120 {
         format!("{}...", s.chars().take(117).collect::<String>())
     } else {

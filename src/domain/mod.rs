@@ -7,6 +7,7 @@
 mod algorithm;
 mod digest;
 mod names;
+mod printable;
 mod scope;
 mod secret;
 mod spiffe;
@@ -14,6 +15,7 @@ mod spiffe;
 pub use algorithm::{Algorithm, AlgorithmError};
 pub use digest::{hex, sha256_hex};
 pub use names::{Audience, IssuerName, NameError, PolicyName};
+pub use printable::printable;
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use secret::Secret;
 pub use spiffe::{SpiffeId, SpiffeIdError, TrustDomain};
