@@ -406,6 +406,48 @@ async fn a_commit_carried_out_after_its_timeout_is_corrected_in_the_stream_too()
     assert_eq!(status, 200, "service resumes: {body}");
 }
 
+/// A client that hangs up mid-exchange does not cut the exchange short: it runs to its end, so
+/// its audit record (here the `allow` and the correction of a commit that timed out) is whole.
+#[tokio::test]
+async fn an_exchange_whose_client_hangs_up_is_still_recorded_to_its_end() {
+    let server = RedisServer::start();
+    let proxy = HoldingProxy::start(server.port, Duration::from_secs(1));
+    let prefix = unique_prefix();
+    let app = spawn_app(Fixture::deploy().settings(use_redis(&proxy.url(), &prefix))).await;
+    assert_eq!(
+        app.exchange_token(&app.token(), None).await.0,
+        200,
+        "control"
+    );
+    let before = app.audit_events().len();
+
+    proxy.hold_next(b"XADD");
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let hung_up = impatient
+        .post(format!("{}/token", app.base_url))
+        .header("content-type", rfc8693::FORM_CONTENT_TYPE)
+        .body(rfc8693::exchange_form(&app.token(), DEPLOY_AUDIENCE, None))
+        .send()
+        .await;
+    assert!(hung_up.is_err(), "the client gave up before the answer");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.audit_events().len() < before + 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (allowed, withheld) = &last_two_file_records(&app);
+    assert_eq!(
+        allowed["exchange_id"], withheld["exchange_id"],
+        "{allowed} {withheld}"
+    );
+    assert_eq!(
+        (&allowed["decision"], &withheld["decision"]),
+        (&"allow".into(), &"error".into())
+    );
+}
+
 #[tokio::test]
 async fn redis_killed_mid_load_issues_no_unrecorded_credential_and_service_resumes() {
     let mut server = RedisServer::start();
