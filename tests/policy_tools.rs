@@ -12,6 +12,26 @@ use common::*;
 
 const BROKER: &str = "https://ferry.test";
 
+/// `ferry policy explain` of `token` (on stdin) against the policies in `path`, unverified.
+fn explain(path: &str, token: &str) -> Output {
+    ferry(
+        &["policy", "explain", "--token", "-", "--policies", path],
+        Some(token),
+    )
+}
+
+/// [`explain`] of a GitHub Actions token with `claims` changed, against the demo policies.
+fn explain_github_token(claims: impl FnOnce(Claims) -> Claims) -> Output {
+    let issuer = DevIssuer::start("127.0.0.1:0");
+    let dir = policy_dir(&issuer.url(), None);
+    let token = issuer.sign(
+        &claims(Claims::github(&issuer.url(), BROKER)),
+        Alg::RS256,
+        None,
+    );
+    explain(dir.path().to_str().unwrap(), &token)
+}
+
 fn ferry(args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(args)
@@ -150,21 +170,12 @@ fn policy_check_strict_turns_warnings_into_errors() {
 /// escape sequences they hold.
 #[test]
 fn policy_explain_prints_a_hostile_subject_escaped() {
-    let issuer = DevIssuer::start("127.0.0.1:0");
-    let dir = policy_dir(&issuer.url(), None);
     let hostile = "repo:acme/api\u{1b}]0;owned\u{7}\u{1b}[2K\u{202e}";
-    let token = issuer.sign(
-        &Claims::github(&issuer.url(), BROKER)
+    let out = explain_github_token(|claims| {
+        claims
             .set("sub", hostile)
-            .set("ref", "refs/heads/\u{1b}[31mmain"),
-        Alg::RS256,
-        None,
-    );
-    let path = dir.path().to_str().unwrap();
-    let out = ferry(
-        &["policy", "explain", "--token", "-", "--policies", path],
-        Some(&token),
-    );
+            .set("ref", "refs/heads/\u{1b}[31mmain")
+    });
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(
@@ -184,10 +195,7 @@ fn policy_explain_decodes_only_without_verify_and_says_so() {
         None,
     );
     let path = dir.path().to_str().unwrap();
-    let out = ferry(
-        &["policy", "explain", "--token", "-", "--policies", path],
-        Some(&token),
-    );
+    let out = explain(path, &token);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains("signature NOT verified"), "{t}");

@@ -359,11 +359,9 @@ fn streamed_records(server: &RedisServer, prefix: &str, exchange_id: &str) -> Ve
         .collect()
 }
 
-/// A commit whose reply timed out may still be carried out: here the server gets it a second
-/// late, as it would queued behind a slow command. The client got 503 and no credential; the
-/// stream, which then holds the `allow`, gets the correction after it, as the file does.
-#[tokio::test]
-async fn a_commit_carried_out_after_its_timeout_is_corrected_in_the_stream_too() {
+/// A broker on a Redis reached through a [`HoldingProxy`] that holds a command back for a
+/// second, after one exchange that went through.
+async fn behind_a_holding_proxy() -> (RedisServer, HoldingProxy, String, TestApp) {
     let server = RedisServer::start();
     let proxy = HoldingProxy::start(server.port, Duration::from_secs(1));
     let prefix = unique_prefix();
@@ -373,6 +371,15 @@ async fn a_commit_carried_out_after_its_timeout_is_corrected_in_the_stream_too()
         200,
         "control"
     );
+    (server, proxy, prefix, app)
+}
+
+/// A commit whose reply timed out may still be carried out: here the server gets it a second
+/// late, as it would queued behind a slow command. The client got 503 and no credential; the
+/// stream, which then holds the `allow`, gets the correction after it, as the file does.
+#[tokio::test]
+async fn a_commit_carried_out_after_its_timeout_is_corrected_in_the_stream_too() {
+    let (server, proxy, prefix, app) = behind_a_holding_proxy().await;
 
     proxy.hold_next(b"XADD");
     let got = app.exchange_token(&app.token(), None).await;
@@ -410,15 +417,7 @@ async fn a_commit_carried_out_after_its_timeout_is_corrected_in_the_stream_too()
 /// its audit record (here the `allow` and the correction of a commit that timed out) is whole.
 #[tokio::test]
 async fn an_exchange_whose_client_hangs_up_is_still_recorded_to_its_end() {
-    let server = RedisServer::start();
-    let proxy = HoldingProxy::start(server.port, Duration::from_secs(1));
-    let prefix = unique_prefix();
-    let app = spawn_app(Fixture::deploy().settings(use_redis(&proxy.url(), &prefix))).await;
-    assert_eq!(
-        app.exchange_token(&app.token(), None).await.0,
-        200,
-        "control"
-    );
+    let (_server, proxy, _prefix, app) = behind_a_holding_proxy().await;
     let before = app.audit_events().len();
 
     proxy.hold_next(b"XADD");

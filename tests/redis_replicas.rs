@@ -48,13 +48,13 @@ fn exchange_id(event: &serde_json::Value) -> String {
     event["exchange_id"].as_str().unwrap().to_string()
 }
 
-/// Runs `ferry audit tail --json --from-start` until it printed `n` lines; the URL comes from
-/// the environment, as `ferry serve` reads it (a password stays off the command line).
-fn tail_lines(redis_url: &str, prefix: &str, n: usize) -> Vec<serde_json::Value> {
+/// `ferry audit tail ARGS` on `redis_url`, given in the environment as `ferry serve` reads it
+/// (a password stays off the command line), and its output lines as they come.
+fn spawn_tail(redis_url: &str, args: &[&str]) -> (std::process::Child, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .env("FERRY_STORE__REDIS__URL", redis_url)
-        .args(["audit", "tail", "--prefix", prefix])
-        .args(["--json", "--from-start"])
+        .args(["audit", "tail"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -66,6 +66,12 @@ fn tail_lines(redis_url: &str, prefix: &str, n: usize) -> Vec<serde_json::Value>
             let _ = tx.send(line);
         }
     });
+    (child, rx)
+}
+
+/// Runs `ferry audit tail --json --from-start` until it printed `n` lines.
+fn tail_lines(redis_url: &str, prefix: &str, n: usize) -> Vec<serde_json::Value> {
+    let (mut child, rx) = spawn_tail(redis_url, &["--prefix", prefix, "--json", "--from-start"]);
     let lines: Vec<_> = (0..n)
         .map(|_| {
             rx.recv_timeout(Duration::from_secs(10))
@@ -217,20 +223,7 @@ fn audit_tail_prints_what_was_appended_while_it_reconnected() {
             .unwrap();
     };
     add("before");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .env("FERRY_STORE__REDIS__URL", server.url())
-        .args(["audit", "tail", "--json", "--prefix", &prefix])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (mut child, rx) = spawn_tail(&server.url(), &["--json", "--prefix", &prefix]);
     // Until the tail is blocked in its read, then cut its connection and append at once.
     let started = std::time::Instant::now();
     while !server

@@ -229,6 +229,18 @@ impl StreamDownStore {
     fn streamed(&self) -> Vec<serde_json::Value> {
         self.streamed.lock().unwrap().clone()
     }
+
+    /// The appends once there are `n` (corrections are sent in the background), or after a
+    /// second, whatever there is.
+    async fn streamed_when(&self, n: usize) -> Vec<serde_json::Value> {
+        for _ in 0..200 {
+            if self.streamed().len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.streamed()
+    }
 }
 
 #[async_trait::async_trait]
@@ -380,14 +392,7 @@ async fn a_withheld_allow_is_corrected_in_the_stream_as_in_the_file() {
         assert_eq!(allowed.decision, Some(Outcome::Allow));
         assert_eq!(withheld.decision, Some(Outcome::Error));
         // The correction is sent in the background: the refusal does not wait for it.
-        let mut streamed = store.streamed();
-        for _ in 0..200 {
-            if streamed.len() == 2 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            streamed = store.streamed();
-        }
+        let streamed = store.streamed_when(2).await;
         let [first, last] = &streamed[..] else {
             panic!("{policy}: the stream holds the allow and then its correction: {streamed:?}")
         };
@@ -414,14 +419,7 @@ async fn a_hit_recorded_in_the_first_round_trip_is_corrected_in_the_stream_when_
         matches!(err, ExchangeError::Unavailable("audit_unavailable")),
         "{err:?}"
     );
-    let mut streamed = store.streamed();
-    for _ in 0..200 {
-        if streamed.len() == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        streamed = store.streamed();
-    }
+    let streamed = store.streamed_when(3).await;
     let [miss, hit, correction] = &streamed[..] else {
         panic!("the miss, the hit's allow and its correction: {streamed:?}")
     };
@@ -442,14 +440,7 @@ async fn the_stream_is_corrected_even_when_the_file_refuses_the_correction() {
     let err = h.exchange(&h.token("a"), "").await.unwrap_err();
     assert!(matches!(err, ExchangeError::Unavailable(_)), "{err:?}");
     assert_eq!(h.audit.len(), 1, "the file holds only the allow");
-    let mut streamed = store.streamed();
-    for _ in 0..200 {
-        if streamed.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        streamed = store.streamed();
-    }
+    let streamed = store.streamed_when(2).await;
     let [allowed, correction] = &streamed[..] else {
         panic!("the allow and its correction: {streamed:?}")
     };
