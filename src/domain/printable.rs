@@ -2,20 +2,24 @@
 //!
 //! A subject claim is any string its issuer signed, and an unverified token pasted into
 //! `ferry policy explain` is any string at all. Printed raw, control characters (an ANSI escape
-//! sequence, a carriage return, a newline that forges a row) and bidirectional overrides could
-//! rewrite an operator's screen or make one value read as another. Every such character is shown
-//! as a `\u{..}` escape instead; everything else is left as it is.
+//! sequence, a carriage return, a newline that forges a row) and invisible format characters
+//! could rewrite an operator's screen or make one value read as another. Every such character is
+//! shown as a `\u{..}` escape instead, and a backslash is doubled, so an escape in the output
+//! always stands for a character that was there; everything else is left as it is.
 
 use std::borrow::Cow;
 
-/// `text` with control characters (C0, DEL, C1) and bidirectional controls escaped.
+/// `text` with control characters (C0, DEL, C1), bidirectional and zero-width format
+/// characters and line separators escaped, and backslashes doubled.
 pub fn printable(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
+    if !text.chars().any(|c| c == '\\' || needs_escape(c)) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if needs_escape(c) {
+        if c == '\\' {
+            out.push_str("\\\\");
+        } else if needs_escape(c) {
             out.push_str(&format!("\\u{{{:x}}}", c as u32));
         } else {
             out.push(c);
@@ -26,7 +30,9 @@ pub fn printable(text: &str) -> Cow<'_, str> {
 
 fn needs_escape(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || matches!(c,
+            '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2069}' | '\u{feff}')
 }
 
 #[cfg(test)]
@@ -45,5 +51,8 @@ mod tests {
         assert_eq!(printable("\u{7f}\u{9b}2J"), "\\u{7f}\\u{9b}2J");
         assert_eq!(printable("admin\u{202e}txt.exe"), "admin\\u{202e}txt.exe");
         assert_eq!(printable("\u{2066}x\u{2069}"), "\\u{2066}x\\u{2069}");
+        assert_eq!(printable("a\u{200b}b\u{feff}"), "a\\u{200b}b\\u{feff}");
+        // A literal `\u{1b}` in the text cannot pass for an escaped ESC.
+        assert_eq!(printable("\\u{1b}"), "\\\\u{1b}");
     }
 }

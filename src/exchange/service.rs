@@ -265,8 +265,9 @@ impl ExchangeService {
     ///
     /// Order: an HTTP worker is a single-threaded runtime, so the spawned task stays on this
     /// thread and takes its Redis connection (one per thread), behind the commit. A timeout
-    /// does not replace the connection, so Redis carries the correction out after the `allow`,
-    /// unless the connection was replaced in between (a dropped connection, or a Cluster
+    /// does not replace the connection (only commands failing for the whole stall window do,
+    /// `store::redis::connect`), so Redis carries the correction out after the `allow`, unless
+    /// the connection was replaced in between (a dropped connection, a stall, or a Cluster
     /// failover that moved the stream's slot). Where the `allow` never landed, the correction
     /// is the exchange's only stream entry.
     ///

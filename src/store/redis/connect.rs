@@ -116,10 +116,10 @@ pub struct PerThread {
     managers: thread_local::ThreadLocal<RefCell<Local>>,
 }
 
-/// A thread's connection and when a command on it last succeeded (or when it was made).
+/// A thread's connection, and since when its commands have failed with no success between.
 struct Local {
     manager: ConnectionManager,
-    last_ok: Instant,
+    failing_since: Option<Instant>,
 }
 
 type Connecting = Shared<BoxFuture<'static, redis::RedisResult<ClusterConnection>>>;
@@ -134,7 +134,7 @@ struct ClusterState {
     /// The connection, or the attempt in progress; `None` before the first use and after a
     /// failed attempt or a stall.
     connection: Option<Connecting>,
-    last_ok: Instant,
+    failing_since: Option<Instant>,
 }
 
 /// How long a connection may go without one command succeeding before it is replaced: twice the
@@ -155,10 +155,14 @@ fn tcp_settings(stall: Duration) -> TcpSettings {
         .with_time(Duration::from_secs(5))
         .with_interval(Duration::from_secs(1))
         .with_retries(3);
-    TcpSettings::default()
+    let tcp = TcpSettings::default()
         .set_nodelay(true)
-        .set_keepalive(keepalive)
-        .set_user_timeout(stall)
+        .set_keepalive(keepalive);
+    #[cfg(target_os = "linux")]
+    let tcp = tcp.set_user_timeout(stall);
+    #[cfg(not(target_os = "linux"))]
+    let _ = stall;
+    tcp
 }
 
 /// The private CA to trust instead of the system roots, if configured.
@@ -247,7 +251,7 @@ impl Connector {
                     stall,
                     state: Mutex::new(ClusterState {
                         connection: None,
-                        last_ok: Instant::now(),
+                        failing_since: None,
                     }),
                 })))
             }
@@ -266,7 +270,7 @@ impl Connector {
                     local.manager().map(|manager| {
                         RefCell::new(Local {
                             manager,
-                            last_ok: Instant::now(),
+                            failing_since: None,
                         })
                     })
                 })?;
@@ -305,40 +309,53 @@ impl Connector {
                     return;
                 };
                 let mut this = cell.borrow_mut();
-                if succeeded {
-                    this.last_ok = now;
-                } else if now.duration_since(this.last_ok) >= local.stall {
+                if stalled(&mut this.failing_since, succeeded, now, local.stall) {
                     if let Ok(manager) = local.manager() {
                         tracing::warn!(
                             stall = ?local.stall,
-                            "no Redis command succeeded on this connection for the stall window; replacing it"
+                            "Redis commands on this connection failed for the stall window; replacing it"
                         );
                         *this = Local {
                             manager,
-                            last_ok: now,
+                            failing_since: None,
                         };
                     }
                 }
             }
             Connector::Cluster(lazy) => {
                 let mut state = lazy.state.lock().unwrap_or_else(|p| p.into_inner());
-                if succeeded {
-                    state.last_ok = now;
-                } else if now.duration_since(state.last_ok) >= lazy.stall {
+                if stalled(&mut state.failing_since, succeeded, now, lazy.stall) {
                     // A connection, not an attempt still in progress (that would never finish).
                     let connected = state.connection.as_ref().and_then(Shared::peek);
                     if connected.is_some_and(Result::is_ok) {
                         state.connection = None;
                         tracing::warn!(
                             stall = ?lazy.stall,
-                            "no Redis Cluster command succeeded for the stall window; reconnecting"
+                            "Redis Cluster commands failed for the stall window; reconnecting"
                         );
                     }
-                    state.last_ok = now;
+                    state.failing_since = None;
                 }
             }
         }
     }
+}
+
+/// Whether a connection has stalled: its commands have failed for `stall`, with no success in
+/// between. The clock starts at the first failure after a success, not at the last success, so
+/// a connection idle for a while is not replaced by one slow answer.
+fn stalled(
+    failing_since: &mut Option<Instant>,
+    succeeded: bool,
+    now: Instant,
+    stall: Duration,
+) -> bool {
+    if succeeded {
+        *failing_since = None;
+        return false;
+    }
+    let since = *failing_since.get_or_insert(now);
+    now.duration_since(since) >= stall
 }
 
 impl PerThread {
@@ -449,6 +466,38 @@ mod tests {
     }
 
     #[test]
+    fn only_failures_for_the_whole_window_stall_a_connection() {
+        let (stall, t0) = (Duration::from_secs(2), Instant::now());
+        let mut since = None;
+        assert!(
+            !stalled(&mut since, false, t0, stall),
+            "after a long idle: one failure"
+        );
+        assert!(!stalled(
+            &mut since,
+            false,
+            t0 + Duration::from_secs(1),
+            stall
+        ));
+        assert!(
+            stalled(&mut since, false, t0 + stall, stall),
+            "failing for the window"
+        );
+        let mut since = None;
+        assert!(!stalled(&mut since, false, t0, stall));
+        assert!(!stalled(
+            &mut since,
+            true,
+            t0 + Duration::from_secs(1),
+            stall
+        ));
+        assert!(
+            !stalled(&mut since, false, t0 + Duration::from_secs(3), stall),
+            "a success restarts the clock"
+        );
+    }
+
+    #[test]
     fn a_dead_peer_is_given_up_by_the_kernel_within_the_stall_window() {
         let ms = Duration::from_millis;
         assert_eq!(stall_window(ms(500), ms(500)), ms(2000));
@@ -456,6 +505,7 @@ mod tests {
         assert_eq!(stall_window(ms(100), ms(2000)), ms(5000));
         let tcp = tcp_settings(ms(2000));
         assert!(tcp.nodelay());
+        #[cfg(target_os = "linux")]
         assert_eq!(tcp.user_timeout(), Some(ms(2000)));
         assert!(tcp.keepalive().is_some(), "idle connections are probed");
     }

@@ -528,9 +528,10 @@ impl RedisStore {
                         .arg(ttl)
                         .query_async::<Option<String>>(&mut conn)
                         .await
-                        .map(|set| match set {
-                            Some(_) => ClaimOutcome::Fresh,
-                            None => ClaimOutcome::Replayed,
+                        // Fresh only on `OK`, as on the plain trip: anything else fails closed.
+                        .map(|set| match set.as_deref() {
+                            Some("OK") => ClaimOutcome::Fresh,
+                            _ => ClaimOutcome::Replayed,
                         })
                 }
             });
