@@ -83,7 +83,7 @@ pub async fn tail(options: &TailOptions, out: &mut impl Write) -> Result<(), Str
         let read = StreamReadOptions::default().block(5_000).count(100);
         loop {
             let answer = conn.xread_options(&[&key], &[&last], &read).await;
-            // A connection that answers nothing for the stall window is replaced (`connect`).
+            // A connection whose reads fail for the whole stall window is replaced (`connect`).
             connector.note(answer.is_ok());
             let reply: StreamReadReply = match answer {
                 Ok(reply) => reply,

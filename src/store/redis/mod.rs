@@ -107,9 +107,9 @@ impl RedisStore {
         })
     }
 
-    /// Once per replica, at its first contact: an `error` line if Redis may evict keys. Best
-    /// effort: a server that refuses `INFO` is not checked.
-    async fn warn_of_evictions(&self) {
+    /// Once per replica, at its first contact: an `error` line if Redis may evict keys. Returns
+    /// whether Redis answered; an `INFO` that failed is asked again at the next check.
+    async fn warn_of_evictions(&self) -> bool {
         let info: Result<Value, _> = self
             .run("info", |mut conn| async move {
                 redis::cmd("INFO")
@@ -118,10 +118,11 @@ impl RedisStore {
                     .await
             })
             .await;
+        let Ok(info) = info else {
+            return false;
+        };
         // One server's text, or a Cluster's answer from each node.
-        let mut risks: Vec<String> = info
-            .map(state::texts)
-            .unwrap_or_default()
+        let mut risks: Vec<String> = state::texts(info)
             .iter()
             .filter_map(|text| state::eviction_risk(text))
             .collect();
@@ -129,6 +130,7 @@ impl RedisStore {
         for risk in risks {
             tracing::error!("{risk}");
         }
+        true
     }
 
     /// Runs `op` on a connection within `command_timeout`.
@@ -311,8 +313,8 @@ impl Store for RedisStore {
         if let Some(generation) = generation {
             self.state.observe(&generation);
         }
-        if !self.eviction_checked.swap(true, Ordering::AcqRel) {
-            self.warn_of_evictions().await;
+        if !self.eviction_checked.load(Ordering::Acquire) && self.warn_of_evictions().await {
+            self.eviction_checked.store(true, Ordering::Release);
         }
         // Not ready until the kill switches of an older build are enforced (`migrate`).
         if !self.kill_switches_moved.load(Ordering::Acquire) {
