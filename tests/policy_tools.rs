@@ -14,14 +14,18 @@ const BROKER: &str = "https://ferry.test";
 
 /// `ferry policy explain` of `token` (on stdin) against the policies in `path`, unverified.
 fn explain(path: &str, token: &str) -> Output {
-    ferry(
-        &["policy", "explain", "--token", "-", "--policies", path],
-        Some(token),
-    )
+    explain_with(path, token, &[])
 }
 
-/// [`explain`] of a GitHub Actions token with `claims` changed, against the demo policies.
-fn explain_github_token(claims: impl FnOnce(Claims) -> Claims) -> Output {
+fn explain_with(path: &str, token: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["policy", "explain", "--token", "-", "--policies", path];
+    args.extend_from_slice(extra);
+    ferry(&args, Some(token))
+}
+
+/// [`explain`] (with `extra` arguments) of a GitHub Actions token with `claims` changed, against
+/// the demo policies.
+fn explain_github_token(extra: &[&str], claims: impl FnOnce(Claims) -> Claims) -> Output {
     let issuer = DevIssuer::start("127.0.0.1:0");
     let dir = policy_dir(&issuer.url(), None);
     let token = issuer.sign(
@@ -29,7 +33,7 @@ fn explain_github_token(claims: impl FnOnce(Claims) -> Claims) -> Output {
         Alg::RS256,
         None,
     );
-    explain(dir.path().to_str().unwrap(), &token)
+    explain_with(dir.path().to_str().unwrap(), &token, extra)
 }
 
 fn ferry(args: &[&str], stdin: Option<&str>) -> Output {
@@ -171,7 +175,7 @@ fn policy_check_strict_turns_warnings_into_errors() {
 #[test]
 fn policy_explain_prints_a_hostile_subject_escaped() {
     let hostile = "repo:acme/api\u{1b}]0;owned\u{7}\u{1b}[2K\u{202e}";
-    let out = explain_github_token(|claims| {
+    let out = explain_github_token(&[], |claims| {
         claims
             .set("sub", hostile)
             .set("ref", "refs/heads/\u{1b}[31mmain")
@@ -183,6 +187,29 @@ fn policy_explain_prints_a_hostile_subject_escaped() {
         "{t:?}"
     );
     assert!(t.contains("subject: repo:acme/api\\u{1b}]0;owned"), "{t}");
+}
+
+#[test]
+fn policy_explain_json_keeps_a_hostile_subject_but_prints_it_escaped() {
+    // serde_json escapes C0 itself; C1 and bidi controls it would leave raw.
+    let hostile = "repo:acme/api\u{9b}2J\u{202e}\u{1b}[2K";
+    let out = explain_github_token(&["--json"], |claims| claims.set("sub", hostile));
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        !t.contains('\u{9b}') && !t.contains('\u{202e}') && !t.contains('\u{1b}'),
+        "{t:?}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect(&t);
+    fn holds(v: &serde_json::Value, s: &str) -> bool {
+        match v {
+            serde_json::Value::String(x) => x == s,
+            serde_json::Value::Array(a) => a.iter().any(|v| holds(v, s)),
+            serde_json::Value::Object(o) => o.values().any(|v| holds(v, s)),
+            _ => false,
+        }
+    }
+    assert!(holds(&json, hostile), "the value itself is kept: {json}");
 }
 
 #[test]
@@ -359,4 +386,20 @@ async fn audit_list_shows_what_an_audit_mode_guardrail_would_deny() {
         "{t}"
     );
     assert!(t.trim_end().ends_with("1 events"), "{t}");
+}
+
+/// `ferry audit list --json` prints an event's C1 and bidi characters escaped, as the same JSON.
+#[test]
+fn audit_list_json_prints_hostile_text_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("audit.jsonl");
+    let subject = "repo:acme/api\u{9b}2J\u{202e}";
+    let event = serde_json::json!({ "decision": "deny", "subject": subject });
+    std::fs::write(&file, format!("{event}\n")).unwrap();
+    let out = ferry(&["audit", "list", file.to_str().unwrap(), "--json"], None);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(!t.contains('\u{9b}') && !t.contains('\u{202e}'), "{t:?}");
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["subject"], subject, "{t}");
 }

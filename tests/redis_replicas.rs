@@ -247,3 +247,32 @@ fn audit_tail_prints_what_was_appended_while_it_reconnected() {
     let event: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(event["exchange_id"], "while-reconnecting", "{line}");
 }
+
+/// `ferry audit tail --json` prints an event whose strings hold characters JSON allows raw (C1,
+/// bidi controls) with those escaped, as the same JSON value.
+#[test]
+fn audit_tail_json_prints_hostile_text_escaped() {
+    let server = common::redis_server::RedisServer::start();
+    let prefix = unique_prefix();
+    let subject = "repo:acme/api\u{9b}2J\u{202e}";
+    let event = serde_json::json!({ "exchange_id": "x", "subject": subject }).to_string();
+    assert!(event.contains('\u{9b}'), "serde_json leaves C1 raw");
+    server
+        .cli(&["XADD", &format!("{prefix}audit"), "*", "event", &event])
+        .unwrap();
+    let (mut child, rx) = spawn_tail(
+        &server.url(),
+        &["--json", "--from-start", "--prefix", &prefix],
+    );
+    let line = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("tail prints the event");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        !line.contains('\u{9b}') && !line.contains('\u{202e}'),
+        "{line:?}"
+    );
+    let printed: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(printed["subject"], subject, "{line}");
+}

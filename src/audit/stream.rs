@@ -13,7 +13,7 @@ use redis::streams::{StreamReadOptions, StreamReadReply};
 use redis::AsyncCommands;
 
 use super::AuditEvent;
-use crate::domain::printable;
+use crate::domain::{json_line, printable};
 use crate::store::redis::{Connector, RedisSettings, Target};
 
 /// Longer than the `XREAD` block, so a quiet stream is not mistaken for a dead server.
@@ -99,7 +99,7 @@ pub async fn tail(options: &TailOptions, out: &mut impl Write) -> Result<(), Str
                     continue;
                 };
                 let line = if options.json {
-                    json
+                    json_line(&json)
                 } else {
                     serde_json::from_str::<AuditEvent>(&json)
                         .map(|e| row(&e))

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-use crate::domain::printable;
+use crate::domain::{json_safe, printable};
 
 /// Filters for `ferry audit list`.
 #[derive(Debug, clap::Args)]
@@ -48,7 +48,7 @@ pub fn audit_list(args: &ListArgs) -> ExitCode {
         }
         shown += 1;
         if args.json {
-            println!("{event}");
+            println!("{}", json_safe(&event.to_string()));
         } else {
             print!("{}", render(&event, &args.file));
         }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::config::{Overrides, Settings};
-use crate::domain::{unix_now, Audience, PolicyName, ScopeSet, UnixSeconds};
+use crate::domain::{json_safe, unix_now, Audience, PolicyName, ScopeSet, UnixSeconds};
 use crate::exchange::{
     decode_unverified, explain, run_cases, token_from_claims, ActorToken, Candidates,
     DecideContext, Requested,
@@ -172,10 +172,8 @@ pub fn policy_explain(args: ExplainArgs) -> ExitCode {
     if args.json {
         let mut value = serde_json::to_value(&explanation).unwrap_or_default();
         value["signature_verified"] = args.verify.into();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
-        );
+        let json = serde_json::to_string_pretty(&value).unwrap_or_default();
+        println!("{}", json_safe(&json));
     } else {
         print!(
             "{}",

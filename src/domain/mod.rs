@@ -15,7 +15,7 @@ mod spiffe;
 pub use algorithm::{Algorithm, AlgorithmError};
 pub use digest::{hex, sha256_hex};
 pub use names::{Audience, IssuerName, NameError, PolicyName};
-pub use printable::printable;
+pub use printable::{json_line, json_safe, printable};
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use secret::Secret;
 pub use spiffe::{SpiffeId, SpiffeIdError, TrustDomain};
