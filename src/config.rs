@@ -143,6 +143,11 @@ pub struct StoreSettings {
     /// Reuse a still-fresh credential for the same grant instead of minting a new one.
     pub cache_credentials: bool,
     pub redis: RedisSettings,
+    /// Another name for `store.redis.url` (`redis_url = "…"` under `[store]`), the one the
+    /// design uses. Naming two different servers this way and as `store.redis.url` is refused;
+    /// `--redis` replaces both.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
 }
 
 impl StoreSettings {
@@ -152,12 +157,21 @@ impl StoreSettings {
     /// `backend` selects the Redis store, and naming one with `backend = "memory"` (in any
     /// layer: a file's, say, under an environment that names the server) is refused.
     fn settle(&mut self, backend_given: bool) -> Result<(), ConfigError> {
-        let names_a_server = self
-            .redis
-            .url
-            .as_deref()
-            .is_some_and(|u| !u.trim().is_empty())
-            || !self.redis.nodes.is_empty();
+        let given = |u: &Option<String>| u.as_deref().is_some_and(|u| !u.trim().is_empty());
+        if let Some(alias) = self.redis_url.take().filter(|u| !u.trim().is_empty()) {
+            match &self.redis.url {
+                // The URLs are not quoted: they may hold a password.
+                Some(url) if given(&self.redis.url) && *url != alias => {
+                    return Err(ConfigError(
+                        "store.redis_url and store.redis.url name different Redis servers: \
+                         set only one of them"
+                            .into(),
+                    ))
+                }
+                _ => self.redis.url = Some(alias),
+            }
+        }
+        let names_a_server = given(&self.redis.url) || !self.redis.nodes.is_empty();
         match (names_a_server, self.backend, backend_given) {
             (true, StoreBackend::Memory, false) => self.backend = StoreBackend::Redis,
             (true, StoreBackend::Memory, true) => {
@@ -225,7 +239,10 @@ fn redacted_error(error: figment::Error) -> ConfigError {
     let messages: Vec<String> = error
         .into_iter()
         .map(|mut e| {
-            if e.path.len() >= 2 && e.path[0] == "store" && e.path[1] == "redis" {
+            if e.path.len() >= 2
+                && e.path[0] == "store"
+                && (e.path[1] == "redis" || e.path[1] == "redis_url")
+            {
                 e.kind = match e.kind {
                     Kind::InvalidType(_, expected) => Kind::InvalidType(hidden(), expected),
                     Kind::InvalidValue(_, expected) => Kind::InvalidValue(hidden(), expected),
@@ -378,7 +395,8 @@ fn flag_layer(o: &Overrides) -> serde_json::Value {
     if let Some(url) = &o.redis {
         root.insert(
             "store".into(),
-            serde_json::json!({ "backend": "redis", "redis": { "url": url } }),
+            // `redis_url` emptied too: the flag replaces the file's server under either name.
+            serde_json::json!({ "backend": "redis", "redis": { "url": url }, "redis_url": "" }),
         );
     }
     root.into()
@@ -464,6 +482,7 @@ impl Default for StoreSettings {
             backend: StoreBackend::Memory,
             cache_credentials: true,
             redis: RedisSettings::default(),
+            redis_url: None,
         }
     }
 }
@@ -637,6 +656,62 @@ mod tests {
             jail.create_file("dev.toml", "[store]\nbackend = \"memory\"\n")?;
             let err = load("dev.toml").unwrap_err();
             assert!(err.contains("names a Redis server"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn store_redis_url_is_another_name_for_the_redis_url() {
+        let load = |file: &str, redis: Option<&str>| {
+            let overrides = Overrides {
+                redis: redis.map(str::to_string),
+                ..Overrides::default()
+            };
+            Settings::load(Some(Path::new(file)), &overrides).map_err(|e| e.to_string())
+        };
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file(
+                "alias.toml",
+                "[store]\nredis_url = \"redis://10.0.0.7:6379/2\"\n",
+            )?;
+            let s = load("alias.toml", None)?;
+            assert_eq!(s.store.backend, StoreBackend::Redis, "it names a server");
+            assert_eq!(
+                s.store.redis.url.as_deref(),
+                Some("redis://10.0.0.7:6379/2")
+            );
+            let s = load("alias.toml", Some("redis://10.0.0.8:6379"))?;
+            assert_eq!(
+                s.store.redis.url.as_deref(),
+                Some("redis://10.0.0.8:6379"),
+                "--redis replaces it"
+            );
+            jail.create_file(
+                "both.toml",
+                "[store]\nredis_url = \"redis://:pw1@a:6379\"\n[store.redis]\nurl = \"redis://:pw2@b:6379\"\n",
+            )?;
+            let err = load("both.toml", None).unwrap_err();
+            assert!(err.contains("different Redis servers"), "{err}");
+            assert!(!err.contains("pw1") && !err.contains("pw2"), "{err}");
+            jail.create_file(
+                "same.toml",
+                "[store]\nredis_url = \"redis://a:6379\"\n[store.redis]\nurl = \"redis://a:6379\"\n",
+            )?;
+            assert_eq!(
+                load("same.toml", None)?.store.redis.url.as_deref(),
+                Some("redis://a:6379")
+            );
+            jail.set_env("FERRY_STORE__REDIS_URL", "redis://10.0.0.9:6379");
+            jail.create_file("empty.toml", "")?;
+            assert_eq!(
+                load("empty.toml", None)?.store.redis.url.as_deref(),
+                Some("redis://10.0.0.9:6379"),
+                "and in the environment"
+            );
+            jail.set_env("FERRY_STORE__REDIS_URL", "[1]");
+            let err = load("empty.toml", None).unwrap_err();
+            assert!(err.contains("not shown"), "{err}");
             Ok(())
         });
     }

@@ -268,10 +268,11 @@ impl Store for RedisStore {
                 call.invoke_async(&mut conn).await
             })
             .await?;
-        let outcome = if replayed == 1 {
-            ClaimOutcome::Replayed
-        } else {
+        // Fresh only on the script's explicit 0, as everywhere: any other answer fails closed.
+        let outcome = if replayed == 0 {
             ClaimOutcome::Fresh
+        } else {
+            ClaimOutcome::Replayed
         };
         Ok((outcome, decode(cached)))
     }
