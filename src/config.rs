@@ -395,8 +395,13 @@ fn flag_layer(o: &Overrides) -> serde_json::Value {
     if let Some(url) = &o.redis {
         root.insert(
             "store".into(),
-            // `redis_url` emptied too: the flag replaces the file's server under either name.
-            serde_json::json!({ "backend": "redis", "redis": { "url": url }, "redis_url": "" }),
+            // `redis_url` and `nodes` emptied too: the flag replaces the server named under
+            // any name (`nodes` would win over a URL).
+            serde_json::json!({
+                "backend": "redis",
+                "redis": { "url": url, "nodes": [] },
+                "redis_url": "",
+            }),
         );
     }
     root.into()
@@ -681,6 +686,16 @@ mod tests {
                 s.store.redis.url.as_deref(),
                 Some("redis://10.0.0.7:6379/2")
             );
+            jail.create_file(
+                "nodes.toml",
+                "[store.redis]\nnodes = [\"redis://10.0.0.7:7000\"]\n",
+            )?;
+            let s = load("nodes.toml", Some("redis://10.0.0.8:6379"))?;
+            assert!(
+                s.store.redis.nodes.is_empty(),
+                "--redis replaces Cluster nodes too"
+            );
+            assert_eq!(s.store.redis.url.as_deref(), Some("redis://10.0.0.8:6379"));
             let s = load("alias.toml", Some("redis://10.0.0.8:6379"))?;
             assert_eq!(
                 s.store.redis.url.as_deref(),

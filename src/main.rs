@@ -28,17 +28,19 @@ fn main() -> ExitCode {
         Command::Audit(AuditCommand::Verify { file }) => cli::audit_verify(&file),
         Command::Audit(AuditCommand::List(args)) => cli::audit_list(&args),
         Command::Audit(AuditCommand::Tail {
+            config,
             redis,
             prefix,
             json,
             from_start,
             tls_ca_file,
-        }) => cli::audit_tail(ferry::audit::TailOptions {
-            url: redis,
+        }) => cli::audit_tail(cli::TailArgs {
+            config,
+            redis,
             prefix,
+            tls_ca_file,
             json,
             from_start,
-            tls_ca_file,
         }),
         Command::Keys(KeysCommand::Generate { algorithm, out }) => {
             cli::keys_generate(algorithm, &out)

@@ -51,22 +51,56 @@ fn exchange_id(event: &serde_json::Value) -> String {
 /// `ferry audit tail ARGS` on `redis_url`, given in the environment as `ferry serve` reads it
 /// (a password stays off the command line), and its output lines as they come.
 fn spawn_tail(redis_url: &str, args: &[&str]) -> (std::process::Child, mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .env("FERRY_STORE__REDIS__URL", redis_url)
+    let (child, stdout, _stderr) = spawn_tail_with_stderr(redis_url, args);
+    (child, stdout)
+}
+
+/// [`spawn_tail`], with the lines of its standard error too.
+fn spawn_tail_with_stderr(
+    redis_url: &str,
+    args: &[&str],
+) -> (
+    std::process::Child,
+    mpsc::Receiver<String>,
+    mpsc::Receiver<String>,
+) {
+    spawn_tail_in(&[("FERRY_STORE__REDIS__URL", redis_url)], args)
+}
+
+/// `ferry audit tail ARGS` with `env` (and no other `FERRY_*` variable): its child, and the
+/// lines of its standard output and standard error as they come.
+fn spawn_tail_in(
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (
+    std::process::Child,
+    mpsc::Receiver<String>,
+    mpsc::Receiver<String>,
+) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("FERRY_")) {
+        command.env_remove(name);
+    }
+    let mut child = command
+        .envs(env.iter().copied())
         .args(["audit", "tail"])
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    (child, rx)
+    let lines = |pipe: Box<dyn std::io::Read + Send>| {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        rx
+    };
+    let stdout = lines(Box::new(child.stdout.take().unwrap()));
+    let stderr = lines(Box::new(child.stderr.take().unwrap()));
+    (child, stdout, stderr)
 }
 
 /// Runs `ferry audit tail --json --from-start` until it printed `n` lines.
@@ -225,18 +259,7 @@ fn audit_tail_prints_what_was_appended_while_it_reconnected() {
     add("before");
     let (mut child, rx) = spawn_tail(&server.url(), &["--json", "--prefix", &prefix]);
     // Until the tail is blocked in its read, then cut its connection and append at once.
-    let started = std::time::Instant::now();
-    while !server
-        .cli(&["CLIENT", "LIST"])
-        .unwrap_or_default()
-        .contains("cmd=xread")
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "tail never read"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    until_blocked_in_a_read(&server);
     server.cli(&["CLIENT", "KILL", "TYPE", "normal"]).unwrap();
     add("while-reconnecting");
     let line = rx
@@ -275,4 +298,123 @@ fn audit_tail_json_prints_hostile_text_escaped() {
     );
     let printed: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(printed["subject"], subject, "{line}");
+}
+
+/// Waits until a client of `server` is blocked in `XREAD` (the tail, waiting for events).
+fn until_blocked_in_a_read(server: &common::redis_server::RedisServer) {
+    let started = std::time::Instant::now();
+    while !server
+        .cli(&["CLIENT", "LIST"])
+        .unwrap_or_default()
+        .contains("cmd=xread")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "tail never read"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A tail that was held up while the stream was trimmed says how many events it never saw, then
+/// goes on with what is left. A tail started before the stream exists follows it once it does.
+#[test]
+fn audit_tail_says_how_many_events_were_trimmed_before_it_read_them() {
+    let server = common::redis_server::RedisServer::start();
+    let prefix = unique_prefix();
+    let stream = format!("{prefix}audit");
+    let add = |n: usize| {
+        let event = format!(r#"{{"exchange_id":"e{n}"}}"#);
+        // Exact trimming to three entries, where a replica trims with `~`.
+        server
+            .cli(&["XADD", &stream, "MAXLEN", "3", "*", "event", &event])
+            .unwrap();
+    };
+    let (mut child, stdout, stderr) =
+        spawn_tail_with_stderr(&server.url(), &["--json", "--prefix", &prefix]);
+    until_blocked_in_a_read(&server);
+    add(1);
+    let first: serde_json::Value =
+        serde_json::from_str(&stdout.recv_timeout(Duration::from_secs(10)).unwrap()).unwrap();
+    assert_eq!(
+        first["exchange_id"], "e1",
+        "the stream did not exist when the tail began"
+    );
+    until_blocked_in_a_read(&server);
+    let pid = child.id().to_string();
+    let signal = |s: &str| {
+        assert!(Command::new("kill")
+            .args([s, &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    signal("-STOP");
+    // e2 is handed to the stopped tail's blocked read; e3..e11 come after, and trimming to
+    // three leaves e9..e11: e2..e8 are gone before the tail can print them.
+    for n in 2..=11 {
+        add(n);
+    }
+    signal("-CONT");
+    let printed: Vec<String> = (0..3)
+        .map(|_| {
+            let line = stdout.recv_timeout(Duration::from_secs(10)).unwrap();
+            serde_json::from_str::<serde_json::Value>(&line).unwrap()["exchange_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(printed, ["e9", "e10", "e11"]);
+    let warning = stderr
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a warning about the gap");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        warning.contains("7 event(s) were trimmed"),
+        "e2..e8 never printed: {warning}"
+    );
+}
+
+/// `ferry audit tail` finds the Redis where `ferry serve` does: in the config file (under either
+/// name of the URL, with its prefix), and says so plainly when nothing names one.
+#[test]
+fn audit_tail_reads_the_redis_settings_serve_reads() {
+    let server = common::redis_server::RedisServer::start();
+    let prefix = unique_prefix();
+    server
+        .cli(&[
+            "XADD",
+            &format!("{prefix}audit"),
+            "*",
+            "event",
+            r#"{"exchange_id":"from-file"}"#,
+        ])
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ferry.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nredis_url = \"{}\"\n[store.redis]\nprefix = \"{prefix}\"\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let (mut child, stdout, _) =
+        spawn_tail_in(&[], &["--config", config, "--json", "--from-start"]);
+    let line = stdout
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the event");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.contains("from-file"), "{line}");
+
+    let (mut child, _, stderr) = spawn_tail_in(&[], &["--json"]);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(2));
+    let said: Vec<String> = stderr.iter().collect();
+    assert!(said.concat().contains("no Redis named"), "{said:?}");
 }

@@ -41,6 +41,7 @@
 
 mod error;
 mod event;
+mod gap;
 mod jsonl;
 mod memory;
 mod record;

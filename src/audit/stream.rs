@@ -12,39 +12,43 @@ use std::time::Duration;
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use redis::AsyncCommands;
 
+use super::gap::{parse_info, EntryId, Gap, Place, Read, StreamInfo};
 use super::AuditEvent;
 use crate::domain::{json_line, printable};
 use crate::store::redis::{Connector, RedisSettings, Target};
+
+/// Events read at once.
+const BATCH: usize = 100;
 
 /// Longer than the `XREAD` block, so a quiet stream is not mistaken for a dead server.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What to follow and how to print it.
 pub struct TailOptions {
-    pub url: String,
-    pub prefix: String,
+    /// The deployment's Redis settings (as `serve` reads them): URL or Cluster nodes, prefix,
+    /// private CA.
+    pub redis: RedisSettings,
     pub json: bool,
     /// Print the events already in the stream first (default: only new ones).
     pub from_start: bool,
-    /// Private CA for `rediss://` (as `store.redis.tls_ca_file`).
-    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 /// Follows the stream until the process is stopped; reconnects after errors.
 pub async fn tail(options: &TailOptions, out: &mut impl Write) -> Result<(), String> {
-    let settings = RedisSettings {
-        url: Some(options.url.clone()),
-        ..RedisSettings::default()
-    };
-    let target = Target::parse(&settings)?;
+    let target = Target::parse(&options.redis)?;
     let connector = Connector::new(
         &target,
-        options.tls_ca_file.as_deref(),
+        options.redis.tls_ca_file.as_deref(),
         READ_TIMEOUT,
         Duration::from_secs(2),
     )?;
-    let key = format!("{}audit", options.prefix);
-    let mut last = if options.from_start { "0" } else { "$" }.to_string();
+    let key = format!("{}audit", options.redis.prefix);
+    // `None` until the live end is known (`XINFO STREAM`, once: a later read, after an empty
+    // one or a reconnect, starts where this one left off, never at a newer end).
+    let mut place = options.from_start.then(|| Place {
+        last: EntryId::default(),
+        position: None,
+    });
     if !options.json {
         print_line(out, &header())?;
     }
@@ -57,22 +61,11 @@ pub async fn tail(options: &TailOptions, out: &mut impl Write) -> Result<(), Str
                 continue;
             }
         };
-        if last == "$" {
-            // The live end as a real id, once: a later read (after an empty one, or after a
-            // reconnect) then starts where this one left off, never at a newer end.
-            let newest: redis::RedisResult<Vec<(String, redis::Value)>> = redis::cmd("XREVRANGE")
-                .arg(&key)
-                .arg("+")
-                .arg("-")
-                .arg("COUNT")
-                .arg(1)
-                .query_async(&mut conn)
-                .await;
-            connector.note(newest.is_ok());
-            match newest {
-                Ok(newest) => {
-                    last = newest.into_iter().next().map_or("0-0".into(), |(id, _)| id);
-                }
+        if place.is_none() {
+            let info = stream_info(&mut conn, &key).await;
+            connector.note(info.is_ok());
+            match info {
+                Ok(info) => place = Some(Place::at_end(info.as_ref())),
                 Err(e) => {
                     eprintln!("audit tail: {e}; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -80,9 +73,33 @@ pub async fn tail(options: &TailOptions, out: &mut impl Write) -> Result<(), Str
                 }
             }
         }
-        let read = StreamReadOptions::default().block(5_000).count(100);
+        let Some(place) = place.as_mut() else {
+            continue;
+        };
+        // A blocked read only waits for the next event. What is printed comes from a read made
+        // just before `XINFO STREAM`, so that the two agree on what the stream held (`gap`): a
+        // blocked read is answered when the first event arrives, which a stopped or slow tail
+        // may take in long after later ones were trimmed.
+        let wait = StreamReadOptions::default().block(5_000).count(1);
+        let take = StreamReadOptions::default().count(BATCH);
+        let mut more = false;
         loop {
-            let answer = conn.xread_options(&[&key], &[&last], &read).await;
+            let last = [place.last.to_string()];
+            if !more {
+                let waited: redis::RedisResult<StreamReadReply> =
+                    conn.xread_options(&[&key], &last, &wait).await;
+                connector.note(waited.is_ok());
+                match waited {
+                    Ok(reply) if reply.keys.iter().all(|k| k.ids.is_empty()) => continue,
+                    Ok(_) => {}
+                    Err(e) => {
+                        eprintln!("audit tail: {e}; reconnecting");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        break;
+                    }
+                }
+            }
+            let answer = conn.xread_options(&[&key], &last, &take).await;
             // A connection whose reads fail for the whole stall window is replaced (`connect`).
             connector.note(answer.is_ok());
             let reply: StreamReadReply = match answer {
@@ -93,8 +110,25 @@ pub async fn tail(options: &TailOptions, out: &mut impl Write) -> Result<(), Str
                     break;
                 }
             };
-            for entry in reply.keys.into_iter().flat_map(|k| k.ids) {
-                last = entry.id.clone();
+            let entries: Vec<_> = reply.keys.into_iter().flat_map(|k| k.ids).collect();
+            let ids: Vec<EntryId> = entries
+                .iter()
+                .filter_map(|e| EntryId::parse(&e.id))
+                .collect();
+            more = entries.len() == BATCH;
+            if let (Some(first), Some(last)) = (ids.first(), ids.last()) {
+                // Asked after the read: what it tells of the read holds whenever it is asked.
+                let info = stream_info(&mut conn, &key).await.ok().flatten();
+                let batch = Read {
+                    first: *first,
+                    last: *last,
+                    count: ids.len() as u64,
+                };
+                if let Some(warning) = gap_warning(place.advance(batch, info.as_ref())) {
+                    eprintln!("audit tail: {warning}");
+                }
+            }
+            for entry in entries {
                 let Some(json) = entry.get::<String>("event") else {
                     continue;
                 };
@@ -108,6 +142,48 @@ pub async fn tail(options: &TailOptions, out: &mut impl Write) -> Result<(), Str
                 print_line(out, &line)?;
             }
         }
+    }
+}
+
+/// `XINFO STREAM key`; `None` when the stream does not exist (yet).
+async fn stream_info(
+    conn: &mut impl redis::aio::ConnectionLike,
+    key: &str,
+) -> redis::RedisResult<Option<StreamInfo>> {
+    let answer: redis::RedisResult<redis::Value> = redis::cmd("XINFO")
+        .arg("STREAM")
+        .arg(key)
+        .query_async(conn)
+        .await;
+    match answer {
+        Ok(reply) => Ok(parse_info(reply)),
+        Err(e)
+            if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError)
+                && e.to_string().contains("no such key") =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The line on standard error for what a read left out.
+fn gap_warning(gap: Gap) -> Option<String> {
+    const HINT: &str =
+        "(raise store.redis.audit_stream_maxlen, or read with a consumer group that keeps up)";
+    match gap {
+        Gap::None => None,
+        Gap::Trimmed(n) => Some(format!(
+            "{n} event(s) were trimmed from the stream before they could be printed {HINT}"
+        )),
+        Gap::Unknown => Some(format!(
+            "events may have been trimmed or deleted from the stream before they could be printed {HINT}"
+        )),
+        Gap::Restarted => Some(
+            "the audit stream was deleted and began again (Redis flushed or restarted empty): \
+             events from before that are gone"
+                .into(),
+        ),
     }
 }
 

@@ -103,26 +103,28 @@ pub enum AuditCommand {
     List(ListArgs),
     /// Follow the Redis audit stream every replica appends to, printing events as they come.
     Tail {
-        /// The Redis the replicas share (`redis://HOST:PORT/DB`, `rediss://…`). From the
-        /// environment, as `ferry serve` reads it, a password stays out of `ps` and the history.
-        #[arg(
-            long,
-            value_name = "URL",
-            env = "FERRY_STORE__REDIS__URL",
-            hide_env_values = true
-        )]
-        redis: String,
-        /// Key prefix of the deployment (`store.redis.prefix`).
-        #[arg(long, default_value = "ferry:", env = "FERRY_STORE__REDIS__PREFIX")]
-        prefix: String,
+        /// The config file `ferry serve` reads: its `store.redis` settings (URL or Cluster
+        /// nodes, prefix, CA), which the `FERRY_STORE__REDIS__*` environment and the flags
+        /// below override, as for `serve`. A URL from the environment or the file keeps a
+        /// password out of `ps` and the shell history.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The Redis the replicas share (`redis://HOST:PORT/DB`, `rediss://…`,
+        /// `redis+cluster://HOST:PORT,HOST:PORT`).
+        #[arg(long, value_name = "URL")]
+        redis: Option<String>,
+        /// Key prefix of the deployment (`store.redis.prefix`, `ferry:` unless set).
+        #[arg(long)]
+        prefix: Option<String>,
         /// One JSON event per line instead of a table.
         #[arg(long)]
         json: bool,
         /// Start with the events already in the stream.
         #[arg(long)]
         from_start: bool,
-        /// PEM CA certificate for a `rediss://` server with a private CA.
-        #[arg(long, value_name = "FILE", env = "FERRY_STORE__REDIS__TLS_CA_FILE")]
+        /// PEM CA certificate for a `rediss://` server with a private CA
+        /// (`store.redis.tls_ca_file`).
+        #[arg(long, value_name = "FILE")]
         tls_ca_file: Option<PathBuf>,
     },
 }
@@ -205,8 +207,48 @@ pub fn audit_verify(file: &Path) -> ExitCode {
     }
 }
 
-/// `ferry audit tail`: runs until interrupted.
-pub fn audit_tail(options: crate::audit::TailOptions) -> ExitCode {
+/// What `ferry audit tail` was given on its command line.
+pub struct TailArgs {
+    pub config: Option<PathBuf>,
+    pub redis: Option<String>,
+    pub prefix: Option<String>,
+    pub tls_ca_file: Option<PathBuf>,
+    pub json: bool,
+    pub from_start: bool,
+}
+
+/// `ferry audit tail`: runs until interrupted. The Redis settings come from the same layers as
+/// `serve`'s (file, environment, flags).
+pub fn audit_tail(args: TailArgs) -> ExitCode {
+    let overrides = Overrides {
+        redis: args.redis,
+        ..Overrides::default()
+    };
+    let mut redis = match Settings::load(args.config.as_deref(), &overrides) {
+        Ok(settings) => settings.store.redis,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(prefix) = args.prefix {
+        redis.prefix = prefix;
+    }
+    if args.tls_ca_file.is_some() {
+        redis.tls_ca_file = args.tls_ca_file;
+    }
+    if redis.url.as_deref().is_none_or(|u| u.trim().is_empty()) && redis.nodes.is_empty() {
+        eprintln!(
+            "error: no Redis named: give --redis URL, or store.redis.url / store.redis.nodes in \
+             --config FILE or the environment (FERRY_STORE__REDIS__URL)"
+        );
+        return ExitCode::from(2);
+    }
+    let options = crate::audit::TailOptions {
+        redis,
+        json: args.json,
+        from_start: args.from_start,
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
