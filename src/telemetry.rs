@@ -39,6 +39,8 @@ pub struct Metrics {
     pub policy_reloads: IntCounterVec,
     /// Advanced at scrape time to the store's own count (`Store::state_losses`).
     pub store_state_lost: IntCounter,
+    /// Set at scrape time from `Store::may_evict`: 1 when the shared store may evict keys.
+    pub store_may_evict: IntGauge,
     /// `/introspect`, `/revoke` and admin requests by action, decision and reason.
     pub lifecycle: IntCounterVec,
     /// Exchanges refused by `grant.rate_limit`, by policy.
@@ -96,6 +98,12 @@ impl Metrics {
              persistence): replay records of live tokens were lost",
         )
         .expect("valid metric");
+        let store_may_evict = IntGauge::new(
+            "ferry_store_may_evict",
+            "1 when the shared store may evict keys under memory pressure (Redis maxmemory with \
+             a policy other than noeviction): replay records could go early",
+        )
+        .expect("valid metric");
         let lifecycle = IntCounterVec::new(
             Opts::new(
                 "ferry_lifecycle_requests_total",
@@ -116,6 +124,7 @@ impl Metrics {
             Box::new(lifecycle.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(rate_limited.clone()),
             Box::new(store_state_lost.clone()),
+            Box::new(store_may_evict.clone()),
             Box::new(exchanges.clone()),
             Box::new(exchange_seconds.clone()),
             Box::new(policies_loaded.clone()),
@@ -136,6 +145,7 @@ impl Metrics {
             cache_hits,
             policy_reloads,
             store_state_lost,
+            store_may_evict,
             lifecycle,
             rate_limited,
         }

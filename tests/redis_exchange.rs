@@ -523,6 +523,32 @@ async fn redis_killed_mid_load_issues_no_unrecorded_credential_and_service_resum
     }
 }
 
+/// A Redis that may evict keys (and replay records with them) is flagged on `/metrics` once the
+/// replica has looked (its state check at start, or `/readyz`); one that cannot evict is not.
+#[tokio::test]
+async fn a_redis_that_may_evict_keys_is_flagged_on_metrics() {
+    for (extra, flagged) in [
+        (
+            &["--maxmemory", "64mb", "--maxmemory-policy", "volatile-lru"][..],
+            1,
+        ),
+        (
+            &["--maxmemory", "64mb", "--maxmemory-policy", "noeviction"][..],
+            0,
+        ),
+        (&[][..], 0),
+    ] {
+        let server = RedisServer::start_with(extra);
+        let app = spawn_on(&server).await;
+        assert_eq!(app.get_json("/readyz").await.0, 200);
+        let (_, metrics, _) = app.get("/metrics").await;
+        assert!(
+            metrics.contains(&format!("ferry_store_may_evict {flagged}")),
+            "{extra:?}:\n{metrics}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_redis_restarted_empty_is_visible_in_metrics() {
     let mut server = RedisServer::start();
@@ -542,4 +568,65 @@ async fn a_redis_restarted_empty_is_visible_in_metrics() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A SIEM shipper reads the stream with a consumer group, as the README shows: every exchange,
+/// allowed or denied, is delivered once to the group, as the JSON the file holds, and is gone
+/// from the pending list once acknowledged.
+#[tokio::test]
+async fn a_siem_shipper_reads_every_event_once_with_a_consumer_group() {
+    let server = RedisServer::start();
+    let prefix = unique_prefix();
+    let stream = format!("{prefix}audit");
+    let cli = |args: &[&str]| server.cli(args).unwrap();
+    // The shipper is there first, reading only what comes after it.
+    cli(&["XGROUP", "CREATE", &stream, "siem", "$", "MKSTREAM"]);
+    let app = spawn_app(Fixture::deploy().settings(use_redis(&server.url(), &prefix))).await;
+    assert_eq!(app.exchange_token(&app.token(), None).await.0, 200);
+    let refused = app.sign(&app.claims().set("ref", "refs/heads/dev"));
+    assert_eq!(app.exchange_token(&refused, None).await.0, 400);
+
+    let read = |consumer: &str| {
+        cli(&[
+            "XREADGROUP",
+            "GROUP",
+            "siem",
+            consumer,
+            "COUNT",
+            "10",
+            "STREAMS",
+            &stream,
+            ">",
+        ])
+    };
+    let delivered = read("shipper-1");
+    let events: Vec<Value> = delivered
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids = |events: &[Value]| -> Vec<(String, String)> {
+        events
+            .iter()
+            .map(|e| (e["exchange_id"].to_string(), e["decision"].to_string()))
+            .collect()
+    };
+    assert_eq!(ids(&events), ids(&app.audit_events()), "{delivered}");
+    assert_eq!(events[1]["decision"], "deny");
+    assert!(
+        read("shipper-2").lines().all(|l| !l.starts_with('{')),
+        "each entry goes to one consumer of the group"
+    );
+    let entry_ids: Vec<&str> = delivered
+        .lines()
+        .filter(|l| {
+            l.split_once('-')
+                .is_some_and(|(ms, seq)| ms.parse::<u64>().is_ok() && seq.parse::<u64>().is_ok())
+        })
+        .collect();
+    assert_eq!(entry_ids.len(), 2, "{delivered}");
+    let mut ack = vec!["XACK", stream.as_str(), "siem"];
+    ack.extend(&entry_ids);
+    assert_eq!(cli(&ack).trim(), "2");
+    assert!(cli(&["XPENDING", &stream, "siem"]).starts_with('0'));
 }

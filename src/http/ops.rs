@@ -67,6 +67,11 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             .state_losses()
             .saturating_sub(lost.get()),
     );
+    state
+        .service
+        .metrics
+        .store_may_evict
+        .set(i64::from(state.service.store.may_evict()));
     let text = state.service.metrics.render(&active.verifier.key_status());
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4"))

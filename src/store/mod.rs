@@ -198,6 +198,12 @@ pub trait Store: Send + Sync + 'static {
         0
     }
 
+    /// Whether the store was found able to evict its keys under memory pressure (replay
+    /// records with them). Always false for a store without such a setting.
+    fn may_evict(&self) -> bool {
+        false
+    }
+
     /// Whether [`Store::commit`] records audit events (a shared audit stream). When it does, a
     /// failed commit means the event may be unrecorded, and the credential must not leave.
     fn keeps_audit_stream(&self) -> bool {

@@ -74,6 +74,8 @@ pub struct RedisStore {
     hints: CacheHints,
     /// Whether this replica has looked at Redis's eviction policy (`state::eviction_risk`).
     eviction_checked: AtomicBool,
+    /// What that look found (`Store::may_evict`).
+    may_evict: AtomicBool,
     /// Whether this replica has moved the kill switches of older builds (`migrate`).
     kill_switches_moved: AtomicBool,
     /// Held while a move runs, so only one does.
@@ -102,6 +104,7 @@ impl RedisStore {
             state: Arc::new(StateWatch::default()),
             hints: CacheHints::default(),
             eviction_checked: AtomicBool::new(false),
+            may_evict: AtomicBool::new(false),
             kill_switches_moved: AtomicBool::new(false),
             moving_kill_switches: tokio::sync::Mutex::new(()),
         })
@@ -127,6 +130,7 @@ impl RedisStore {
             .filter_map(|text| state::eviction_risk(text))
             .collect();
         risks.dedup();
+        self.may_evict.store(!risks.is_empty(), Ordering::Release);
         for risk in risks {
             tracing::error!("{risk}");
         }
@@ -334,6 +338,10 @@ impl Store for RedisStore {
 
     fn state_losses(&self) -> u64 {
         self.state.losses()
+    }
+
+    fn may_evict(&self) -> bool {
+        self.may_evict.load(Ordering::Acquire)
     }
 
     fn keeps_audit_stream(&self) -> bool {
