@@ -104,7 +104,18 @@ impl Demo {
         print_json("claims", &summary(&jwt_part(token, 1)?));
 
         heading("3. POST /token (RFC 8693 token exchange)");
-        let (status, body) = self.post_token(token).await?;
+        let (mut status, mut body) = self.post_token(token).await?;
+        // A broker started just before this demo's issuer has not fetched its keys yet; it
+        // tries again once a second, and a 503 is what RFC 6749 clients retry
+        // (`temporarily_unavailable`; the token was not used).
+        for _ in 0..5 {
+            if status != 503 {
+                break;
+            }
+            field("status", format!("{status} {}; retrying in 1 s", body["error"]));
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            (status, body) = self.post_token(token).await?;
+        }
         field("status", status);
         ensure!(status == 200, "expected 200, got {status}: {body}");
         let access_token = body["access_token"].as_str().context("no access_token")?;
