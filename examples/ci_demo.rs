@@ -112,7 +112,10 @@ impl Demo {
             if status != 503 {
                 break;
             }
-            field("status", format!("{status} {}; retrying in 1 s", body["error"]));
+            field(
+                "status",
+                format!("{status} {}; retrying in 1 s", body["error"]),
+            );
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             (status, body) = self.post_token(token).await?;
         }
