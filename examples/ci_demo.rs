@@ -107,7 +107,8 @@ impl Demo {
         let (mut status, mut body) = self.post_token(token).await?;
         // A broker started just before this demo's issuer has not fetched its keys yet; it
         // tries again once a second, and a 503 is what RFC 6749 clients retry
-        // (`temporarily_unavailable`; the token was not used).
+        // (`temporarily_unavailable`). Without the issuer's keys the token was not verified, so
+        // its `jti` was not claimed and the same token may be sent again.
         for _ in 0..5 {
             if status != 503 {
                 break;

@@ -143,9 +143,10 @@ pub struct StoreSettings {
     /// Reuse a still-fresh credential for the same grant instead of minting a new one.
     pub cache_credentials: bool,
     pub redis: RedisSettings,
-    /// Another name for `store.redis.url` (`redis_url = "…"` under `[store]`), the one the
-    /// design uses. Naming two different servers this way and as `store.redis.url` is refused;
-    /// `--redis` replaces both.
+    /// Another name for `store.redis.url` (`redis_url = "…"` under `[store]`, or
+    /// `FERRY_STORE__REDIS_URL`), the one the design uses. Each layer's value is moved into
+    /// `store.redis.url` of that layer (`layers`), so later layers override it as usual; one
+    /// layer naming different servers under both names is refused.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_url: Option<String>,
 }
@@ -158,19 +159,8 @@ impl StoreSettings {
     /// layer: a file's, say, under an environment that names the server) is refused.
     fn settle(&mut self, backend_given: bool) -> Result<(), ConfigError> {
         let given = |u: &Option<String>| u.as_deref().is_some_and(|u| !u.trim().is_empty());
-        if let Some(alias) = self.redis_url.take().filter(|u| !u.trim().is_empty()) {
-            match &self.redis.url {
-                // The URLs are not quoted: they may hold a password.
-                Some(url) if given(&self.redis.url) && *url != alias => {
-                    return Err(ConfigError(
-                        "store.redis_url and store.redis.url name different Redis servers: \
-                         set only one of them"
-                            .into(),
-                    ))
-                }
-                _ => self.redis.url = Some(alias),
-            }
-        }
+        // Already moved into `redis.url`, layer by layer (`layers`).
+        self.redis_url = None;
         let names_a_server = given(&self.redis.url) || !self.redis.nodes.is_empty();
         match (names_a_server, self.backend, backend_given) {
             (true, StoreBackend::Memory, false) => self.backend = StoreBackend::Redis,
@@ -239,10 +229,27 @@ fn redacted_error(error: figment::Error) -> ConfigError {
     let messages: Vec<String> = error
         .into_iter()
         .map(|mut e| {
-            if e.path.len() >= 2
-                && e.path[0] == "store"
-                && (e.path[1] == "redis" || e.path[1] == "redis_url")
-            {
+            let under_redis = match e.path.as_slice() {
+                [store] => store == "store",
+                [store, key, ..] => store == "store" && (key == "redis" || key == "redis_url"),
+                [] => false,
+            };
+            // A syntax error quotes the file's line, which may be a Redis URL with its
+            // password: keep the position and the reason, not the quoted source.
+            if let Kind::Message(text) = &e.kind {
+                let kept: Vec<&str> = text
+                    .lines()
+                    .filter(|line| {
+                        !line
+                            .trim_start()
+                            .trim_start_matches(|c: char| c.is_ascii_digit())
+                            .trim_start()
+                            .starts_with('|')
+                    })
+                    .collect();
+                e.kind = Kind::Message(kept.join("\n"));
+            }
+            if under_redis {
                 e.kind = match e.kind {
                     Kind::InvalidType(_, expected) => Kind::InvalidType(hidden(), expected),
                     Kind::InvalidValue(_, expected) => Kind::InvalidValue(hidden(), expected),
@@ -255,6 +262,75 @@ fn redacted_error(error: figment::Error) -> ConfigError {
         })
         .collect();
     ConfigError(messages.join("\n"))
+}
+
+/// What the user gave, apart from the defaults: the optional file, the environment and the
+/// flags, in that order. `store.redis_url` is put in each layer's `store.redis.url`, so that a
+/// later layer overrides it under either name; naming two servers under both names in one
+/// layer is refused.
+fn layers(config_file: Option<&Path>, overrides: &Overrides) -> Result<Figment, ConfigError> {
+    let mut given = Figment::new();
+    if let Some(file) = config_file {
+        if !file.is_file() {
+            return Err(ConfigError(format!(
+                "config file {} not found",
+                file.display()
+            )));
+        }
+        let text = Figment::from(Toml::file(file));
+        given = given.merge(Toml::file(file));
+        let named = |key: &str| {
+            text.extract_inner::<String>(key)
+                .ok()
+                .filter(|u| !u.trim().is_empty())
+        };
+        if let Some(alias) = named("store.redis_url") {
+            one_server(named("store.redis.url"), &alias, "the config file")?;
+            given = given.merge(Serialized::default("store.redis.url", alias));
+        }
+    }
+    let from_env = |name: &str| std::env::var(name).ok().filter(|u| !u.trim().is_empty());
+    if let Some(alias) = from_env("FERRY_STORE__REDIS_URL") {
+        one_server(
+            from_env("FERRY_STORE__REDIS__URL"),
+            &alias,
+            "the environment",
+        )?;
+    }
+    let env = Env::prefixed("FERRY_")
+        .split("__")
+        .filter(|key| {
+            // Keys arrive here upper-case, with `__` already turned into `.`.
+            let section = key
+                .as_str()
+                .split('.')
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            SECTIONS.contains(&section.as_str())
+        })
+        .map(|key| {
+            if key.as_str().eq_ignore_ascii_case("store.redis_url") {
+                "store.redis.url".into()
+            } else {
+                key.into()
+            }
+        });
+    Ok(given
+        .merge(env)
+        .merge(Serialized::defaults(flag_layer(overrides))))
+}
+
+/// Refuses a layer that names a Redis server as `store.redis.url` and another one as
+/// `store.redis_url` (the URLs are not quoted: they may hold a password).
+fn one_server(url: Option<String>, alias: &str, layer: &str) -> Result<(), ConfigError> {
+    match url {
+        Some(url) if url.trim() != alias.trim() => Err(ConfigError(format!(
+            "{layer} names different Redis servers as store.redis_url and store.redis.url: set \
+             only one of them"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// The top-level sections an `FERRY_*` variable may address; anything else (say
@@ -277,31 +353,8 @@ impl Settings {
         config_file: Option<&Path>,
         overrides: &Overrides,
     ) -> Result<Settings, ConfigError> {
-        // What the user gave, apart from the defaults: `settle` needs to know whether
-        // `store.backend` was set.
-        let mut given = Figment::new();
-        if let Some(file) = config_file {
-            if !file.is_file() {
-                return Err(ConfigError(format!(
-                    "config file {} not found",
-                    file.display()
-                )));
-            }
-            given = given.merge(Toml::file(file));
-        }
-        let env = Env::prefixed("FERRY_").split("__").filter(|key| {
-            // Keys arrive here upper-case, with `__` already turned into `.`.
-            let section = key
-                .as_str()
-                .split('.')
-                .next()
-                .unwrap_or("")
-                .to_ascii_lowercase();
-            SECTIONS.contains(&section.as_str())
-        });
-        given = given
-            .merge(env)
-            .merge(Serialized::defaults(flag_layer(overrides)));
+        let given = layers(config_file, overrides)?;
+        // `settle` needs to know whether the user set `store.backend`.
         let backend_given = given.find_value("store.backend").is_ok();
         let mut settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
             .merge(given)
@@ -309,6 +362,22 @@ impl Settings {
             .map_err(redacted_error)?;
         settings.store.settle(backend_given)?;
         Ok(settings)
+    }
+
+    /// Only the `store` section of the same layers (for `ferry audit tail`, which needs no
+    /// other): other sections of the file and other `FERRY_*` variables are not read.
+    pub fn load_store(
+        config_file: Option<&Path>,
+        overrides: &Overrides,
+    ) -> Result<StoreSettings, ConfigError> {
+        let given = layers(config_file, overrides)?;
+        let backend_given = given.find_value("store.backend").is_ok();
+        let mut store: StoreSettings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(given)
+            .extract_inner("store")
+            .map_err(redacted_error)?;
+        store.settle(backend_given)?;
+        Ok(store)
     }
 
     /// Settings for an in-process test server: port 0 on loopback, no fsync, quiet logs.
@@ -395,13 +464,9 @@ fn flag_layer(o: &Overrides) -> serde_json::Value {
     if let Some(url) = &o.redis {
         root.insert(
             "store".into(),
-            // `redis_url` and `nodes` emptied too: the flag replaces the server named under
-            // any name (`nodes` would win over a URL).
-            serde_json::json!({
-                "backend": "redis",
-                "redis": { "url": url, "nodes": [] },
-                "redis_url": "",
-            }),
+            // `nodes` emptied too: the flag replaces the server named any way (`nodes` would
+            // win over a URL).
+            serde_json::json!({ "backend": "redis", "redis": { "url": url, "nodes": [] } }),
         );
     }
     root.into()
@@ -724,9 +789,74 @@ mod tests {
                 Some("redis://10.0.0.9:6379"),
                 "and in the environment"
             );
+            // Layers override each other under either name: the environment beats the file.
+            assert_eq!(
+                load("both.toml", None).map(|s| s.store.redis.url).ok(),
+                None,
+                "the file alone is still refused"
+            );
+            jail.create_file("url.toml", "[store.redis]\nurl = \"redis://file:6379\"\n")?;
+            assert_eq!(
+                load("url.toml", None)?.store.redis.url.as_deref(),
+                Some("redis://10.0.0.9:6379"),
+                "the environment's alias beats the file's url"
+            );
+            jail.set_env("FERRY_STORE__REDIS_URL", "");
+            jail.set_env("FERRY_STORE__REDIS__URL", "redis://env:6379");
+            assert_eq!(
+                load("alias.toml", None)?.store.redis.url.as_deref(),
+                Some("redis://env:6379"),
+                "the environment's url beats the file's alias"
+            );
+            jail.set_env("FERRY_STORE__REDIS_URL", "redis://other:6379");
+            let err = load("empty.toml", None).unwrap_err();
+            assert!(err.contains("the environment names different"), "{err}");
+            jail.clear_env();
             jail.set_env("FERRY_STORE__REDIS_URL", "[1]");
             let err = load("empty.toml", None).unwrap_err();
             assert!(err.contains("not shown"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_store_alone_loads_past_other_sections_it_does_not_need() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file(
+                "ferry.toml",
+                "[server]\nlisten = 7\n[store]\nredis_url = \"redis://a:6379\"\n",
+            )?;
+            jail.set_env("FERRY_VERIFY__LEEWAY", "not a duration");
+            let path = Some(Path::new("ferry.toml"));
+            assert!(Settings::load(path, &Overrides::default()).is_err());
+            let store =
+                Settings::load_store(path, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(store.redis.url.as_deref(), Some("redis://a:6379"));
+            assert_eq!(store.backend, StoreBackend::Redis);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_config_file_syntax_error_does_not_quote_the_line() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file(
+                "ferry.toml",
+                "[store.redis]\nurl = \"redis://:s3cret@x:6379\n",
+            )?;
+            let err = Settings::load(Some(Path::new("ferry.toml")), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("line 2"), "says where: {err}");
+            assert!(!err.contains("s3cret"), "{err}");
+            jail.set_env("FERRY_STORE", "redis://:s3cret@x");
+            jail.create_file("empty.toml", "")?;
+            let err = Settings::load(Some(Path::new("empty.toml")), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("s3cret"), "{err}");
             Ok(())
         });
     }

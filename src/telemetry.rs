@@ -101,7 +101,8 @@ impl Metrics {
         let store_may_evict = IntGauge::new(
             "ferry_store_may_evict",
             "1 when the shared store may evict keys under memory pressure (Redis maxmemory with \
-             a policy other than noeviction): replay records could go early",
+             a policy other than noeviction), as of its last state check: replay records could \
+             go early",
         )
         .expect("valid metric");
         let lifecycle = IntCounterVec::new(

@@ -403,3 +403,15 @@ fn audit_list_json_prints_hostile_text_escaped() {
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed["subject"], subject, "{t}");
 }
+
+/// An unknown issuer is named in the error, escaped: the token is any text at all.
+#[test]
+fn policy_explain_names_a_hostile_unknown_issuer_escaped() {
+    let out = explain_github_token(&[], |claims| {
+        claims.set("iss", "https://evil\u{9b}2J\u{1b}]0;x")
+    });
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(!t.contains('\u{9b}') && !t.contains('\u{1b}'), "{t:?}");
+    assert!(t.contains("evil\\u{9b}2J"), "{t}");
+}

@@ -330,7 +330,7 @@ fn audit_tail_says_how_many_events_were_trimmed_before_it_read_them() {
             .cli(&["XADD", &stream, "MAXLEN", "3", "*", "event", &event])
             .unwrap();
     };
-    let (mut child, stdout, stderr) =
+    let (child, stdout, stderr) =
         spawn_tail_with_stderr(&server.url(), &["--json", "--prefix", &prefix]);
     until_blocked_in_a_read(&server);
     add(1);
@@ -341,7 +341,20 @@ fn audit_tail_says_how_many_events_were_trimmed_before_it_read_them() {
         "the stream did not exist when the tail began"
     );
     until_blocked_in_a_read(&server);
-    let pid = child.id().to_string();
+    // Continued and stopped for good however the test ends (a panic while it is stopped
+    // would leave it behind).
+    struct Stopped(std::process::Child);
+    impl Drop for Stopped {
+        fn drop(&mut self) {
+            let _ = Command::new("kill")
+                .args(["-CONT", &self.0.id().to_string()])
+                .status();
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = Stopped(child);
+    let pid = child.0.id().to_string();
     let signal = |s: &str| {
         assert!(Command::new("kill")
             .args([s, &pid])
@@ -369,8 +382,7 @@ fn audit_tail_says_how_many_events_were_trimmed_before_it_read_them() {
     let warning = stderr
         .recv_timeout(Duration::from_secs(10))
         .expect("a warning about the gap");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     assert!(
         warning.contains("7 event(s) were trimmed"),
         "e2..e8 never printed: {warning}"

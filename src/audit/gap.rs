@@ -67,7 +67,9 @@ pub enum Gap {
     Trimmed(u64),
     /// Some may have been; the count cannot be known.
     Unknown,
-    /// The stream was deleted and began again (the events before it are gone).
+    /// The stream's count went backwards: it was deleted and began again, or the server
+    /// restored an older copy (a flush, a restart without persistence, a failover); events
+    /// may be missing.
     Restarted,
 }
 
@@ -106,16 +108,22 @@ impl Place {
             self.position = None;
             return Gap::None;
         };
-        // Nothing after the last event printed was trimmed: the read followed on from it.
-        if let (Some(p), Some(first)) = (before.position, info.first) {
-            if first <= before.last {
-                self.position = Some(p + read.count);
-                return Gap::None;
-            }
-        }
-        // The position of the read's first entry, when the answer pins it down.
         // An `XDEL` after the last event printed breaks the count between positions and ids.
         let counts_hold = info.max_deleted <= before.last;
+        // Trimming removes the oldest entries first: while one no newer than the last event
+        // printed is kept, nothing after it was trimmed, and the read followed on from it.
+        if info.first.is_some_and(|first| first <= before.last) {
+            self.position = if !counts_hold {
+                None
+            } else if let Some(p) = before.position {
+                Some(p + read.count)
+            } else {
+                // Lost track before: the newest entry pins it down again.
+                (info.last_generated == read.last).then_some(added)
+            };
+            return Gap::None;
+        }
+        // The position of the read's first entry, when the answer pins it down.
         let first_position = if !counts_hold {
             None
         } else if info.first == Some(read.first) {
@@ -126,18 +134,16 @@ impl Place {
             None
         };
         self.position = first_position.map(|f| f + read.count - 1);
-        let Some(p) = before.position else {
-            // Nothing printed yet whose position was known (`--from-start`, or lost track):
-            // nothing to compare with.
-            return Gap::None;
-        };
-        match first_position {
-            None => Gap::Unknown,
-            Some(f) => match f.cmp(&(p + 1)) {
+        match (before.position, first_position) {
+            (Some(p), Some(f)) => match f.cmp(&(p + 1)) {
                 Ordering::Equal => Gap::None,
                 Ordering::Greater => Gap::Trimmed(f - p - 1),
                 Ordering::Less => Gap::Restarted,
             },
+            // Nothing printed yet (`--from-start`): what was trimmed before is not missed.
+            (None, _) if before.last == EntryId::default() => Gap::None,
+            // Trimmed past the last event printed, by an unknown count.
+            _ => Gap::Unknown,
         }
     }
 }
@@ -254,12 +260,28 @@ mod tests {
             Gap::Unknown
         );
         assert_eq!(place.position, None);
-        // Nothing to compare with until a read pins its position down again.
-        assert_eq!(place.advance(read(52, 60), Some(&stream(60, 9))), Gap::None);
+        // Trimmed past the last event printed (46..51 gone): still unknown, but said.
+        assert_eq!(
+            place.advance(read(52, 60), Some(&stream(60, 9))),
+            Gap::Unknown
+        );
+        assert_eq!(place.position, Some(60), "pinned down again");
         assert_eq!(
             place.advance(read(70, 70), Some(&stream(70, 1))),
             Gap::Trimmed(9)
         );
+        // Lost track, then a read that follows on (nothing trimmed past it): no gap, and the
+        // newest entry pins the position down.
+        assert_eq!(
+            place.advance(read(80, 85), Some(&stream(90, 2))),
+            Gap::Unknown
+        );
+        assert_eq!(place.position, None);
+        assert_eq!(
+            place.advance(read(86, 90), Some(&stream(90, 20))),
+            Gap::None
+        );
+        assert_eq!(place.position, Some(90));
     }
 
     #[test]
@@ -269,6 +291,22 @@ mod tests {
         info.max_deleted = id(12);
         info.last_generated = id(21);
         assert_eq!(place.advance(read(18, 20), Some(&info)), Gap::Unknown);
+        // A deletion in what a read followed on to: nothing missed, but the count is lost, so
+        // a later gap is not miscounted.
+        let mut place = Place::at_end(Some(&stream(10, 10)));
+        let mut info = stream(15, 14);
+        info.max_deleted = id(12);
+        let deleted = Read {
+            first: id(11),
+            last: id(15),
+            count: 4,
+        };
+        assert_eq!(place.advance(deleted, Some(&info)), Gap::None);
+        assert_eq!(place.position, None);
+        assert_eq!(
+            place.advance(read(30, 31), Some(&stream(31, 2))),
+            Gap::Unknown
+        );
     }
 
     #[test]

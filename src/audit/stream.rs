@@ -56,18 +56,18 @@ pub async fn tail(options: &TailOptions, out: &mut impl Write) -> Result<(), Str
         let mut conn = match connector.get().await {
             Ok(conn) => conn,
             Err(e) => {
-                eprintln!("audit tail: {e}; retrying");
+                say(&format!("{e}; retrying"));
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };
         if place.is_none() {
-            let info = stream_info(&mut conn, &key).await;
-            connector.note(info.is_ok());
-            match info {
-                Ok(info) => place = Some(Place::at_end(info.as_ref())),
+            let end = live_end(&mut conn, &key).await;
+            connector.note(end.is_ok());
+            match end {
+                Ok(end) => place = Some(end),
                 Err(e) => {
-                    eprintln!("audit tail: {e}; retrying");
+                    say(&format!("{e}; retrying"));
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
@@ -83,6 +83,7 @@ pub async fn tail(options: &TailOptions, out: &mut impl Write) -> Result<(), Str
         let wait = StreamReadOptions::default().block(5_000).count(1);
         let take = StreamReadOptions::default().count(BATCH);
         let mut more = false;
+        let mut info_failed = false;
         loop {
             let last = [place.last.to_string()];
             if !more {
@@ -93,7 +94,7 @@ pub async fn tail(options: &TailOptions, out: &mut impl Write) -> Result<(), Str
                     Ok(reply) if reply.keys.iter().all(|k| k.ids.is_empty()) => continue,
                     Ok(_) => {}
                     Err(e) => {
-                        eprintln!("audit tail: {e}; reconnecting");
+                        say(&format!("{e}; reconnecting"));
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         break;
                     }
@@ -105,7 +106,7 @@ pub async fn tail(options: &TailOptions, out: &mut impl Write) -> Result<(), Str
             let reply: StreamReadReply = match answer {
                 Ok(reply) => reply,
                 Err(e) => {
-                    eprintln!("audit tail: {e}; reconnecting");
+                    say(&format!("{e}; reconnecting"));
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     break;
                 }
@@ -118,14 +119,23 @@ pub async fn tail(options: &TailOptions, out: &mut impl Write) -> Result<(), Str
             more = entries.len() == BATCH;
             if let (Some(first), Some(last)) = (ids.first(), ids.last()) {
                 // Asked after the read: what it tells of the read holds whenever it is asked.
-                let info = stream_info(&mut conn, &key).await.ok().flatten();
+                let info = match stream_info(&mut conn, &key).await {
+                    Ok(info) => info,
+                    Err(e) => {
+                        if !info_failed {
+                            say(&format!("cannot check for trimmed events: {e}"));
+                            info_failed = true;
+                        }
+                        None
+                    }
+                };
                 let batch = Read {
                     first: *first,
                     last: *last,
                     count: ids.len() as u64,
                 };
                 if let Some(warning) = gap_warning(place.advance(batch, info.as_ref())) {
-                    eprintln!("audit tail: {warning}");
+                    say(&warning);
                 }
             }
             for entry in entries {
@@ -145,7 +155,44 @@ pub async fn tail(options: &TailOptions, out: &mut impl Write) -> Result<(), Str
     }
 }
 
-/// `XINFO STREAM key`; `None` when the stream does not exist (yet).
+/// A line on standard error, escaped: a server's error text is printed too.
+fn say(text: &str) {
+    eprintln!("audit tail: {}", printable(text));
+}
+
+/// Where a tail without `--from-start` begins: the stream's newest id, by `XINFO STREAM` (which
+/// also gives its position), or by `XREVRANGE` where an ACL refuses `XINFO` (no gap checks).
+async fn live_end(
+    conn: &mut impl redis::aio::ConnectionLike,
+    key: &str,
+) -> redis::RedisResult<Place> {
+    match stream_info(conn, key).await {
+        Ok(info) => Ok(Place::at_end(info.as_ref())),
+        Err(e) if e.code() == Some("NOPERM") => {
+            say(&format!("{e}: cannot check for trimmed events"));
+            let newest: Vec<(String, redis::Value)> = redis::cmd("XREVRANGE")
+                .arg(key)
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1)
+                .query_async(conn)
+                .await?;
+            let last = newest
+                .first()
+                .and_then(|(id, _)| EntryId::parse(id))
+                .unwrap_or_default();
+            Ok(Place {
+                last,
+                position: None,
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `XINFO STREAM key`; `None` when the stream does not exist (yet). An answer it cannot read is
+/// an error, never taken for a missing stream (which would start the tail at the beginning).
 async fn stream_info(
     conn: &mut impl redis::aio::ConnectionLike,
     key: &str,
@@ -156,7 +203,12 @@ async fn stream_info(
         .query_async(conn)
         .await;
     match answer {
-        Ok(reply) => Ok(parse_info(reply)),
+        Ok(reply) => parse_info(reply).map(Some).ok_or_else(|| {
+            redis::RedisError::from((
+                redis::ErrorKind::Parse,
+                "XINFO STREAM answered without the fields of a stream",
+            ))
+        }),
         Err(e)
             if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError)
                 && e.to_string().contains("no such key") =>
@@ -180,8 +232,8 @@ fn gap_warning(gap: Gap) -> Option<String> {
             "events may have been trimmed or deleted from the stream before they could be printed {HINT}"
         )),
         Gap::Restarted => Some(
-            "the audit stream was deleted and began again (Redis flushed or restarted empty): \
-             events from before that are gone"
+            "the audit stream's count went backwards (Redis flushed, restarted empty, restored \
+             or failed over to an older copy): events may be missing"
                 .into(),
         ),
     }

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use crate::domain::printable;
+
 use super::admin_token::{rfc3339, TokenArgs};
 
 #[derive(Debug, Subcommand)]
@@ -172,7 +174,8 @@ fn print_table(entries: &[Value]) {
     let rows: Vec<[String; 6]> = entries
         .iter()
         .map(|r| {
-            let text = |k: &str| r[k].as_str().unwrap_or("-").to_string();
+            // Values an admin or a token gave: escaped for the terminal.
+            let text = |k: &str| printable(r[k].as_str().unwrap_or("-")).into_owned();
             let kill = matches!(r["kind"].as_str(), Some("subject" | "policy"));
             let blocked = match (kill, r["block_until"].as_i64()) {
                 (true, Some(t)) if t > crate::domain::unix_now() => rfc3339(t),

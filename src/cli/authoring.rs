@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::config::{Overrides, Settings};
-use crate::domain::{json_safe, unix_now, Audience, PolicyName, ScopeSet, UnixSeconds};
+use crate::domain::{json_safe, printable, unix_now, Audience, PolicyName, ScopeSet, UnixSeconds};
 use crate::exchange::{
     decode_unverified, explain, run_cases, token_from_claims, ActorToken, Candidates,
     DecideContext, Requested,
@@ -140,7 +140,8 @@ pub fn policy_explain(args: ExplainArgs) -> ExitCode {
         match read_token(&args.token).and_then(|raw| token(&raw, &set, &ctx, args.verify, now)) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("error: {e}");
+                // May quote the token (an issuer it names): escaped for the terminal.
+                eprintln!("error: {}", printable(&e.to_string()));
                 return ExitCode::from(1);
             }
         };
@@ -154,7 +155,7 @@ pub fn policy_explain(args: ExplainArgs) -> ExitCode {
                     ..requested
                 },
                 Err(e) => {
-                    eprintln!("error: actor token: {e}");
+                    eprintln!("error: actor token: {}", printable(&e.to_string()));
                     return ExitCode::from(1);
                 }
             }

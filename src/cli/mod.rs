@@ -224,8 +224,8 @@ pub fn audit_tail(args: TailArgs) -> ExitCode {
         redis: args.redis,
         ..Overrides::default()
     };
-    let mut redis = match Settings::load(args.config.as_deref(), &overrides) {
-        Ok(settings) => settings.store.redis,
+    let mut redis = match Settings::load_store(args.config.as_deref(), &overrides) {
+        Ok(store) => store.redis,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);

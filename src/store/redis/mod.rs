@@ -3,7 +3,7 @@
 //! An exchange costs at most two round trips, each sent as one write and answered as one (the
 //! tests count them as the client reads `redis-server` makes, `INFO stats`):
 //!
-//! - [`Store::claim_guarded`], before the decision: read the kill switches and the revocations
+//! - [`Store::claim_guarded`], once the policy has granted: read the kill switches and the revocations
 //!   of the presented Ferry credentials, step the rate limit, claim the `jti`s with `SET NX PX`
 //!   (a delegation's subject and actor all or nothing), read the cached credential. On one
 //!   server a plain exchange sends plain commands, pipelined (`plain_trip`, with the revocation
@@ -73,8 +73,7 @@ pub struct RedisStore {
     state: Arc<StateWatch>,
     hints: CacheHints,
     /// Whether this replica has looked at Redis's eviction policy (`state::eviction_risk`).
-    eviction_checked: AtomicBool,
-    /// What that look found (`Store::may_evict`).
+    /// What the last look at Redis's eviction policy found (`Store::may_evict`).
     may_evict: AtomicBool,
     /// Whether this replica has moved the kill switches of older builds (`migrate`).
     kill_switches_moved: AtomicBool,
@@ -103,16 +102,16 @@ impl RedisStore {
             rate_script: Lua::new(RATE),
             state: Arc::new(StateWatch::default()),
             hints: CacheHints::default(),
-            eviction_checked: AtomicBool::new(false),
             may_evict: AtomicBool::new(false),
             kill_switches_moved: AtomicBool::new(false),
             moving_kill_switches: tokio::sync::Mutex::new(()),
         })
     }
 
-    /// Once per replica, at its first contact: an `error` line if Redis may evict keys. Returns
-    /// whether Redis answered; an `INFO` that failed is asked again at the next check.
-    async fn warn_of_evictions(&self) -> bool {
+    /// At every state check: whether Redis may evict keys (`INFO memory`), with an `error`
+    /// line when it starts to (the first check included) and an `info` line when it stops. An
+    /// `INFO` that failed leaves the last answer standing.
+    async fn check_evictions(&self) {
         let info: Result<Value, _> = self
             .run("info", |mut conn| async move {
                 redis::cmd("INFO")
@@ -122,7 +121,7 @@ impl RedisStore {
             })
             .await;
         let Ok(info) = info else {
-            return false;
+            return;
         };
         // One server's text, or a Cluster's answer from each node.
         let mut risks: Vec<String> = state::texts(info)
@@ -130,11 +129,17 @@ impl RedisStore {
             .filter_map(|text| state::eviction_risk(text))
             .collect();
         risks.dedup();
-        self.may_evict.store(!risks.is_empty(), Ordering::Release);
-        for risk in risks {
-            tracing::error!("{risk}");
+        let risky = !risks.is_empty();
+        let was = self.may_evict.swap(risky, Ordering::AcqRel);
+        if risky && !was {
+            for risk in risks {
+                tracing::error!("{risk}");
+            }
+        } else if was && !risky {
+            tracing::info!(
+                "redis no longer evicts keys (maxmemory-policy noeviction, or no maxmemory)"
+            );
         }
-        true
     }
 
     /// Runs `op` on a connection within `command_timeout`.
@@ -318,9 +323,7 @@ impl Store for RedisStore {
         if let Some(generation) = generation {
             self.state.observe(&generation);
         }
-        if !self.eviction_checked.load(Ordering::Acquire) && self.warn_of_evictions().await {
-            self.eviction_checked.store(true, Ordering::Release);
-        }
+        self.check_evictions().await;
         // Not ready until the kill switches of an older build are enforced (`migrate`).
         if !self.kill_switches_moved.load(Ordering::Acquire) {
             let _one_move = self.moving_kill_switches.lock().await;
