@@ -430,3 +430,42 @@ fn audit_tail_reads_the_redis_settings_serve_reads() {
     let said: Vec<String> = stderr.iter().collect();
     assert!(said.concat().contains("no Redis named"), "{said:?}");
 }
+
+/// Under an ACL that refuses `XINFO`, the tail still follows the stream from its live end
+/// (found with `XREVRANGE`) and says that it cannot check for gaps.
+#[test]
+fn audit_tail_follows_without_xinfo_and_says_it_cannot_check_for_gaps() {
+    let server = common::redis_server::RedisServer::start();
+    let prefix = unique_prefix();
+    let stream = format!("{prefix}audit");
+    server
+        .cli(&[
+            "ACL", "SETUSER", "tail", "on", ">tail-pw", "~*", "+@all", "-xinfo",
+        ])
+        .unwrap();
+    let add = |id: &str| {
+        let event = format!(r#"{{"exchange_id":"{id}"}}"#);
+        server
+            .cli(&["XADD", &stream, "*", "event", &event])
+            .unwrap();
+    };
+    add("before");
+    let url = server.url().replace("redis://", "redis://tail:tail-pw@");
+    let (child, stdout, stderr) = spawn_tail_with_stderr(&url, &["--json", "--prefix", &prefix]);
+    let said = stderr
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a warning");
+    until_blocked_in_a_read(&server);
+    add("after");
+    let line = stdout
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the new event");
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(said.contains("cannot check for trimmed events"), "{said}");
+    // The tail is gone: its standard error ends, with nothing more to say.
+    let again: Vec<String> = stderr.iter().collect();
+    assert!(again.is_empty(), "said once: {again:?}");
+    assert!(line.contains("\"after\""), "from the live end: {line}");
+}

@@ -52,6 +52,8 @@ pub async fn tail(options: &TailOptions, out: &mut impl Write) -> Result<(), Str
     if !options.json {
         print_line(out, &header())?;
     }
+    // Said once: that `XINFO STREAM` failed, so gaps are not checked.
+    let mut info_failed = false;
     loop {
         let mut conn = match connector.get().await {
             Ok(conn) => conn,
@@ -65,7 +67,10 @@ pub async fn tail(options: &TailOptions, out: &mut impl Write) -> Result<(), Str
             let end = live_end(&mut conn, &key).await;
             connector.note(end.is_ok());
             match end {
-                Ok(end) => place = Some(end),
+                Ok((end, refused)) => {
+                    place = Some(end);
+                    info_failed |= refused;
+                }
                 Err(e) => {
                     say(&format!("{e}; retrying"));
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -83,7 +88,6 @@ pub async fn tail(options: &TailOptions, out: &mut impl Write) -> Result<(), Str
         let wait = StreamReadOptions::default().block(5_000).count(1);
         let take = StreamReadOptions::default().count(BATCH);
         let mut more = false;
-        let mut info_failed = false;
         loop {
             let last = [place.last.to_string()];
             if !more {
@@ -161,13 +165,14 @@ fn say(text: &str) {
 }
 
 /// Where a tail without `--from-start` begins: the stream's newest id, by `XINFO STREAM` (which
-/// also gives its position), or by `XREVRANGE` where an ACL refuses `XINFO` (no gap checks).
+/// also gives its position), or by `XREVRANGE` where an ACL refuses `XINFO` (no gap checks;
+/// then also `true`, having said so).
 async fn live_end(
     conn: &mut impl redis::aio::ConnectionLike,
     key: &str,
-) -> redis::RedisResult<Place> {
+) -> redis::RedisResult<(Place, bool)> {
     match stream_info(conn, key).await {
-        Ok(info) => Ok(Place::at_end(info.as_ref())),
+        Ok(info) => Ok((Place::at_end(info.as_ref()), false)),
         Err(e) if e.code() == Some("NOPERM") => {
             say(&format!("{e}: cannot check for trimmed events"));
             let newest: Vec<(String, redis::Value)> = redis::cmd("XREVRANGE")
@@ -182,10 +187,13 @@ async fn live_end(
                 .first()
                 .and_then(|(id, _)| EntryId::parse(id))
                 .unwrap_or_default();
-            Ok(Place {
-                last,
-                position: None,
-            })
+            Ok((
+                Place {
+                    last,
+                    position: None,
+                },
+                true,
+            ))
         }
         Err(e) => Err(e),
     }
