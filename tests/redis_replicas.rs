@@ -250,12 +250,7 @@ fn audit_tail_prints_what_was_appended_while_it_reconnected() {
     let server = common::redis_server::RedisServer::start();
     let prefix = unique_prefix();
     let stream = format!("{prefix}audit");
-    let add = |id: &str| {
-        let event = format!(r#"{{"exchange_id":"{id}"}}"#);
-        server
-            .cli(&["XADD", &stream, "*", "event", &event])
-            .unwrap();
-    };
+    let add = |id: &str| append_event(&server, &stream, id);
     add("before");
     let (mut child, rx) = spawn_tail(&server.url(), &["--json", "--prefix", &prefix]);
     // Until the tail is blocked in its read, then cut its connection and append at once.
@@ -443,12 +438,7 @@ fn audit_tail_follows_without_xinfo_and_says_it_cannot_check_for_gaps() {
             "ACL", "SETUSER", "tail", "on", ">tail-pw", "~*", "+@all", "-xinfo",
         ])
         .unwrap();
-    let add = |id: &str| {
-        let event = format!(r#"{{"exchange_id":"{id}"}}"#);
-        server
-            .cli(&["XADD", &stream, "*", "event", &event])
-            .unwrap();
-    };
+    let add = |id: &str| append_event(&server, &stream, id);
     add("before");
     let url = server.url().replace("redis://", "redis://tail:tail-pw@");
     let (child, stdout, stderr) = spawn_tail_with_stderr(&url, &["--json", "--prefix", &prefix]);
@@ -468,4 +458,10 @@ fn audit_tail_follows_without_xinfo_and_says_it_cannot_check_for_gaps() {
     let again: Vec<String> = stderr.iter().collect();
     assert!(again.is_empty(), "said once: {again:?}");
     assert!(line.contains("\"after\""), "from the live end: {line}");
+}
+
+/// `XADD stream * event {"exchange_id": id}`: an audit entry, as a replica appends one.
+fn append_event(server: &common::redis_server::RedisServer, stream: &str, id: &str) {
+    let event = format!(r#"{{"exchange_id":"{id}"}}"#);
+    server.cli(&["XADD", stream, "*", "event", &event]).unwrap();
 }
