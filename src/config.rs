@@ -289,14 +289,29 @@ fn layers(config_file: Option<&Path>, overrides: &Overrides) -> Result<Figment, 
             given = given.merge(Serialized::default("store.redis.url", alias));
         }
     }
-    let from_env = |name: &str| std::env::var(name).ok().filter(|u| !u.trim().is_empty());
-    if let Some(alias) = from_env("FERRY_STORE__REDIS_URL") {
+    // Figment reads variable names in any case, so these do too.
+    let from_env = |name: &str| {
+        std::env::vars_os()
+            .find(|(key, _)| key.to_str().is_some_and(|k| k.eq_ignore_ascii_case(name)))
+            .and_then(|(_, value)| value.into_string().ok())
+            .filter(|u| !u.trim().is_empty())
+    };
+    let env_alias = from_env("FERRY_STORE__REDIS_URL");
+    if let Some(alias) = &env_alias {
         one_server(
             from_env("FERRY_STORE__REDIS__URL"),
-            &alias,
+            alias,
             "the environment",
         )?;
     }
+    // Both names become `store.redis.url`, and of two variables for one key the later in the
+    // environment would win: only one of them is let through, the one that names a server
+    // (the other is blank or, as just checked, the same).
+    let dropped = if env_alias.is_some() {
+        "store.redis.url"
+    } else {
+        "store.redis_url"
+    };
     let env = Env::prefixed("FERRY_")
         .split("__")
         .filter(|key| {
@@ -307,7 +322,7 @@ fn layers(config_file: Option<&Path>, overrides: &Overrides) -> Result<Figment, 
                 .next()
                 .unwrap_or("")
                 .to_ascii_lowercase();
-            SECTIONS.contains(&section.as_str())
+            SECTIONS.contains(&section.as_str()) && !key.as_str().eq_ignore_ascii_case(dropped)
         })
         .map(|key| {
             if key.as_str().eq_ignore_ascii_case("store.redis_url") {
@@ -808,6 +823,30 @@ mod tests {
                 Some("redis://env:6379"),
                 "the environment's url beats the file's alias"
             );
+            // Whichever of a blank name and a given one comes later in the environment.
+            jail.clear_env();
+            jail.set_env("FERRY_STORE__REDIS__URL", "redis://env:6379");
+            jail.set_env("FERRY_STORE__REDIS_URL", " ");
+            assert_eq!(
+                load("empty.toml", None)?.store.redis.url.as_deref(),
+                Some("redis://env:6379"),
+                "a blank alias after the url"
+            );
+            jail.clear_env();
+            jail.set_env("FERRY_STORE__REDIS_URL", "redis://alias:6379");
+            jail.set_env("FERRY_STORE__REDIS__URL", "");
+            assert_eq!(
+                load("empty.toml", None)?.store.redis.url.as_deref(),
+                Some("redis://alias:6379"),
+                "a blank url after the alias"
+            );
+            jail.clear_env();
+            jail.set_env("ferry_store__redis__url", "redis://env:6379");
+            jail.set_env("FERRY_STORE__REDIS_URL", "redis://other:6379");
+            let err = load("empty.toml", None).unwrap_err();
+            assert!(err.contains("the environment names different"), "{err}");
+            jail.clear_env();
+            jail.set_env("FERRY_STORE__REDIS__URL", "redis://env:6379");
             jail.set_env("FERRY_STORE__REDIS_URL", "redis://other:6379");
             let err = load("empty.toml", None).unwrap_err();
             assert!(err.contains("the environment names different"), "{err}");

@@ -113,15 +113,26 @@ impl Place {
         // Trimming removes the oldest entries first: while one no newer than the last event
         // printed is kept, nothing after it was trimmed, and the read followed on from it.
         if info.first.is_some_and(|first| first <= before.last) {
-            self.position = if !counts_hold {
-                None
-            } else if let Some(p) = before.position {
-                Some(p + read.count)
-            } else {
-                // Lost track before: the newest entry pins it down again.
-                (info.last_generated == read.last).then_some(added)
+            if !counts_hold {
+                self.position = None;
+                return Gap::None;
+            }
+            let counted = before.position.map(|p| p + read.count);
+            if info.last_generated != read.last {
+                self.position = counted;
+                return Gap::None;
+            }
+            // The read ended at the newest entry, whose position is `entries-added`: that
+            // pins the position down again after losing track, and checks the count kept. A
+            // count that ran past it means the server serves an older copy than the one the
+            // tail read (a failover to a replica that was behind, a restart from a lossy
+            // AOF); one that fell short, another history.
+            self.position = Some(added);
+            return match counted.map(|c| c.cmp(&added)) {
+                Some(Ordering::Greater) => Gap::Restarted,
+                Some(Ordering::Less) => Gap::Unknown,
+                _ => Gap::None,
             };
-            return Gap::None;
         }
         // The position of the read's first entry, when the answer pins it down.
         let first_position = if !counts_hold {
@@ -322,6 +333,38 @@ mod tests {
         };
         assert_eq!(place.advance(read(1000, 1001), Some(&info)), Gap::Restarted);
         assert_eq!(place.position, Some(2));
+    }
+
+    #[test]
+    fn a_copy_that_was_behind_is_told_apart_and_the_count_set_again() {
+        // Printed up to 20; the server fails over to a replica that had only 1..=17, and the
+        // new master appends 18' and 19' with ids after 20 (ids follow the clock).
+        let mut place = Place::at_end(Some(&stream(20, 20)));
+        let behind = StreamInfo {
+            length: 19,
+            entries_added: Some(19),
+            last_generated: id(31),
+            max_deleted: EntryId::default(),
+            first: Some(id(1)),
+        };
+        assert_eq!(place.advance(read(30, 31), Some(&behind)), Gap::Restarted);
+        assert_eq!(place.position, Some(19), "counted from the server again");
+        // A later trim of events it never read is counted right.
+        let trimmed = StreamInfo {
+            length: 2,
+            entries_added: Some(25),
+            last_generated: id(45),
+            max_deleted: EntryId::default(),
+            first: Some(id(44)),
+        };
+        assert_eq!(place.advance(read(44, 45), Some(&trimmed)), Gap::Trimmed(4));
+        // A count that falls short of the server's: another history, something may be missing.
+        let mut place = Place::at_end(Some(&stream(20, 20)));
+        let mut ahead = stream(25, 25);
+        ahead.last_generated = id(22);
+        ahead.first = Some(id(1));
+        assert_eq!(place.advance(read(21, 22), Some(&ahead)), Gap::Unknown);
+        assert_eq!(place.position, Some(25));
     }
 
     #[test]

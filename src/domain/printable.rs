@@ -56,10 +56,12 @@ pub fn json_safe(json: &str) -> Cow<'_, str> {
 
 /// Text that should be one JSON value, for one line of output: valid JSON comes out as
 /// [`json_safe`] with its whitespace between tokens made spaces, the same value on one line;
-/// anything else comes out [`printable`], which no JSON reader takes for an event.
+/// anything else comes out as `{"not_json": "<the text>"}`, still one valid JSON line (a
+/// reader of JSON lines does not stop at it) that cannot pass for the value it almost was.
 pub fn json_line(text: &str) -> String {
     if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
-        return printable(text).into_owned();
+        let wrapped = serde_json::json!({ "not_json": text }).to_string();
+        return json_safe(&wrapped).into_owned();
     }
     json_safe(text).replace(['\t', '\n', '\r'], " ")
 }
@@ -136,11 +138,19 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(&line).unwrap(),
             value
         );
-        // Not JSON: escaped as text, backslashes doubled, so it cannot pass for JSON's escapes.
+        // Not JSON: one JSON line that holds the text, escaped, and is not the value the text
+        // almost was (a bad escape must not come out as a good one).
         assert_eq!(
             json_line("x\u{1b}[2J\r{\"a\":1}"),
-            "x\\u{1b}[2J\\u{d}{\"a\":1}"
+            r#"{"not_json":"x\u001b[2J\r{\"a\":1}"}"#
         );
-        assert_eq!(json_line("{\"broken\":\u{202e}"), "{\"broken\":\\u{202e}");
+        assert_eq!(
+            json_line("{\"broken\":\u{202e}"),
+            r#"{"not_json":"{\"broken\":\u202e"}"#
+        );
+        let line = json_line(r#"{"decision":"allow","sub":"a\q"}"#);
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["not_json"], r#"{"decision":"allow","sub":"a\q"}"#);
+        assert_eq!(value.get("decision"), None);
     }
 }
