@@ -157,11 +157,24 @@ impl RedisStore {
         self.connector.note(matches!(outcome, Ok(Ok(_))));
         match outcome {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(StoreError::Unavailable(format!("redis {what}: {e}"))),
+            Ok(Err(e)) => Err(StoreError::Unavailable(format!(
+                "redis {what}: {}",
+                described(&e)
+            ))),
             Err(_) => Err(StoreError::Unavailable(format!(
                 "redis {what}: no answer within {timeout:?}"
             ))),
         }
+    }
+}
+
+/// A Redis error for the log. redis-rs quotes the whole reply it could not convert, and a
+/// reply may hold a cached credential: such an error is named, never quoted.
+fn described(e: &RedisError) -> String {
+    if e.kind() == redis::ErrorKind::Parse {
+        "an answer of an unexpected shape".into()
+    } else {
+        e.to_string()
     }
 }
 
@@ -575,5 +588,21 @@ impl RedisStore {
             appended.and(stored)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod described_tests {
+    use super::*;
+    use redis::FromRedisValue;
+
+    #[test]
+    fn a_reply_that_does_not_convert_is_named_not_quoted() {
+        let reply = Value::BulkString(b"{\"jwt\":\"eyJhbGciOiJFUzI1NiJ9.secret\"}".to_vec());
+        let e: RedisError = <(String, u64)>::from_redis_value(reply).unwrap_err().into();
+        assert!(e.to_string().contains("secret"), "redis-rs quotes it: {e}");
+        let said = described(&e);
+        assert!(!said.contains("secret"), "{said}");
+        assert_eq!(said, "an answer of an unexpected shape");
     }
 }
